@@ -1,0 +1,132 @@
+"""Build datasets, encoders and tasks from registered names and option dicts.
+
+Options are checked against the factory's signature before anything is built, so an
+unknown key is rejected with the closest valid key suggested.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from sslcore.data import DatasetBundle
+from sslcore.errors import ConfigError, suggest
+from sslcore.paradigms import PretextTask
+from sslcore.plugins.manager import Registry, get_registry
+from sslcore.plugins.specs import resolve_factory
+
+
+def option_names(fn: Callable[..., Any], reserved: int = 0) -> list[str] | None:
+    """Keyword options ``fn`` accepts after its first ``reserved`` parameters (filled by
+    sslcore itself); ``None`` if it takes ``**kwargs`` and so accepts anything."""
+    params = list(inspect.signature(fn).parameters.values())[reserved:]
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return None if any(p.kind is p.VAR_KEYWORD for p in params) else names
+
+
+def check_options(what: str, valid: list[str] | None, options: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming the closest valid key for any key not in ``valid``."""
+    if valid is None:
+        return
+    for key in options:
+        if key not in valid:
+            raise ConfigError(
+                f"{what} has no option {key!r}{suggest(key, valid)} "
+                f"Valid options: {', '.join(valid) or '(none)'}."
+            )
+
+
+def task_option_names(factory: Callable[..., Any]) -> list[str] | None:
+    """Options of a task factory: ``__init__`` after ``(self, encoder)`` plus, when
+    ``from_data`` is overridden, its own options after ``(encoder, info)``."""
+    if isinstance(factory, type) and issubclass(factory, PretextTask):
+        names = option_names(factory.__init__, reserved=2) or []
+        if factory.from_data.__func__ is not PretextTask.from_data.__func__:  # type: ignore[attr-defined]
+            extra = option_names(factory.from_data, reserved=2)
+            names += [n for n in extra or [] if n not in names]
+        return names
+    return option_names(factory, reserved=2)
+
+
+def build_dataset(
+    name: str,
+    root: str | Path | None = None,
+    options: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> DatasetBundle:
+    registry = registry or get_registry()
+    spec = registry.dataset(name)
+    options = dict(options or {})
+    factory = resolve_factory(spec.factory)
+    check_options(f"dataset {spec.name!r}", option_names(factory, reserved=1), options)
+    bundle = factory(Path(root) if root is not None else None, **options)
+    if not isinstance(bundle, DatasetBundle):
+        raise TypeError(f"dataset {spec.name!r} factory returned {type(bundle).__name__}, not DatasetBundle")
+    return bundle
+
+
+def build_encoder(
+    name: str,
+    info: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> nn.Module:
+    registry = registry or get_registry()
+    spec = registry.encoder(name)
+    options = dict(options or {})
+    factory = resolve_factory(spec.factory)
+    check_options(f"encoder {spec.name!r}", option_names(factory, reserved=1), options)
+    encoder = factory(info, **options)
+    if not isinstance(getattr(encoder, "output_dim", None), int):
+        raise TypeError(f"encoder {spec.name!r} has no integer output_dim")
+    return encoder
+
+
+def build_task(
+    name: str,
+    bundle: DatasetBundle,
+    encoder: str | nn.Module | None = None,
+    task_options: Mapping[str, Any] | None = None,
+    encoder_options: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> PretextTask:
+    """Build task ``name`` for ``bundle`` with a registered encoder (by name, default the
+    task's ``default_encoder``) or a user ``nn.Module`` that has ``output_dim``."""
+    registry = registry or get_registry()
+    spec = registry.task(name)
+    if spec.domain != bundle.domain:
+        raise ConfigError(
+            f"task {spec.name!r} is for the {spec.domain!r} domain but dataset {bundle.name!r} "
+            f"is {bundle.domain!r}; pick a {spec.domain} dataset "
+            f"({', '.join(sorted(s.name for s in registry.specs('dataset', spec.domain).values())) or 'none installed'})"
+        )
+    task_options = dict(task_options or {})
+    factory = resolve_factory(spec.factory)
+    check_options(f"task {spec.name!r}", task_option_names(factory), task_options)
+    if encoder is None:
+        encoder = spec.default_encoder
+        if encoder is None:
+            raise ConfigError(f"task {spec.name!r} has no default encoder; pass one with --encoder")
+    if isinstance(encoder, str):
+        enc_spec = registry.encoder(encoder)
+        if enc_spec.domain != spec.domain:
+            raise ConfigError(f"encoder {encoder!r} is for {enc_spec.domain!r}, task {spec.name!r} for {spec.domain!r}")
+        encoder = build_encoder(encoder, bundle.info, encoder_options, registry)
+    elif encoder_options:
+        raise ConfigError("encoder options apply only to a registered encoder name")
+    if isinstance(factory, type) and issubclass(factory, PretextTask):
+        task = factory.from_data(encoder, bundle.info, **task_options)
+    else:
+        task = factory(encoder, bundle.info, **task_options)
+    if not isinstance(task, PretextTask):
+        raise TypeError(f"task {spec.name!r} factory returned {type(task).__name__}, not a PretextTask")
+    if task.paradigm is not spec.paradigm or task.domain != spec.domain:
+        raise TypeError(
+            f"task {spec.name!r}: the spec says {spec.paradigm}/{spec.domain} but the class "
+            f"{type(task).__name__} declares {task.paradigm}/{task.domain}"
+        )
+    return task

@@ -1,0 +1,11 @@
+"""Contrast kernels: domain-agnostic losses on embeddings.
+
+Each function here is the plain reference implementation; fast paths sit behind the
+same signature (``backend=``).
+"""
+
+from sslcore.contrast.info_nce import info_nce
+from sslcore.contrast.negative_cosine import negative_cosine
+from sslcore.contrast.nt_xent import nt_xent
+
+__all__ = ["info_nce", "negative_cosine", "nt_xent"]

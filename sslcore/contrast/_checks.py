@@ -1,0 +1,36 @@
+"""Input checks shared by the contrast kernels."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+
+def check_pair(name: str, a: Tensor, b: Tensor, a_name: str = "z1", b_name: str = "z2") -> None:
+    """Both 2-D, non-empty, same shape and device."""
+    for t, n in ((a, a_name), (b, b_name)):
+        if t.dim() != 2:
+            raise ValueError(f"{name}: {n} must be 2-D [N, d], got shape {tuple(t.shape)}")
+        if t.shape[0] == 0 or t.shape[1] == 0:
+            raise ValueError(f"{name}: {n} is empty (shape {tuple(t.shape)})")
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name}: {a_name} and {b_name} must have the same shape, got "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    if a.device != b.device:
+        raise ValueError(f"{name}: {a_name} is on {a.device} but {b_name} is on {b.device}")
+
+
+def check_temperature(name: str, temperature: float | Tensor) -> None:
+    if isinstance(temperature, Tensor):
+        if temperature.numel() != 1:
+            raise ValueError(f"{name}: temperature must be a scalar, got shape {tuple(temperature.shape)}")
+        if not bool((temperature > 0).all()):
+            raise ValueError(f"{name}: temperature must be > 0, got {temperature.item()}")
+    elif not temperature > 0:
+        raise ValueError(f"{name}: temperature must be > 0, got {temperature}")
+
+
+def check_backend(name: str, backend: str) -> None:
+    if backend not in ("auto", "reference"):
+        raise ValueError(f"{name}: backend must be 'auto' or 'reference', got {backend!r}")

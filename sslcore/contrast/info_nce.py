@@ -1,0 +1,66 @@
+"""InfoNCE (van den Oord et al. 2018) with in-batch, explicit or queued negatives."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sslcore.contrast._checks import check_backend, check_pair, check_temperature
+
+
+def info_nce(
+    query: Tensor,
+    key: Tensor,
+    negatives: Tensor | None = None,
+    temperature: float | Tensor = 0.07,
+    backend: str = "auto",
+) -> Tensor:
+    r"""InfoNCE: classify each query's own key among negatives.
+
+    With :math:`q, k` L2-normalised:
+
+    .. math::
+        \mathcal{L} = \frac{1}{N}\sum_i -\log
+            \frac{\exp(q_i^\top k_i/\tau)}
+                 {\exp(q_i^\top k_i/\tau) + \sum_{n \in \mathcal{N}_i} \exp(q_i^\top n/\tau)}
+
+    Negatives :math:`\mathcal{N}_i`:
+
+    - ``negatives=None``: the other keys of the batch, :math:`\{k_j\}_{j \ne i}`;
+    - ``negatives`` of shape ``[K, d]``: a shared set, e.g. MoCo's queue (the batch's
+      other keys are *not* added);
+    - ``negatives`` of shape ``[N, K, d]``: explicit negatives per query.
+
+    Args:
+        query, key: ``[N, d]``; row ``i`` of ``key`` is the positive of query ``i``.
+        negatives: ``None``, ``[K, d]`` or ``[N, K, d]``.
+        temperature: :math:`\tau > 0`, float or scalar tensor.
+
+    Returns:
+        Scalar loss.
+    """
+    check_pair("info_nce", query, key, "query", "key")
+    check_temperature("info_nce", temperature)
+    check_backend("info_nce", backend)
+    q = F.normalize(query.float(), dim=1)
+    k = F.normalize(key.float(), dim=1)
+    n = q.shape[0]
+    if negatives is None:
+        logits = q @ k.T
+        return F.cross_entropy(logits / temperature, torch.arange(n, device=q.device))
+    if negatives.device != q.device:
+        raise ValueError(f"info_nce: negatives are on {negatives.device} but query is on {q.device}")
+    neg = F.normalize(negatives.float(), dim=-1)
+    if neg.dim() == 2 and neg.shape[1] == q.shape[1]:
+        neg_logits = q @ neg.T
+    elif neg.dim() == 3 and neg.shape[0] == n and neg.shape[2] == q.shape[1]:
+        neg_logits = torch.einsum("nd,nkd->nk", q, neg)
+    else:
+        raise ValueError(
+            f"info_nce: negatives must be [K, {q.shape[1]}] or [{n}, K, {q.shape[1]}], "
+            f"got {tuple(negatives.shape)}"
+        )
+    pos = (q * k).sum(dim=1, keepdim=True)
+    logits = torch.cat([pos, neg_logits], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(n, dtype=torch.long, device=q.device))

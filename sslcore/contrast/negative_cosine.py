@@ -1,0 +1,29 @@
+"""Negative cosine similarity, the BYOL / SimSiam regression objective."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from sslcore.contrast._checks import check_pair
+
+
+def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
+    r"""Mean negative cosine similarity between predictions and targets.
+
+    .. math::
+        \mathcal{L} = -\frac{1}{N}\sum_i \frac{p_i^\top z_i}{\lVert p_i\rVert\,\lVert z_i\rVert}
+
+    BYOL's loss :math:`\lVert \bar p - \bar z \rVert^2 = 2 - 2\cos` equals ``2 + 2 * L``.
+    The stop-gradient on the target (SimSiam) or the momentum target (BYOL) is the
+    task's business: pass ``z.detach()`` where the method requires it.
+
+    Args:
+        p: ``[N, d]`` predictions.
+        z: ``[N, d]`` targets.
+
+    Returns:
+        Scalar in ``[-1, 1]``.
+    """
+    check_pair("negative_cosine", p, z, "p", "z")
+    return -F.cosine_similarity(p.float(), z.float(), dim=1).mean()

@@ -1,0 +1,43 @@
+"""NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR (Chen et al. 2020)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sslcore.contrast._checks import check_backend, check_pair, check_temperature
+
+
+def nt_xent(
+    z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, backend: str = "auto"
+) -> Tensor:
+    r"""NT-Xent over the 2N views of N samples.
+
+    With :math:`u = \mathrm{normalize}([z_1; z_2]) \in \mathbb{R}^{2N \times d}`,
+    :math:`s_{ij} = u_i^\top u_j / \tau` and :math:`p(i)` the other view of sample
+    :math:`i`:
+
+    .. math::
+        \mathcal{L} = \frac{1}{2N} \sum_{i=1}^{2N}
+            -\log \frac{\exp(s_{i,p(i)})}{\sum_{j \ne i} \exp(s_{ij})}
+
+    The self-similarity :math:`s_{ii}` is excluded from the denominator.
+
+    Args:
+        z1, z2: ``[N, d]`` projections of the two views; row ``k`` of each is sample ``k``.
+        temperature: :math:`\tau > 0`, a float or a scalar tensor (learnable).
+        backend: ``"auto"`` or ``"reference"`` (the materialised implementation here).
+
+    Returns:
+        Scalar loss (fp32 accumulation for low-precision inputs).
+    """
+    check_pair("nt_xent", z1, z2)
+    check_temperature("nt_xent", temperature)
+    check_backend("nt_xent", backend)
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    logits = z @ z.T / temperature
+    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return F.cross_entropy(logits, targets)
