@@ -114,7 +114,9 @@ def build_task(
     if isinstance(encoder, str):
         enc_spec = registry.encoder(encoder)
         if enc_spec.domain != spec.domain:
-            raise ConfigError(f"encoder {encoder!r} is for {enc_spec.domain!r}, task {spec.name!r} for {spec.domain!r}")
+            raise ConfigError(
+                f"encoder {encoder!r} is for {enc_spec.domain!r}, task {spec.name!r} for {spec.domain!r}"
+            )
         encoder = build_encoder(encoder, bundle.info, encoder_options, registry)
     elif encoder_options:
         raise ConfigError("encoder options apply only to a registered encoder name")

@@ -9,9 +9,7 @@ from torch import Tensor
 from sslcore.contrast._checks import check_backend, check_pair, check_temperature
 
 
-def nt_xent(
-    z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, backend: str = "auto"
-) -> Tensor:
+def nt_xent(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, backend: str = "auto") -> Tensor:
     r"""NT-Xent over the 2N views of N samples.
 
     With :math:`u = \mathrm{normalize}([z_1; z_2]) \in \mathbb{R}^{2N \times d}`,

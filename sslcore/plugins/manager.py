@@ -129,7 +129,9 @@ class Registry:
             if result is None:
                 continue
             if not isinstance(result, (list, tuple)):
-                raise PluginError(f"{hook_name} must return a list of {spec_type.__name__}, got {type(result).__name__}")
+                raise PluginError(
+                    f"{hook_name} must return a list of {spec_type.__name__}, got {type(result).__name__}"
+                )
             specs.extend(result)
         seen: set[str] = set()
         for spec in specs:
@@ -141,9 +143,7 @@ class Registry:
         return specs
 
     def _fail(self, name: str, dist: str, version: str, exc: BaseException, strict: bool) -> None:
-        failure = PluginFailure(
-            name, dist, version, f"{type(exc).__name__}: {exc}", traceback.format_exc()
-        )
+        failure = PluginFailure(name, dist, version, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         if strict:
             raise PluginError(str(failure)) from exc
         self.failures.append(failure)

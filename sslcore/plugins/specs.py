@@ -28,15 +28,11 @@ def resolve_factory(factory: Factory) -> Callable[..., Any]:
 
 def _check_common(kind: str, name: str, domain: str, factory: Factory, summary: str) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(
-            f"{kind} name {name!r} is invalid: use lower-case letters, digits, '_', '-', '.'"
-        )
+        raise ValueError(f"{kind} name {name!r} is invalid: use lower-case letters, digits, '_', '-', '.'")
     if not isinstance(domain, str) or not _NAME.match(domain):
         raise ValueError(f"{kind} {name!r}: domain {domain!r} is invalid")
     if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
-        raise ValueError(
-            f"{kind} {name!r}: factory must be a callable or 'module:attr', got {factory!r}"
-        )
+        raise ValueError(f"{kind} {name!r}: factory must be a callable or 'module:attr', got {factory!r}")
     if not isinstance(summary, str):
         raise ValueError(f"{kind} {name!r}: summary must be a string")
 
@@ -62,8 +58,7 @@ class TaskSpec:
             object.__setattr__(self, "paradigm", Paradigm(self.paradigm))
         except ValueError:
             raise ValueError(
-                f"task {self.name!r}: paradigm {self.paradigm!r} is not one of "
-                f"{[p.value for p in Paradigm]}"
+                f"task {self.name!r}: paradigm {self.paradigm!r} is not one of {[p.value for p in Paradigm]}"
             ) from None
         if self.family is not None and self.family not in FAMILIES:
             raise ValueError(f"task {self.name!r}: family {self.family!r} not in {FAMILIES}")

@@ -1,0 +1,1 @@
+"""Example sslcore plugin for tabular rows."""

@@ -1,0 +1,5 @@
+import sys
+
+from sslcore.cli import main
+
+sys.exit(main())

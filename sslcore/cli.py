@@ -1,0 +1,199 @@
+"""The ``sslcore`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sslcore.errors import ConfigError, SSLCoreError
+
+
+def parse_assignments(pairs: Sequence[str] | None, flag: str) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (values parsed as Python literals when possible)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} expects key=value, got {pair!r}")
+        try:
+            out[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            out[key] = raw
+    return out
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from sslcore.plugins import get_registry
+
+    reg = get_registry()
+    if not reg.plugins and not reg.failures:
+        print("no sslcore plugins installed (pip install sslcore-vision sslcore-nlp sslcore-graph)")
+    for info in reg.plugins.values():
+        print(f"{info.name}  ({info.distribution} {info.version})")
+        for kind in ("tasks", "encoders", "datasets"):
+            names = getattr(info, kind)
+            print(f"  {kind:9s} {', '.join(names) if names else '-'}")
+    for failure in reg.failures:
+        print(f"FAILED {failure.name}  ({failure.distribution} {failure.version}): {failure.error}")
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from sslcore.plugins import get_registry
+
+    reg = get_registry()
+    rows = [
+        [q, s.domain, str(s.paradigm), s.family or "-", s.negatives, s.summary]
+        for q, s in sorted(reg.specs("task", args.domain).items())
+    ]
+    print(_table(rows, ["task", "domain", "paradigm", "family", "negatives", "summary"]))
+    return 0
+
+
+def cmd_list(kind: str):
+    def run(args: argparse.Namespace) -> int:
+        from sslcore.plugins import get_registry
+
+        specs = get_registry().specs(kind, args.domain)
+        extra = (
+            (lambda s: [s.sample, "no" if not s.needs_root else "yes"])
+            if kind == "dataset"
+            else (lambda s: [])
+        )
+        header = [kind, "domain", *(["sample", "needs root"] if kind == "dataset" else []), "summary"]
+        rows = [[q, s.domain, *extra(s), s.summary] for q, s in sorted(specs.items())]
+        print(_table(rows, header))
+        return 0
+
+    return run
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from sslcore.runs import pretrain
+
+    train = {k: v for k, v in vars(args).items() if k in _TRAIN_FLAGS and v is not None}
+    if args.no_progress:
+        train["progress_bar"] = False
+    if not any(k in train for k in ("epochs", "steps", "seconds")):
+        train["epochs"] = 1
+    result = pretrain(
+        args.task,
+        args.dataset,
+        args.output,
+        data_root=args.data_root,
+        encoder=args.encoder,
+        task_options=parse_assignments(args.task_opt, "--task-opt"),
+        encoder_options=parse_assignments(args.encoder_opt, "--encoder-opt"),
+        dataset_options=parse_assignments(args.dataset_opt, "--dataset-opt"),
+        resume=args.resume,
+        **train,
+    )
+    print(
+        f"trained {result.steps} steps ({result.epochs:.2f} epochs, {result.samples} samples) in "
+        f"{result.seconds:.1f}s; final loss {result.final_loss:.4f}; checkpoint {result.checkpoint}"
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from sslcore.runs import evaluate
+
+    record = evaluate(args.run_dir, args.protocol, data_root=args.data_root, random_init=args.random_init)
+    which = "random-init" if args.random_init else "pretrained"
+    print(f"{args.protocol} probe ({which}) test accuracy: {100 * record['test_accuracy']:.2f}%")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sslcore.demo import run_demo
+
+    run_demo(args.output, budget_scale=args.scale)
+    return 0
+
+
+_TRAIN_FLAGS = {
+    "epochs": float,
+    "steps": int,
+    "seconds": float,
+    "batch_size": int,
+    "lr": float,
+    "optimizer": str,
+    "weight_decay": float,
+    "warmup": float,
+    "grad_clip": float,
+    "precision": str,
+    "seed": int,
+    "num_workers": int,
+    "device": str,
+    "log_every": int,
+    "checkpoint_every": int,
+    "keep_checkpoints": int,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sslcore", description="Self-supervised learning across domains.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("plugins", help="list installed plugins, what each registers, and failures")
+    p.set_defaults(func=cmd_plugins)
+    p = sub.add_parser("tasks", help="taxonomy table of installed pretext tasks")
+    p.add_argument("--domain")
+    p.set_defaults(func=cmd_tasks)
+    for kind in ("encoder", "dataset"):
+        p = sub.add_parser(f"{kind}s", help=f"list installed {kind}s")
+        p.add_argument("--domain")
+        p.set_defaults(func=cmd_list(kind))
+
+    p = sub.add_parser("pretrain", help="pretrain a task on a dataset into a run folder")
+    p.add_argument("task")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--data-root")
+    p.add_argument("--output", required=True)
+    p.add_argument("--encoder")
+    for flag, typ in _TRAIN_FLAGS.items():
+        p.add_argument("--" + flag.replace("_", "-"), type=typ, dest=flag)
+    p.add_argument("--task-opt", action="append", metavar="KEY=VALUE")
+    p.add_argument("--encoder-opt", action="append", metavar="KEY=VALUE")
+    p.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE")
+    p.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("evaluate", help="evaluate a run's frozen embeddings; prints test accuracy")
+    p.add_argument("run_dir")
+    p.add_argument("--protocol", default="linear")
+    p.add_argument("--data-root", help="override the data root stored in the run")
+    p.add_argument("--random-init", action="store_true", help="evaluate the encoder before pretraining")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="quick cross-domain demo on data that ships with the dependencies")
+    p.add_argument("--output", default="runs/demo")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every training budget")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SSLCoreError as exc:
+        print(f"sslcore: error: {exc}", file=sys.stderr)
+        if os.environ.get("SSLCORE_DEBUG"):
+            raise
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

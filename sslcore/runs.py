@@ -1,0 +1,166 @@
+"""Runs: pretrain a registered task on a registered dataset into a run folder, and
+evaluate a run folder. The CLI and the comparison runner are thin layers over these.
+
+A run folder holds ``config.json`` (everything needed to rebuild the task),
+``metrics.jsonl``, ``checkpoints/step_*.pt`` and ``eval_<protocol>.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sslcore.build import build_dataset, build_task
+from sslcore.data import DatasetBundle
+from sslcore.engine import CheckpointDir, TrainConfig, Trainer, TrainResult, seed_everything
+from sslcore.errors import CheckpointError, ConfigError
+from sslcore.evaluation import extract_embeddings, get_protocol
+from sslcore.io import atomic_write_json, read_json
+from sslcore.paradigms import PretextTask
+from sslcore.plugins.manager import Registry, get_registry
+
+CONFIG = "config.json"
+
+
+def versions(registry: Registry | None = None) -> dict[str, str]:
+    """Versions of sslcore, its plugins and the main libraries."""
+    registry = registry or get_registry()
+    out = {"python": platform.python_version(), "torch": torch.__version__}
+    for dist in ("sslcore", "numpy", "scikit-learn"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    for info in registry.plugins.values():
+        out[info.distribution] = info.version
+    return out
+
+
+def pretrain(
+    task: str,
+    dataset: str,
+    output: str | Path,
+    data_root: str | Path | None = None,
+    encoder: str | None = None,
+    task_options: Mapping[str, Any] | None = None,
+    encoder_options: Mapping[str, Any] | None = None,
+    dataset_options: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    registry: Registry | None = None,
+    **train: Any,
+) -> TrainResult:
+    """Pretrain ``task`` on ``dataset``; ``train`` are :class:`TrainConfig` fields
+    (``steps=``, ``epochs=``, ``seconds=``, ``lr=``, ``batch_size=``, ...)."""
+    registry = registry or get_registry()
+    output = Path(output)
+    config = TrainConfig.from_dict(train)
+    run = {
+        "task": registry.qualified_name("task", task),
+        "dataset": registry.qualified_name("dataset", dataset),
+        "encoder": encoder,
+        "data_root": str(Path(data_root).resolve()) if data_root is not None else None,
+        "task_options": dict(task_options or {}),
+        "encoder_options": dict(encoder_options or {}),
+        "dataset_options": dict(dataset_options or {}),
+        "train": config.to_dict(),
+    }
+    config_path = output / CONFIG
+    if config_path.exists():
+        previous = read_json(config_path)
+        if not resume:
+            if CheckpointDir(output / "checkpoints").paths():
+                raise ConfigError(
+                    f"{output} already holds a run; pass --resume to continue it or choose a new --output"
+                )
+        else:
+            changed = [
+                k
+                for k in ("task", "dataset", "encoder", "task_options", "encoder_options", "dataset_options")
+                if previous.get(k) != run[k]
+            ]
+            if changed:
+                raise ConfigError(f"cannot resume {output}: {', '.join(changed)} differ from the saved run")
+    seed_everything(config.seed)
+    bundle = build_dataset(run["dataset"], data_root, run["dataset_options"], registry)
+    model = build_task(run["task"], bundle, encoder, run["task_options"], run["encoder_options"], registry)
+    run["versions"] = versions(registry)
+    run["hardware"] = {
+        "machine": platform.machine(),
+        "cpus": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+    run["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    atomic_write_json(config_path, run)
+    trainer = Trainer(model, config, output)
+    return trainer.fit(bundle.pretrain, batch_size=bundle.batch_size, resume=resume)
+
+
+def load_run(
+    run_dir: str | Path,
+    data_root: str | Path | None = None,
+    random_init: bool = False,
+    registry: Registry | None = None,
+) -> tuple[PretextTask, DatasetBundle, dict[str, Any]]:
+    """Rebuild a run's task (with its latest checkpoint unless ``random_init``) and dataset."""
+    registry = registry or get_registry()
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).exists():
+        raise ConfigError(
+            f"{run_dir} is not a run folder: {CONFIG} is missing (create one with `sslcore pretrain`)"
+        )
+    run = read_json(run_dir / CONFIG)
+    root = data_root if data_root is not None else run["data_root"]
+    seed_everything(run["train"]["seed"])
+    bundle = build_dataset(run["dataset"], root, run["dataset_options"], registry)
+    task = build_task(
+        run["task"], bundle, run["encoder"], run["task_options"], run["encoder_options"], registry
+    )
+    if not random_init:
+        found = CheckpointDir(run_dir / "checkpoints").latest()
+        if found is None:
+            raise CheckpointError(
+                f"{run_dir} has no readable checkpoint; pretrain first or pass --random-init"
+            )
+        task.load_state_dict(found[1]["model"])
+    return task, bundle, run
+
+
+def evaluate(
+    run_dir: str | Path,
+    protocol: str = "linear",
+    data_root: str | Path | None = None,
+    random_init: bool = False,
+    registry: Registry | None = None,
+    device: str = "auto",
+    **protocol_options: Any,
+) -> dict[str, Any]:
+    """Evaluate a run's frozen ``embed`` with ``protocol``; writes ``eval_<protocol>[_random].json``."""
+    probe = get_protocol(protocol)
+    task, bundle, run = load_run(run_dir, data_root, random_init, registry)
+    if bundle.evaluation is None:
+        raise ConfigError(f"dataset {run['dataset']!r} has no labelled evaluation data")
+    dev = torch.device(
+        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    )
+    start = time.perf_counter()
+    X, y = extract_embeddings(task, bundle.evaluation, dev)
+    result = probe(X, y, bundle.evaluation.splits, seed=run["train"]["seed"], **protocol_options)
+    record = {
+        **dataclasses.asdict(result),
+        "run": str(run_dir),
+        "task": run["task"],
+        "dataset": run["dataset"],
+        "random_init": random_init,
+        "embedding_dim": int(X.shape[1]),
+        "seconds": time.perf_counter() - start,
+    }
+    suffix = "_random" if random_init else ""
+    atomic_write_json(Path(run_dir) / f"eval_{protocol}{suffix}.json", record)
+    return record
