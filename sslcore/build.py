@@ -20,12 +20,19 @@ from sslcore.plugins.manager import Registry, get_registry
 from sslcore.plugins.specs import resolve_factory
 
 
+def _signature_options(fn: Callable[..., Any], reserved: int) -> tuple[list[str], bool]:
+    """Named keyword options of ``fn`` after its first ``reserved`` parameters, and
+    whether it also takes ``**kwargs``."""
+    params = list(inspect.signature(fn).parameters.values())[reserved:]
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return names, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
 def option_names(fn: Callable[..., Any], reserved: int = 0) -> list[str] | None:
     """Keyword options ``fn`` accepts after its first ``reserved`` parameters (filled by
     sslcore itself); ``None`` if it takes ``**kwargs`` and so accepts anything."""
-    params = list(inspect.signature(fn).parameters.values())[reserved:]
-    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    return None if any(p.kind is p.VAR_KEYWORD for p in params) else names
+    names, var_keyword = _signature_options(fn, reserved)
+    return None if var_keyword else names
 
 
 def check_options(what: str, valid: list[str] | None, options: Mapping[str, Any]) -> None:
@@ -41,14 +48,17 @@ def check_options(what: str, valid: list[str] | None, options: Mapping[str, Any]
 
 
 def task_option_names(factory: Callable[..., Any]) -> list[str] | None:
-    """Options of a task factory: ``__init__`` after ``(self, encoder)`` plus, when
-    ``from_data`` is overridden, its own options after ``(encoder, info)``."""
+    """Options of a task factory; ``None`` if it accepts any. For a ``PretextTask`` class:
+    ``__init__``'s after ``(self, encoder)``, or, when ``from_data`` is overridden, its own
+    options after ``(encoder, info)`` plus ``__init__``'s if it passes ``**options`` on."""
     if isinstance(factory, type) and issubclass(factory, PretextTask):
-        names = option_names(factory.__init__, reserved=2) or []
-        if factory.from_data.__func__ is not PretextTask.from_data.__func__:  # type: ignore[attr-defined]
-            extra = option_names(factory.from_data, reserved=2)
-            names += [n for n in extra or [] if n not in names]
-        return names
+        init = option_names(factory.__init__, reserved=2)
+        if factory.from_data.__func__ is PretextTask.from_data.__func__:  # type: ignore[attr-defined]
+            return init
+        own, forwards = _signature_options(factory.from_data, reserved=2)
+        if not forwards:
+            return own
+        return None if init is None else own + [n for n in init if n not in own]
     return option_names(factory, reserved=2)
 
 

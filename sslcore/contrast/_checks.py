@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import torch
 from torch import Tensor
 
 
@@ -34,3 +37,19 @@ def check_temperature(name: str, temperature: float | Tensor) -> None:
 def check_backend(name: str, backend: str) -> None:
     if backend not in ("auto", "reference"):
         raise ValueError(f"{name}: backend must be 'auto' or 'reference', got {backend!r}")
+
+
+def compute_dtype(*tensors: Tensor) -> torch.dtype:
+    """The dtype kernels compute in: float32 for low-precision inputs, float64 kept."""
+    dtype = torch.float32
+    for t in tensors:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return dtype
+
+
+def no_autocast(device: torch.device) -> contextlib.AbstractContextManager[object]:
+    """Turn autocast off around a kernel body, so its matmuls stay in ``compute_dtype``
+    when the caller's forward runs under bf16 / fp16 autocast."""
+    if torch.amp.is_autocast_available(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()

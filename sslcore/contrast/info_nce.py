@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sslcore.contrast._checks import check_backend, check_pair, check_temperature
+from sslcore.contrast._checks import check_backend, check_pair, check_temperature, compute_dtype, no_autocast
 
 
 def info_nce(
@@ -43,15 +43,21 @@ def info_nce(
     check_pair("info_nce", query, key, "query", "key")
     check_temperature("info_nce", temperature)
     check_backend("info_nce", backend)
-    q = F.normalize(query.float(), dim=1)
-    k = F.normalize(key.float(), dim=1)
+    if negatives is not None and negatives.device != query.device:
+        raise ValueError(f"info_nce: negatives are on {negatives.device} but query is on {query.device}")
+    with no_autocast(query.device):
+        return _info_nce(query, key, negatives, temperature)
+
+
+def _info_nce(query: Tensor, key: Tensor, negatives: Tensor | None, temperature: float | Tensor) -> Tensor:
+    dtype = compute_dtype(query, key, *([] if negatives is None else [negatives]))
+    q = F.normalize(query.to(dtype), dim=1)
+    k = F.normalize(key.to(dtype), dim=1)
     n = q.shape[0]
     if negatives is None:
         logits = q @ k.T
         return F.cross_entropy(logits / temperature, torch.arange(n, device=q.device))
-    if negatives.device != q.device:
-        raise ValueError(f"info_nce: negatives are on {negatives.device} but query is on {q.device}")
-    neg = F.normalize(negatives.float(), dim=-1)
+    neg = F.normalize(negatives.to(dtype), dim=-1)
     if neg.dim() == 2 and neg.shape[1] == q.shape[1]:
         neg_logits = q @ neg.T
     elif neg.dim() == 3 and neg.shape[0] == n and neg.shape[2] == q.shape[1]:

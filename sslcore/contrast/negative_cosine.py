@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from sslcore.contrast._checks import check_pair
+from sslcore.contrast._checks import check_pair, compute_dtype, no_autocast
 
 
 def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
@@ -26,4 +26,6 @@ def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
         Scalar in ``[-1, 1]``.
     """
     check_pair("negative_cosine", p, z, "p", "z")
-    return -F.cosine_similarity(p.float(), z.float(), dim=1).mean()
+    dtype = compute_dtype(p, z)
+    with no_autocast(p.device):
+        return -F.cosine_similarity(p.to(dtype), z.to(dtype), dim=1).mean()

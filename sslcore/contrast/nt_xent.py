@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sslcore.contrast._checks import check_backend, check_pair, check_temperature
+from sslcore.contrast._checks import check_backend, check_pair, check_temperature, compute_dtype, no_autocast
 
 
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, backend: str = "auto") -> Tensor:
@@ -34,8 +34,9 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, backend: 
     check_temperature("nt_xent", temperature)
     check_backend("nt_xent", backend)
     n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
-    logits = z @ z.T / temperature
-    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
-    return F.cross_entropy(logits, targets)
+    with no_autocast(z1.device):
+        z = F.normalize(torch.cat([z1, z2]).to(compute_dtype(z1, z2)), dim=1)
+        logits = z @ z.T / temperature
+        logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+        targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+        return F.cross_entropy(logits, targets)

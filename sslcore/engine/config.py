@@ -60,6 +60,8 @@ class TrainConfig:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"warmup is a fraction of the budget in [0, 1), got {self.warmup}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"min_lr_ratio is a fraction of lr in [0, 1], got {self.min_lr_ratio}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.grad_clip is not None and self.grad_clip <= 0:

@@ -9,8 +9,10 @@ def warmup_cosine(progress: float, warmup: float, min_ratio: float = 0.0) -> flo
     r"""Multiplier of the base learning rate at ``progress`` in [0, 1].
 
     .. math::
-        m(p) = \begin{cases} p / w & p < w \\
+        m(p) = \begin{cases} \max(p / w,\ 10^{-3}) & p < w \\
         r + (1 - r)\,\tfrac12\bigl(1 + \cos\pi\,\tfrac{p - w}{1 - w}\bigr) & p \ge w \end{cases}
+
+    The floor keeps the very first step (``p = 0``) from having a zero learning rate.
     """
     progress = min(max(progress, 0.0), 1.0)
     if warmup > 0 and progress < warmup:
