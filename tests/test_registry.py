@@ -21,6 +21,7 @@ import sslcore.plugins.manager as manager
 from sslcore import Paradigm, TaskSpec, hookimpl
 from sslcore.errors import AmbiguousNameError, PluginError, UnknownNameError
 from sslcore.plugins import ENTRY_POINT_GROUP, EncoderSpec, PluginInfo, Registry, get_registry
+from tests.fake_dist import write_dist
 
 HEADER = "from sslcore import DatasetSpec, EncoderSpec, Paradigm, TaskSpec, hookimpl\n\n"
 
@@ -66,14 +67,7 @@ class Site:
         self.names: set[str] = set()
 
     def add(self, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
-        # wheel naming: '-' in the distribution name is escaped as '_' in the folder name
-        info = self.root / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
-        (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}")
-        for module, source in modules.items():
-            (self.root / f"{module}.py").write_text(source)
+        write_dist(self.root, dist, version, entry_points, modules)
         self.names |= set(entry_points)
         importlib.invalidate_caches()
 
@@ -342,3 +336,15 @@ def test_env_strict_plugins(
         assert [f.name for f in get_registry(reload=True, strict=False).failures] == ["broken"]
     else:
         assert [f.name for f in get_registry(reload=True).failures] == ["broken"]
+
+
+def test_entry_point_name_taken_by_another_distribution_is_reported(site: Site) -> None:
+    site.add("fakeplug", "1.2", {"fakeplug": "fakeplug_mod"}, {"fakeplug_mod": GOOD})
+    site.add("copycat", "0.1", {"fakeplug": "copycat_mod"}, {"copycat_mod": GOOD})
+    reg = site.load()
+    reg.load_entry_points(disabled=site.foreign())  # loading again records nothing new
+    assert len(reg.plugins) == 1 and len(reg.failures) == 1
+    loser = reg.failures[0]
+    winner = reg.plugins["fakeplug"].distribution
+    assert {winner, loser.distribution} == {"fakeplug", "copycat"}
+    assert f"already taken by {winner}" in loser.error

@@ -74,10 +74,16 @@ class Registry:
     def load_entry_points(self, strict: bool = False, disabled: Iterable[str] = ()) -> Registry:
         disabled = set(disabled)
         for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
-            if ep.name in disabled or ep.name in self.plugins:
-                continue
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
+            if ep.name in disabled or any(f.name == ep.name for f in self.failures):
+                continue
+            if ep.name in self.plugins:
+                owner = self.plugins[ep.name]
+                if (owner.distribution, owner.version) != (dist, version):
+                    clash = PluginError(f"plugin name {ep.name!r} is already taken by {owner.distribution}")
+                    self._fail(ep.name, dist, version, clash, strict)
+                continue
             try:
                 module = ep.load()
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break others
