@@ -74,7 +74,7 @@ def assert_same_value_and_grads(kernel, oracle, inputs: list[torch.Tensor], **to
 
 SHAPES = [(1, 1), (1, 5), (4, 1), (2, 3), (5, 7)]
 # every implementation behind the signature must match the oracle
-BACKENDS = ["reference", "auto"]
+BACKENDS = ["reference", "tiled", "auto"]
 
 
 # -- NT-Xent -------------------------------------------------------------------------

@@ -34,11 +34,6 @@ def check_temperature(name: str, temperature: float | Tensor) -> None:
         raise ValueError(f"{name}: temperature must be > 0, got {temperature}")
 
 
-def check_backend(name: str, backend: str) -> None:
-    if backend not in ("auto", "reference"):
-        raise ValueError(f"{name}: backend must be 'auto' or 'reference', got {backend!r}")
-
-
 def compute_dtype(*tensors: Tensor) -> torch.dtype:
     """The dtype kernels compute in: float32 for low-precision inputs, float64 kept."""
     dtype = torch.float32

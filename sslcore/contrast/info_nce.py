@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sslcore.contrast._checks import check_backend, check_pair, check_temperature, compute_dtype, no_autocast
+from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
+from sslcore.contrast.backends import resolve_backend
+from sslcore.contrast.tiled import cross_logsumexp
 
 
 def info_nce(
@@ -42,22 +44,31 @@ def info_nce(
     """
     check_pair("info_nce", query, key, "query", "key")
     check_temperature("info_nce", temperature)
-    check_backend("info_nce", backend)
+    backend = resolve_backend("info_nce", backend, query, has_triton_kernel=False)
     if negatives is not None and negatives.device != query.device:
         raise ValueError(f"info_nce: negatives are on {negatives.device} but query is on {query.device}")
     with no_autocast(query.device):
-        return _info_nce(query, key, negatives, temperature)
+        return _info_nce(query, key, negatives, temperature, backend)
 
 
-def _info_nce(query: Tensor, key: Tensor, negatives: Tensor | None, temperature: float | Tensor) -> Tensor:
+def _info_nce(
+    query: Tensor, key: Tensor, negatives: Tensor | None, temperature: float | Tensor, backend: str
+) -> Tensor:
     dtype = compute_dtype(query, key, *([] if negatives is None else [negatives]))
     q = F.normalize(query.to(dtype), dim=1)
     k = F.normalize(key.to(dtype), dim=1)
     n = q.shape[0]
+    pos = (q * k).sum(dim=1) / temperature
     if negatives is None:
+        if backend == "tiled":
+            return (cross_logsumexp(q, k, temperature)[0] - pos).mean()
         logits = q @ k.T
         return F.cross_entropy(logits / temperature, torch.arange(n, device=q.device))
     neg = F.normalize(negatives.to(dtype), dim=-1)
+    if backend == "tiled" and neg.dim() == 2 and neg.shape[1] == q.shape[1]:
+        # log(e^pos + sum_queue e^s): the queue part streams over tiles
+        lse = torch.logaddexp(pos, cross_logsumexp(q, neg, temperature)[0])
+        return (lse - pos).mean()
     if neg.dim() == 2 and neg.shape[1] == q.shape[1]:
         neg_logits = q @ neg.T
     elif neg.dim() == 3 and neg.shape[0] == n and neg.shape[2] == q.shape[1]:
@@ -67,6 +78,5 @@ def _info_nce(query: Tensor, key: Tensor, negatives: Tensor | None, temperature:
             f"info_nce: negatives must be [K, {q.shape[1]}] or [{n}, K, {q.shape[1]}], "
             f"got {tuple(negatives.shape)}"
         )
-    pos = (q * k).sum(dim=1, keepdim=True)
-    logits = torch.cat([pos, neg_logits], dim=1) / temperature
+    logits = torch.cat([pos[:, None], neg_logits / temperature], dim=1)
     return F.cross_entropy(logits, torch.zeros(n, dtype=torch.long, device=q.device))

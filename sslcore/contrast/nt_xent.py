@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sslcore.contrast._checks import check_backend, check_pair, check_temperature, compute_dtype, no_autocast
+from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
+from sslcore.contrast.backends import resolve_backend
+from sslcore.contrast.tiled import self_logsumexp
 
 
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, backend: str = "auto") -> Tensor:
@@ -25,18 +27,22 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, backend: 
     Args:
         z1, z2: ``[N, d]`` projections of the two views; row ``k`` of each is sample ``k``.
         temperature: :math:`\tau > 0`, a float or a scalar tensor (learnable).
-        backend: ``"auto"`` or ``"reference"`` (the materialised implementation here).
+        backend: ``"auto"``, ``"reference"`` (materialised ``[2N, 2N]`` logits) or
+            ``"tiled"`` (streamed tiles, O(N·d) memory; see :mod:`sslcore.contrast.backends`).
 
     Returns:
         Scalar loss (fp32 accumulation for low-precision inputs).
     """
     check_pair("nt_xent", z1, z2)
     check_temperature("nt_xent", temperature)
-    check_backend("nt_xent", backend)
+    backend = resolve_backend("nt_xent", backend, z1, has_triton_kernel=False)
     n = z1.shape[0]
     with no_autocast(z1.device):
         z = F.normalize(torch.cat([z1, z2]).to(compute_dtype(z1, z2)), dim=1)
-        logits = z @ z.T / temperature
-        logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-        targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
-        return F.cross_entropy(logits, targets)
+        if backend == "reference":
+            logits = z @ z.T / temperature
+            logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+            targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+            return F.cross_entropy(logits, targets)
+        positive = (z * z.roll(n, dims=0)).sum(1) / temperature  # row i against its other view
+        return (self_logsumexp(z, temperature) - positive).mean()
