@@ -138,6 +138,28 @@ def test_linear_probe_fits_on_train_selects_on_val_scores_test_once(monkeypatch:
     assert rec.calls == [("fit", train), ("score", val)] * len(Cs) + [("fit", train), ("score", test)]
 
 
+def test_linear_probe_selects_C_on_a_subsample_of_large_training_sets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X, y = blobs(40)
+    splits = standard_splits(len(y))
+    rec = Recorder(X)
+    real_model = linear_module._model
+
+    def spy_model(C, max_iter, seed):
+        model = real_model(C, max_iter, seed)
+        fit = model.fit
+        model.fit = lambda X_, y_: (rec.record("fit", X_), fit(X_, y_))[1]
+        return model
+
+    monkeypatch.setattr(linear_module, "_model", spy_model)
+    linear_probe(X, y, splits, Cs=(0.1, 1.0), max_selection_rows=15)
+    train = frozenset(splits["train"].tolist())
+    selection_fits, final_fit = [rows for _, rows in rec.calls[:-1]], rec.calls[-1][1]
+    assert all(len(rows) == 15 and rows < train for rows in selection_fits)
+    assert final_fit == train
+
+
 def test_linear_probe_cross_validates_without_splits(monkeypatch: pytest.MonkeyPatch) -> None:
     X, y = blobs(30)
     seen = []
