@@ -1,0 +1,42 @@
+"""Symmetric cross-view contrast (CLIP, Radford et al. 2021)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
+from sslcore.contrast.backends import resolve_backend
+from sslcore.contrast.tiled import cross_logsumexp
+
+
+def cross_view(a: Tensor, b: Tensor, temperature: float | Tensor = 0.07, backend: str = "auto") -> Tensor:
+    r"""Symmetric InfoNCE between two views (or modalities) of N samples.
+
+    With :math:`a, b` L2-normalised and :math:`s_{ij} = a_i^\top b_j / \tau`:
+
+    .. math::
+        \mathcal{L} = \frac{1}{2N}\sum_i \Big[
+            \big(\log\textstyle\sum_j e^{s_{ij}} - s_{ii}\big) +
+            \big(\log\textstyle\sum_j e^{s_{ji}} - s_{ii}\big)\Big]
+
+    The tiled backend gets both log-sum-exps (rows and columns) in one pass.
+
+    Args:
+        a, b: ``[N, d]``; row ``i`` of ``a`` pairs with row ``i`` of ``b``.
+        temperature: :math:`\tau > 0`, float or learnable scalar tensor (CLIP's logit scale is ``1/τ``).
+    """
+    check_pair("cross_view", a, b, "a", "b")
+    check_temperature("cross_view", temperature)
+    backend = resolve_backend("cross_view", backend, a, has_triton_kernel=False)
+    with no_autocast(a.device):
+        dtype = compute_dtype(a, b)
+        a, b = F.normalize(a.to(dtype), dim=1), F.normalize(b.to(dtype), dim=1)
+        pos = (a * b).sum(1) / temperature
+        if backend == "reference":
+            s = a @ b.T / temperature
+            row, col = torch.logsumexp(s, dim=1), torch.logsumexp(s, dim=0)
+        else:
+            row, col = cross_logsumexp(a, b, temperature, columns=True)
+        return 0.5 * ((row - pos).mean() + (col - pos).mean())
