@@ -1,0 +1,98 @@
+"""A fixed-size FIFO queue of negative keys (MoCo, He et al. 2020)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sslcore.contrast._checks import compute_dtype
+
+
+class NegativeQueue(nn.Module):
+    r"""Fixed-size first-in-first-out queue of L2-normalised keys, ``[size, dim]``.
+
+    The keys, the write position and the fill count are buffers, so the queue is in
+    the module's ``state_dict``, moves with ``.to(device)`` and is restored from
+    checkpoints. Pushing ``n`` keys overwrites the ``n`` oldest once the queue is full;
+    a push larger than ``size`` keeps its last ``size`` keys.
+
+    Use it with :func:`sslcore.contrast.info_nce` as the shared negatives
+    ``[K, d]``; push from the task's per-step callback, not from ``forward``::
+
+        loss = info_nce(q, k, queue.negatives(), temperature=0.2)
+        ...
+        queue.push(k)            # in multi-process training: the gathered keys
+
+    Args:
+        size: capacity :math:`K \ge 1`.
+        dim: key dimension :math:`d \ge 1`.
+        normalize: L2-normalise keys on push (default ``True``, MoCo's keys are unit vectors).
+        dtype: storage dtype of the keys buffer.
+    """
+
+    keys: Tensor
+    ptr: Tensor
+    count: Tensor
+
+    def __init__(
+        self, size: int, dim: int, normalize: bool = True, dtype: torch.dtype = torch.float32
+    ) -> None:
+        super().__init__()
+        if size < 1 or dim < 1:
+            raise ValueError(f"NegativeQueue: size and dim must be >= 1, got size={size}, dim={dim}")
+        self.size, self.dim, self.normalize = int(size), int(dim), normalize
+        self.register_buffer("keys", torch.zeros(self.size, self.dim, dtype=dtype))
+        self.register_buffer("ptr", torch.zeros((), dtype=torch.long))  # next row to write
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))  # rows filled
+
+    @torch.no_grad()
+    def push(self, keys: Tensor) -> None:
+        """Append ``keys`` ``[n, dim]`` (detached, normalised, cast to the storage dtype),
+        dropping the oldest entries when full. ``n = 0`` is a no-op."""
+        if keys.dim() != 2 or keys.shape[1] != self.dim:
+            raise ValueError(
+                f"NegativeQueue.push: keys must be [n, {self.dim}], got shape {tuple(keys.shape)}"
+            )
+        if keys.device != self.keys.device:
+            raise ValueError(
+                f"NegativeQueue.push: keys are on {keys.device} but the queue is on {self.keys.device}"
+            )
+        n = keys.shape[0]
+        if n == 0:
+            return
+        new = keys.detach()
+        if self.normalize:
+            new = F.normalize(new.to(compute_dtype(new)), dim=1)
+        kept = min(n, self.size)
+        ptr = int(self.ptr)
+        rows = (ptr + n - kept + torch.arange(kept, device=self.keys.device)) % self.size
+        self.keys.index_copy_(0, rows, new[n - kept :].to(self.keys.dtype))
+        self.ptr.fill_((ptr + n) % self.size)
+        self.count.fill_(min(int(self.count) + n, self.size))
+
+    def negatives(self) -> Tensor:
+        """The stored keys ``[count, dim]``, oldest first (a copy: later pushes do not
+        change it, so it can be used in a loss whose backward runs after the next push)."""
+        count, ptr = int(self.count), int(self.ptr)
+        if count < self.size:
+            return self.keys[:count].clone()
+        return torch.cat([self.keys[ptr:], self.keys[:ptr]])
+
+    @property
+    def is_full(self) -> bool:
+        return int(self.count) == self.size
+
+    @property
+    def filled(self) -> int:
+        """Number of stored keys (``len`` is not defined, so an empty queue stays truthy)."""
+        return int(self.count)
+
+    def reset(self) -> None:
+        """Empty the queue."""
+        self.keys.zero_()
+        self.ptr.zero_()
+        self.count.zero_()
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, dim={self.dim}, filled={int(self.count)}, normalize={self.normalize}"
