@@ -48,3 +48,9 @@ def no_autocast(device: torch.device) -> contextlib.AbstractContextManager[objec
     if torch.amp.is_autocast_available(device.type):
         return torch.autocast(device.type, enabled=False)
     return contextlib.nullcontext()
+
+
+def check_min_batch(name: str, n: int, minimum: int = 2, why: str = "batch statistics") -> None:
+    """ValueError unless the batch has at least ``minimum`` rows (kernels with batch statistics)."""
+    if n < minimum:
+        raise ValueError(f"{name}: needs at least {minimum} samples (N >= {minimum}) for {why}, got N={n}")

@@ -5,13 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from sslcore.contrast._checks import check_pair, compute_dtype, no_autocast
-
-
-def check_min_batch(name: str, n: int, minimum: int = 2, why: str = "batch statistics") -> None:
-    """ValueError unless the batch has at least ``minimum`` rows (kernels with batch statistics)."""
-    if n < minimum:
-        raise ValueError(f"{name}: needs at least {minimum} samples (N >= {minimum}) for {why}, got N={n}")
+from sslcore.contrast._checks import check_min_batch, check_pair, compute_dtype, no_autocast
 
 
 def barlow_twins(z1: Tensor, z2: Tensor, lambda_offdiag: float = 5e-3, eps: float = 1e-5) -> Tensor:

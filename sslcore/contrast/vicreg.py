@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sslcore.contrast._checks import check_pair, compute_dtype, no_autocast
-from sslcore.contrast.barlow_twins import check_min_batch
+from sslcore.contrast._checks import check_min_batch, check_pair, compute_dtype, no_autocast
 
 
 class VICRegTerms(NamedTuple):
