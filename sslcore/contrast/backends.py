@@ -12,7 +12,10 @@ from __future__ import annotations
 import importlib.util
 import os
 
+import torch
 from torch import Tensor
+
+from sslcore.contrast.tiled import cross_logsumexp
 
 BACKENDS = ("auto", "reference", "tiled", "triton")
 
@@ -37,3 +40,18 @@ def resolve_backend(kernel: str, backend: str, tensor: Tensor, has_triton_kernel
         why = "its inputs are not CUDA tensors" if not tensor.is_cuda else "Triton is not installed"
         raise ValueError(f"{kernel}: backend 'triton' cannot run because {why}; use 'tiled' or 'auto'")
     return backend
+
+
+def row_logsumexp(
+    q: Tensor, k: Tensor, temperature: float | Tensor, exclude: Tensor | None, backend: str
+) -> Tensor:
+    """Row log-sum-exp of ``q @ k.T / tau`` leaving out ``(i, exclude[i])``: materialised for
+    ``backend="reference"``, tiled otherwise."""
+    if backend != "reference":
+        return cross_logsumexp(q, k, temperature, exclude=exclude)[0]
+    s = q @ k.T / temperature
+    if exclude is not None:
+        s = s.masked_fill(
+            exclude[:, None] == torch.arange(k.shape[0], device=k.device)[None, :], float("-inf")
+        )
+    return torch.logsumexp(s, dim=1)

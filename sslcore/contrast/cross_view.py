@@ -7,11 +7,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.backends import resolve_backend
+from sslcore.contrast.backends import resolve_backend, row_logsumexp
+from sslcore.contrast.distributed import gather_rows, global_count, share_loss, world_size
 from sslcore.contrast.tiled import cross_logsumexp
 
 
-def cross_view(a: Tensor, b: Tensor, temperature: float | Tensor = 0.07, backend: str = "auto") -> Tensor:
+def cross_view(
+    a: Tensor, b: Tensor, temperature: float | Tensor = 0.07, backend: str = "auto", distributed: bool = False
+) -> Tensor:
     r"""Symmetric InfoNCE between two views (or modalities) of N samples.
 
     With :math:`a, b` L2-normalised and :math:`s_{ij} = a_i^\top b_j / \tau`:
@@ -26,6 +29,7 @@ def cross_view(a: Tensor, b: Tensor, temperature: float | Tensor = 0.07, backend
     Args:
         a, b: ``[N, d]``; row ``i`` of ``a`` pairs with row ``i`` of ``b``.
         temperature: :math:`\tau > 0`, float or learnable scalar tensor (CLIP's logit scale is ``1/τ``).
+        distributed: contrast against the pairs of every rank (exact global loss and gradients).
     """
     check_pair("cross_view", a, b, "a", "b")
     check_temperature("cross_view", temperature)
@@ -34,6 +38,11 @@ def cross_view(a: Tensor, b: Tensor, temperature: float | Tensor = 0.07, backend
         dtype = compute_dtype(a, b)
         a, b = F.normalize(a.to(dtype), dim=1), F.normalize(b.to(dtype), dim=1)
         pos = (a * b).sum(1) / temperature
+        if distributed and world_size() > 1:
+            row = row_logsumexp(a, gather_rows(b)[0], temperature, None, backend)
+            col = row_logsumexp(b, gather_rows(a)[0], temperature, None, backend)
+            total = global_count(len(pos), pos.device).to(pos.dtype)
+            return share_loss(((row - pos).sum() + (col - pos).sum()) / (2 * total))
         if backend == "reference":
             s = a @ b.T / temperature
             row, col = torch.logsumexp(s, dim=1), torch.logsumexp(s, dim=0)

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.backends import resolve_backend
-from sslcore.contrast.tiled import cross_logsumexp
+from sslcore.contrast.backends import resolve_backend, row_logsumexp
+from sslcore.contrast.distributed import gather_rows, global_count, share_loss, world_size
 
 
 def info_nce(
@@ -17,6 +17,7 @@ def info_nce(
     negatives: Tensor | None = None,
     temperature: float | Tensor = 0.07,
     backend: str = "auto",
+    distributed: bool = False,
 ) -> Tensor:
     r"""InfoNCE: classify each query's own key among negatives.
 
@@ -38,6 +39,9 @@ def info_nce(
         query, key: ``[N, d]``; row ``i`` of ``key`` is the positive of query ``i``.
         negatives: ``None``, ``[K, d]`` or ``[N, K, d]``.
         temperature: :math:`\tau > 0`, float or scalar tensor.
+        distributed: average over the queries of every rank; with ``negatives=None`` the
+            keys of every rank are the negatives (the global batch). Loss and input
+            gradients equal one process's over the concatenated batch.
 
     Returns:
         Scalar loss.
@@ -48,35 +52,36 @@ def info_nce(
     if negatives is not None and negatives.device != query.device:
         raise ValueError(f"info_nce: negatives are on {negatives.device} but query is on {query.device}")
     with no_autocast(query.device):
-        return _info_nce(query, key, negatives, temperature, backend)
+        rows = _info_nce_rows(query, key, negatives, temperature, backend, distributed)
+        if distributed and world_size() > 1:
+            return share_loss(rows.sum() / global_count(len(rows), rows.device).to(rows.dtype))
+        return rows.mean()
 
 
-def _info_nce(
-    query: Tensor, key: Tensor, negatives: Tensor | None, temperature: float | Tensor, backend: str
+def _info_nce_rows(
+    query: Tensor,
+    key: Tensor,
+    negatives: Tensor | None,
+    temperature: float | Tensor,
+    backend: str,
+    distributed: bool,
 ) -> Tensor:
+    """Per-query terms ``[N]``: log-partition minus positive logit."""
     dtype = compute_dtype(query, key, *([] if negatives is None else [negatives]))
     q = F.normalize(query.to(dtype), dim=1)
     k = F.normalize(key.to(dtype), dim=1)
     n = q.shape[0]
     pos = (q * k).sum(dim=1) / temperature
     if negatives is None:
-        if backend == "tiled":
-            return (cross_logsumexp(q, k, temperature)[0] - pos).mean()
-        logits = q @ k.T
-        return F.cross_entropy(logits / temperature, torch.arange(n, device=q.device))
+        keys = gather_rows(k)[0] if distributed else k
+        return row_logsumexp(q, keys, temperature, None, backend) - pos
     neg = F.normalize(negatives.to(dtype), dim=-1)
-    if backend == "tiled" and neg.dim() == 2 and neg.shape[1] == q.shape[1]:
-        # log(e^pos + sum_queue e^s): the queue part streams over tiles
-        lse = torch.logaddexp(pos, cross_logsumexp(q, neg, temperature)[0])
-        return (lse - pos).mean()
     if neg.dim() == 2 and neg.shape[1] == q.shape[1]:
-        neg_logits = q @ neg.T
-    elif neg.dim() == 3 and neg.shape[0] == n and neg.shape[2] == q.shape[1]:
-        neg_logits = torch.einsum("nd,nkd->nk", q, neg)
-    else:
-        raise ValueError(
-            f"info_nce: negatives must be [K, {q.shape[1]}] or [{n}, K, {q.shape[1]}], "
-            f"got {tuple(negatives.shape)}"
-        )
-    logits = torch.cat([pos[:, None], neg_logits / temperature], dim=1)
-    return F.cross_entropy(logits, torch.zeros(n, dtype=torch.long, device=q.device))
+        # log(e^pos + sum_K e^s): a shared queue streams over tiles
+        return torch.logaddexp(pos, row_logsumexp(q, neg, temperature, None, backend)) - pos
+    if neg.dim() == 3 and neg.shape[0] == n and neg.shape[2] == q.shape[1]:
+        logits = torch.cat([pos[:, None], torch.einsum("nd,nkd->nk", q, neg) / temperature], dim=1)
+        return torch.logsumexp(logits, dim=1) - pos
+    raise ValueError(
+        f"info_nce: negatives must be [K, {q.shape[1]}] or [{n}, K, {q.shape[1]}], got {tuple(negatives.shape)}"
+    )

@@ -7,12 +7,17 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.backends import resolve_backend
+from sslcore.contrast.backends import resolve_backend, row_logsumexp
+from sslcore.contrast.distributed import gather_rows, global_count, share_loss, world_size
 from sslcore.contrast.tiled import self_logsumexp
 
 
 def multi_positive(
-    z: Tensor, labels: Tensor, temperature: float | Tensor = 0.1, backend: str = "auto"
+    z: Tensor,
+    labels: Tensor,
+    temperature: float | Tensor = 0.1,
+    backend: str = "auto",
+    distributed: bool = False,
 ) -> Tensor:
     r"""Contrast each row with every other row of the same label.
 
@@ -33,6 +38,7 @@ def multi_positive(
         labels: ``[M]`` integer labels or instance indices.
         temperature: :math:`\tau > 0`.
         backend: ``"auto"``, ``"reference"`` or ``"tiled"``.
+        distributed: positives and negatives from every rank (exact global loss and gradients).
     """
     if z.dim() != 2 or z.shape[0] == 0 or z.shape[1] == 0:
         raise ValueError(f"multi_positive: z must be a non-empty [M, d] tensor, got shape {tuple(z.shape)}")
@@ -44,6 +50,9 @@ def multi_positive(
         raise ValueError(f"multi_positive: labels must be integers, got {labels.dtype}")
     check_temperature("multi_positive", temperature)
     backend = resolve_backend("multi_positive", backend, z, has_triton_kernel=False)
+    if distributed and world_size() > 1:
+        with no_autocast(z.device):
+            return _multi_positive_global(z, labels, temperature, backend)
     _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
     num_pos = (counts[inverse] - 1).to(compute_dtype(z))
     rows = num_pos > 0
@@ -64,3 +73,22 @@ def multi_positive(
             )
             pos = (u * (sums[inverse] - u)).sum(1) / temperature / num_pos.clamp(min=1)
         return (lse - pos)[rows].mean()
+
+
+def _multi_positive_global(z: Tensor, labels: Tensor, temperature: float | Tensor, backend: str) -> Tensor:
+    """This rank's rows against the rows of every rank; positives from the global label sums."""
+    u = F.normalize(z.to(compute_dtype(z)), dim=1)
+    keys, offset = gather_rows(u)
+    all_labels, _ = gather_rows(labels)
+    _, inverse, counts = torch.unique(all_labels, return_inverse=True, return_counts=True)
+    own = inverse[offset : offset + len(u)]
+    num_pos = (counts[own] - 1).to(u.dtype)
+    rows = num_pos > 0
+    total = global_count(int(rows.sum()), u.device)
+    if total.item() == 0:
+        raise ValueError("multi_positive: no row has a positive (every label occurs once)")
+    exclude = torch.arange(len(u), device=u.device) + offset
+    lse = row_logsumexp(u, keys, temperature, exclude, backend)
+    sums = torch.zeros(len(counts), u.shape[1], dtype=u.dtype, device=u.device).index_add(0, inverse, keys)
+    pos = (u * (sums[own] - u)).sum(1) / temperature / num_pos.clamp(min=1)
+    return share_loss((lse - pos)[rows].sum() / total.to(u.dtype))

@@ -6,9 +6,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_pair, compute_dtype, no_autocast
+from sslcore.contrast.distributed import global_count, share_loss, world_size
 
 
-def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
+def negative_cosine(p: Tensor, z: Tensor, distributed: bool = False) -> Tensor:
     r"""Mean negative cosine similarity between predictions and targets.
 
     .. math::
@@ -21,6 +22,7 @@ def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
     Args:
         p: ``[N, d]`` predictions.
         z: ``[N, d]`` targets.
+        distributed: average over the rows of every rank.
 
     Returns:
         Scalar in ``[-1, 1]``.
@@ -28,4 +30,7 @@ def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
     check_pair("negative_cosine", p, z, "p", "z")
     dtype = compute_dtype(p, z)
     with no_autocast(p.device):
-        return -F.cosine_similarity(p.to(dtype), z.to(dtype), dim=1).mean()
+        cosine = F.cosine_similarity(p.to(dtype), z.to(dtype), dim=1)
+        if distributed and world_size() > 1:
+            return share_loss(-cosine.sum() / global_count(len(cosine), cosine.device).to(dtype))
+        return -cosine.mean()

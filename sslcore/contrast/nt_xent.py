@@ -7,11 +7,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.backends import resolve_backend
+from sslcore.contrast.backends import resolve_backend, row_logsumexp
+from sslcore.contrast.distributed import gather_rows, share_loss, world_size
 from sslcore.contrast.tiled import self_logsumexp
 
 
-def nt_xent(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, backend: str = "auto") -> Tensor:
+def nt_xent(
+    z1: Tensor,
+    z2: Tensor,
+    temperature: float | Tensor = 0.5,
+    backend: str = "auto",
+    distributed: bool = False,
+) -> Tensor:
     r"""NT-Xent over the 2N views of N samples.
 
     With :math:`u = \mathrm{normalize}([z_1; z_2]) \in \mathbb{R}^{2N \times d}`,
@@ -30,6 +37,10 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, backend: 
         backend: ``"auto"``, ``"reference"`` (materialised ``[2N, 2N]`` logits) or
             ``"tiled"`` (streamed tiles, O(N·d) memory; see :mod:`sslcore.contrast.backends`).
 
+        distributed: contrast against the views of every rank (the global batch); the
+            loss and input gradients equal those of one process over the concatenated
+            batch (see :mod:`sslcore.contrast.distributed`).
+
     Returns:
         Scalar loss (fp32 accumulation for low-precision inputs).
     """
@@ -39,6 +50,8 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, backend: 
     n = z1.shape[0]
     with no_autocast(z1.device):
         z = F.normalize(torch.cat([z1, z2]).to(compute_dtype(z1, z2)), dim=1)
+        if distributed and world_size() > 1:
+            return _nt_xent_global(z, n, temperature, backend)
         if backend == "reference":
             logits = z @ z.T / temperature
             logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
@@ -46,3 +59,14 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float | Tensor = 0.5, backend: 
             return F.cross_entropy(logits, targets)
         positive = (z * z.roll(n, dims=0)).sum(1) / temperature  # row i against its other view
         return (self_logsumexp(z, temperature) - positive).mean()
+
+
+def _nt_xent_global(z: Tensor, n: int, temperature: float | Tensor, backend: str) -> Tensor:
+    """This rank's ``2n`` rows against the ``2N`` rows of all ranks, self excluded."""
+    first, offset = gather_rows(z[:n])
+    second, _ = gather_rows(z[n:])
+    total = first.shape[0]
+    own = torch.arange(n, device=z.device) + offset
+    lse = row_logsumexp(z, torch.cat([first, second]), temperature, torch.cat([own, own + total]), backend)
+    positive = (z * z.roll(n, dims=0)).sum(1) / temperature
+    return share_loss((lse - positive).sum() / (2 * total))

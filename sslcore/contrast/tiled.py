@@ -50,6 +50,12 @@ def _mask_diagonal(tile: Tensor, row0: int, col0: int, value: float) -> Tensor:
     return tile
 
 
+def _excluded(exclude: Tensor, r0: int, r1: int, c0: int, c1: int) -> Tensor:
+    """``[r1 - r0, c1 - c0]`` mask of the tile entries ``(i, exclude[i])``."""
+    cols = torch.arange(c0, c1, device=exclude.device)
+    return exclude[r0:r1, None] == cols[None, :]
+
+
 class _SelfLSE(torch.autograd.Function):
     """``lse_i = log sum_{j != i} exp(u_i . u_j / tau)`` for ``u: [M, d]``."""
 
@@ -92,11 +98,12 @@ class _SelfLSE(torch.autograd.Function):
 
 
 class _CrossLSE(torch.autograd.Function):
-    """Row and (optionally) column log-sum-exp of ``q @ k.T / tau``."""
+    """Row and (optionally) column log-sum-exp of ``q @ k.T / tau``; entry ``(i, exclude[i])``
+    is left out when ``exclude`` is given (the self-similarity of a query that is also a key)."""
 
     @staticmethod
     def forward(
-        ctx: Any, q: Tensor, k: Tensor, tau: Tensor, block: int, columns: bool
+        ctx: Any, q: Tensor, k: Tensor, tau: Tensor, block: int, columns: bool, exclude: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         inv_tau = 1.0 / tau
         row = torch.full((q.shape[0],), float("-inf"), dtype=q.dtype, device=q.device)
@@ -105,18 +112,20 @@ class _CrossLSE(torch.autograd.Function):
             acc = row[r0:r1]
             for c0, c1 in _blocks(k.shape[0], block):
                 tile = (q[r0:r1] @ k[c0:c1].T).mul_(inv_tau)
+                if exclude is not None:
+                    tile.masked_fill_(_excluded(exclude, r0, r1, c0, c1), float("-inf"))
                 acc = torch.logaddexp(acc, torch.logsumexp(tile, dim=1))
                 if columns:
                     col[c0:c1] = torch.logaddexp(col[c0:c1], torch.logsumexp(tile, dim=0))
             row[r0:r1] = acc
-        ctx.save_for_backward(q, k, tau, row, col)
+        ctx.save_for_backward(q, k, tau, row, col, exclude)
         ctx.block, ctx.columns = block, columns
         return row, col
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_row: Tensor | None, g_col: Tensor | None):  # type: ignore[override]
-        q, k, tau, row, col = ctx.saved_tensors
+        q, k, tau, row, col, exclude = ctx.saved_tensors
         inv_tau = 1.0 / tau
         use_col = ctx.columns and g_col is not None
         dq, dk = torch.zeros_like(q), torch.zeros_like(k)
@@ -129,12 +138,14 @@ class _CrossLSE(torch.autograd.Function):
                     a.add_(torch.exp(s - row[r0:r1, None]).mul_(g_row[r0:r1, None]))
                 if use_col:
                     a.add_(torch.exp(s - col[None, c0:c1]).mul_(g_col[None, c0:c1]))
+                if exclude is not None:
+                    a.masked_fill_(_excluded(exclude, r0, r1, c0, c1), 0.0)
                 dq[r0:r1].addmm_(a, k[c0:c1], alpha=inv_tau.item())
                 dk[c0:c1].addmm_(a.T, q[r0:r1], alpha=inv_tau.item())
                 if ctx.needs_input_grad[2]:
                     dtau_acc += (a * s).sum()
         dtau = -dtau_acc * inv_tau if ctx.needs_input_grad[2] else None
-        return dq, dk, dtau, None, None
+        return dq, dk, dtau, None, None, None
 
 
 def self_logsumexp(u: Tensor, temperature: float | Tensor, block: int = DEFAULT_BLOCK) -> Tensor:
@@ -144,8 +155,16 @@ def self_logsumexp(u: Tensor, temperature: float | Tensor, block: int = DEFAULT_
 
 
 def cross_logsumexp(
-    q: Tensor, k: Tensor, temperature: float | Tensor, columns: bool = False, block: int = DEFAULT_BLOCK
+    q: Tensor,
+    k: Tensor,
+    temperature: float | Tensor,
+    columns: bool = False,
+    block: int = DEFAULT_BLOCK,
+    exclude: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     r"""Row log-sum-exp ``[Nq]`` of :math:`S = q k^\top / \tau` and, with ``columns=True``,
-    the column log-sum-exp ``[Nk]`` (otherwise a ``-inf`` placeholder), in one pass."""
-    return _CrossLSE.apply(q, k, _as_tensor(temperature, q), block, columns)
+    the column log-sum-exp ``[Nk]`` (otherwise a ``-inf`` placeholder), in one pass.
+
+    ``exclude``: ``[Nq]`` column index left out of row ``i`` (``-1``: none), e.g. the
+    position of query ``i`` among the keys when the keys are a gathered global batch."""
+    return _CrossLSE.apply(q, k, _as_tensor(temperature, q), block, columns, exclude)
