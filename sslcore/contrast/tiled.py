@@ -42,12 +42,10 @@ def _as_tensor(temperature: float | Tensor, like: Tensor) -> Tensor:
     return torch.tensor(float(temperature), device=like.device, dtype=like.dtype)
 
 
-def _mask_diagonal(tile: Tensor, row0: int, col0: int, value: float) -> Tensor:
-    """Set the entries of the global diagonal (row == column) that fall in this tile."""
-    offset = row0 - col0  # tile[r, c] is global (row0 + r, col0 + c); diagonal: c = r + offset
-    if -tile.shape[0] < offset < tile.shape[1]:
-        tile.diagonal(offset=offset).fill_(value)
-    return tile
+def _upper_tiles(n: int, block: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Pairs of blocks (row block, column block) on or above the block diagonal."""
+    blocks = _blocks(n, block)
+    return [(rows, cols) for i, rows in enumerate(blocks) for cols in blocks[i:]]
 
 
 def _excluded(exclude: Tensor, r0: int, r1: int, c0: int, c1: int) -> Tensor:
@@ -57,20 +55,25 @@ def _excluded(exclude: Tensor, r0: int, r1: int, c0: int, c1: int) -> Tensor:
 
 
 class _SelfLSE(torch.autograd.Function):
-    """``lse_i = log sum_{j != i} exp(u_i . u_j / tau)`` for ``u: [M, d]``."""
+    """``lse_i = log sum_{j != i} exp(u_i . u_j / tau)`` for ``u: [M, d]``.
+
+    The similarity matrix is symmetric, so only tiles on or above the block diagonal are
+    computed: each gives the row statistics of its rows and the column statistics of its
+    columns (forward), and the gradient of both its row block and its column block
+    (backward) — half the matrix products and exponentials of a full sweep.
+    """
 
     @staticmethod
     def forward(ctx: Any, u: Tensor, tau: Tensor, block: int) -> Tensor:
-        m = u.shape[0]
-        lse = torch.full((m,), float("-inf"), dtype=u.dtype, device=u.device)
-        inv_tau = 1.0 / tau
-        for r0, r1 in _blocks(m, block):
-            acc = lse[r0:r1]
-            for c0, c1 in _blocks(m, block):
-                tile = (u[r0:r1] @ u[c0:c1].T).mul_(inv_tau)
-                _mask_diagonal(tile, r0, c0, float("-inf"))
-                acc = torch.logaddexp(acc, torch.logsumexp(tile, dim=1))
-            lse[r0:r1] = acc
+        lse = torch.full((u.shape[0],), float("-inf"), dtype=u.dtype, device=u.device)
+        scaled = u / tau
+        for (r0, r1), (c0, c1) in _upper_tiles(u.shape[0], block):
+            tile = scaled[r0:r1] @ u[c0:c1].T
+            if r0 == c0:
+                tile.fill_diagonal_(float("-inf"))
+            lse[r0:r1] = torch.logaddexp(lse[r0:r1], torch.logsumexp(tile, dim=1))
+            if r0 != c0:
+                lse[c0:c1] = torch.logaddexp(lse[c0:c1], torch.logsumexp(tile, dim=0))
         ctx.save_for_backward(u, tau, lse)
         ctx.block = block
         return lse
@@ -79,21 +82,23 @@ class _SelfLSE(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         u, tau, lse = ctx.saved_tensors
-        m = u.shape[0]
-        inv_tau = 1.0 / tau
+        scaled = u / tau
         du = torch.zeros_like(u)
         dtau_acc = torch.zeros((), dtype=u.dtype, device=u.device)
-        for r0, r1 in _blocks(m, ctx.block):
-            for c0, c1 in _blocks(m, ctx.block):
-                s = (u[r0:r1] @ u[c0:c1].T).mul_(inv_tau)
-                a = torch.exp(s - lse[r0:r1, None]).mul_(grad[r0:r1, None])
-                a.add_(torch.exp(s - lse[None, c0:c1]).mul_(grad[None, c0:c1]))
-                _mask_diagonal(a, r0, c0, 0.0)
-                du[r0:r1].addmm_(a, u[c0:c1], alpha=inv_tau.item())
-                if ctx.needs_input_grad[1]:
-                    dtau_acc += (a * s).sum()
-        # a counts every (i, j) pair twice (g_i P_ij + g_j P_ji), hence the 1/2
-        dtau = -0.5 * dtau_acc * inv_tau if ctx.needs_input_grad[1] else None
+        for (r0, r1), (c0, c1) in _upper_tiles(u.shape[0], ctx.block):
+            s = scaled[r0:r1] @ u[c0:c1].T
+            # a_ij = g_i P_ij + g_j P_ji = dL/ds_ij + dL/ds_ji  (s is symmetric)
+            a = (s - lse[r0:r1, None]).exp_().mul_(grad[r0:r1, None])
+            a.add_((s - lse[None, c0:c1]).exp_().mul_(grad[None, c0:c1]))
+            if r0 == c0:
+                a.fill_diagonal_(0.0)
+            du[r0:r1].addmm_(a, scaled[c0:c1])
+            if r0 != c0:
+                du[c0:c1].addmm_(a.T, scaled[r0:r1])
+            if ctx.needs_input_grad[1]:
+                dtau_acc += (a * s).sum() * (1 if r0 == c0 else 2)
+        # sum_ij a_ij s_ij counts every pair twice (g_i P_ij + g_j P_ji), hence the 1/2
+        dtau = -0.5 * dtau_acc / tau if ctx.needs_input_grad[1] else None
         return du, dtau, None
 
 
@@ -105,13 +110,13 @@ class _CrossLSE(torch.autograd.Function):
     def forward(
         ctx: Any, q: Tensor, k: Tensor, tau: Tensor, block: int, columns: bool, exclude: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        inv_tau = 1.0 / tau
+        scaled = q / tau
         row = torch.full((q.shape[0],), float("-inf"), dtype=q.dtype, device=q.device)
         col = torch.full((k.shape[0],), float("-inf"), dtype=q.dtype, device=q.device)
         for r0, r1 in _blocks(q.shape[0], block):
             acc = row[r0:r1]
             for c0, c1 in _blocks(k.shape[0], block):
-                tile = (q[r0:r1] @ k[c0:c1].T).mul_(inv_tau)
+                tile = scaled[r0:r1] @ k[c0:c1].T
                 if exclude is not None:
                     tile.masked_fill_(_excluded(exclude, r0, r1, c0, c1), float("-inf"))
                 acc = torch.logaddexp(acc, torch.logsumexp(tile, dim=1))
@@ -127,21 +132,22 @@ class _CrossLSE(torch.autograd.Function):
     def backward(ctx: Any, g_row: Tensor | None, g_col: Tensor | None):  # type: ignore[override]
         q, k, tau, row, col, exclude = ctx.saved_tensors
         inv_tau = 1.0 / tau
+        scaled, k_scaled = q * inv_tau, k * inv_tau
         use_col = ctx.columns and g_col is not None
         dq, dk = torch.zeros_like(q), torch.zeros_like(k)
         dtau_acc = torch.zeros((), dtype=q.dtype, device=q.device)
         for r0, r1 in _blocks(q.shape[0], ctx.block):
             for c0, c1 in _blocks(k.shape[0], ctx.block):
-                s = (q[r0:r1] @ k[c0:c1].T).mul_(inv_tau)
+                s = scaled[r0:r1] @ k[c0:c1].T
                 a = torch.zeros_like(s)
                 if g_row is not None:
-                    a.add_(torch.exp(s - row[r0:r1, None]).mul_(g_row[r0:r1, None]))
+                    a.add_((s - row[r0:r1, None]).exp_().mul_(g_row[r0:r1, None]))
                 if use_col:
-                    a.add_(torch.exp(s - col[None, c0:c1]).mul_(g_col[None, c0:c1]))
+                    a.add_((s - col[None, c0:c1]).exp_().mul_(g_col[None, c0:c1]))
                 if exclude is not None:
                     a.masked_fill_(_excluded(exclude, r0, r1, c0, c1), 0.0)
-                dq[r0:r1].addmm_(a, k[c0:c1], alpha=inv_tau.item())
-                dk[c0:c1].addmm_(a.T, q[r0:r1], alpha=inv_tau.item())
+                dq[r0:r1].addmm_(a, k_scaled[c0:c1])
+                dk[c0:c1].addmm_(a.T, scaled[r0:r1])
                 if ctx.needs_input_grad[2]:
                     dtau_acc += (a * s).sum()
         dtau = -dtau_acc * inv_tau if ctx.needs_input_grad[2] else None
