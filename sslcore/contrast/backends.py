@@ -15,7 +15,7 @@ import os
 import torch
 from torch import Tensor
 
-from sslcore.contrast.tiled import cross_logsumexp
+from sslcore.contrast.tiled import cross_logsumexp, self_logsumexp
 
 BACKENDS = ("auto", "reference", "tiled", "triton")
 
@@ -24,7 +24,7 @@ def triton_available() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def resolve_backend(kernel: str, backend: str, tensor: Tensor, has_triton_kernel: bool = True) -> str:
+def resolve_backend(kernel: str, backend: str, tensor: Tensor) -> str:
     """The concrete backend for ``kernel`` on ``tensor``'s device; ValueError for bad names
     or a Triton request that cannot run."""
     if backend not in BACKENDS:
@@ -33,7 +33,7 @@ def resolve_backend(kernel: str, backend: str, tensor: Tensor, has_triton_kernel
         )
     # TRITON_INTERPRET=1 runs Triton kernels on CPU tensors (used by the tests)
     on_device = tensor.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
-    gpu_ok = on_device and has_triton_kernel and triton_available()
+    gpu_ok = on_device and triton_available()
     if backend == "auto":
         return "triton" if gpu_ok and tensor.is_cuda else "tiled"
     if backend == "triton" and not gpu_ok:
@@ -42,13 +42,38 @@ def resolve_backend(kernel: str, backend: str, tensor: Tensor, has_triton_kernel
     return backend
 
 
+def self_lse(u: Tensor, temperature: float | Tensor, backend: str) -> Tensor:
+    """:func:`~sslcore.contrast.tiled.self_logsumexp` on the tiled or Triton backend."""
+    if backend == "triton":
+        from sslcore.contrast.triton_lse import triton_self_logsumexp  # imports triton lazily
+
+        return triton_self_logsumexp(u, temperature)
+    return self_logsumexp(u, temperature)
+
+
+def cross_lse(
+    q: Tensor,
+    k: Tensor,
+    temperature: float | Tensor,
+    backend: str,
+    columns: bool = False,
+    exclude: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """:func:`~sslcore.contrast.tiled.cross_logsumexp` on the tiled or Triton backend."""
+    if backend == "triton":
+        from sslcore.contrast.triton_lse import triton_cross_logsumexp
+
+        return triton_cross_logsumexp(q, k, temperature, columns=columns, exclude=exclude)
+    return cross_logsumexp(q, k, temperature, columns=columns, exclude=exclude)
+
+
 def row_logsumexp(
     q: Tensor, k: Tensor, temperature: float | Tensor, exclude: Tensor | None, backend: str
 ) -> Tensor:
     """Row log-sum-exp of ``q @ k.T / tau`` leaving out ``(i, exclude[i])``: materialised for
-    ``backend="reference"``, tiled otherwise."""
+    ``backend="reference"``, streamed (tiled or Triton) otherwise."""
     if backend != "reference":
-        return cross_logsumexp(q, k, temperature, exclude=exclude)[0]
+        return cross_lse(q, k, temperature, backend, exclude=exclude)[0]
     s = q @ k.T / temperature
     if exclude is not None:
         s = s.masked_fill(

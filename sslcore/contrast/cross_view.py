@@ -7,9 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.backends import resolve_backend, row_logsumexp
+from sslcore.contrast.backends import cross_lse, resolve_backend, row_logsumexp
 from sslcore.contrast.distributed import gather_rows, global_count, share_loss, world_size
-from sslcore.contrast.tiled import cross_logsumexp
 
 
 def cross_view(
@@ -33,7 +32,7 @@ def cross_view(
     """
     check_pair("cross_view", a, b, "a", "b")
     check_temperature("cross_view", temperature)
-    backend = resolve_backend("cross_view", backend, a, has_triton_kernel=False)
+    backend = resolve_backend("cross_view", backend, a)
     with no_autocast(a.device):
         dtype = compute_dtype(a, b)
         a, b = F.normalize(a.to(dtype), dim=1), F.normalize(b.to(dtype), dim=1)
@@ -47,5 +46,5 @@ def cross_view(
             s = a @ b.T / temperature
             row, col = torch.logsumexp(s, dim=1), torch.logsumexp(s, dim=0)
         else:
-            row, col = cross_logsumexp(a, b, temperature, columns=True)
+            row, col = cross_lse(a, b, temperature, backend, columns=True)
         return 0.5 * ((row - pos).mean() + (col - pos).mean())

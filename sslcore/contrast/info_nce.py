@@ -48,7 +48,7 @@ def info_nce(
     """
     check_pair("info_nce", query, key, "query", "key")
     check_temperature("info_nce", temperature)
-    backend = resolve_backend("info_nce", backend, query, has_triton_kernel=False)
+    backend = resolve_backend("info_nce", backend, query)
     if negatives is not None and negatives.device != query.device:
         raise ValueError(f"info_nce: negatives are on {negatives.device} but query is on {query.device}")
     with no_autocast(query.device):

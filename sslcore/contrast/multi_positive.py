@@ -7,9 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.backends import resolve_backend, row_logsumexp
+from sslcore.contrast.backends import resolve_backend, row_logsumexp, self_lse
 from sslcore.contrast.distributed import gather_rows, global_count, share_loss, world_size
-from sslcore.contrast.tiled import self_logsumexp
 
 
 def multi_positive(
@@ -49,7 +48,7 @@ def multi_positive(
     if labels.dtype.is_floating_point:
         raise ValueError(f"multi_positive: labels must be integers, got {labels.dtype}")
     check_temperature("multi_positive", temperature)
-    backend = resolve_backend("multi_positive", backend, z, has_triton_kernel=False)
+    backend = resolve_backend("multi_positive", backend, z)
     if distributed and world_size() > 1:
         with no_autocast(z.device):
             return _multi_positive_global(z, labels, temperature, backend)
@@ -67,7 +66,7 @@ def multi_positive(
             same = (inverse[:, None] == inverse[None, :]) & ~eye
             pos = (s * same).sum(1) / num_pos.clamp(min=1)
         else:
-            lse = self_logsumexp(u, temperature)
+            lse = self_lse(u, temperature, backend)
             sums = torch.zeros(len(counts), u.shape[1], dtype=u.dtype, device=u.device).index_add(
                 0, inverse, u
             )

@@ -7,9 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.backends import resolve_backend, row_logsumexp
+from sslcore.contrast.backends import resolve_backend, row_logsumexp, self_lse
 from sslcore.contrast.distributed import gather_rows, share_loss, world_size
-from sslcore.contrast.tiled import self_logsumexp
 
 
 def nt_xent(
@@ -46,7 +45,7 @@ def nt_xent(
     """
     check_pair("nt_xent", z1, z2)
     check_temperature("nt_xent", temperature)
-    backend = resolve_backend("nt_xent", backend, z1, has_triton_kernel=False)
+    backend = resolve_backend("nt_xent", backend, z1)
     n = z1.shape[0]
     with no_autocast(z1.device):
         z = F.normalize(torch.cat([z1, z2]).to(compute_dtype(z1, z2)), dim=1)
@@ -58,7 +57,7 @@ def nt_xent(
             targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
             return F.cross_entropy(logits, targets)
         positive = (z * z.roll(n, dims=0)).sum(1) / temperature  # row i against its other view
-        return (self_logsumexp(z, temperature) - positive).mean()
+        return (self_lse(z, temperature, backend) - positive).mean()
 
 
 def _nt_xent_global(z: Tensor, n: int, temperature: float | Tensor, backend: str) -> Tensor:
