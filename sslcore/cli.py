@@ -134,6 +134,8 @@ _TRAIN_FLAGS = {
     "precision": str,
     "seed": int,
     "num_workers": int,
+    "threads": int,
+    "min_lr_ratio": float,
     "device": str,
     "log_every": int,
     "checkpoint_every": int,

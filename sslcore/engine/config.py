@@ -37,6 +37,7 @@ class TrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
     seed: int = 0
     num_workers: int = 0
+    threads: int | None = None
     device: str = "auto"
     log_every: int = 10
     checkpoint_every: int = 500
@@ -66,6 +67,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError(f"grad_clip must be > 0, got {self.grad_clip}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {self.threads}")
         if self.log_every < 1 or self.checkpoint_every < 1 or self.keep_checkpoints < 1:
             raise ConfigError("log_every, checkpoint_every and keep_checkpoints must be >= 1")
 

@@ -131,6 +131,8 @@ class Trainer:
         cfg = self.config
         batch_size = batch_size or cfg.batch_size
         seed_everything(cfg.seed)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         self.task.to(self.device)
         self.task.train()
         loader, sampler = self._loader(data, batch_size)

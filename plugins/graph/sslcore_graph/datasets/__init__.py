@@ -1,0 +1,1 @@
+"""Graph datasets: factories ``(root, **options) -> DatasetBundle``."""

@@ -1,0 +1,22 @@
+"""Zachary's karate club (Zachary 1977), shipped with PyG, as a tiny demo graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch_geometric.datasets import KarateClub
+
+from sslcore.data import DatasetBundle
+from sslcore_graph.datasets.splits import seeded_node_split
+from sslcore_graph.datasets.transductive import transductive_bundle
+
+
+def karate(root: Path | None = None, seed: int = 0) -> DatasetBundle:
+    """34 members, one-hot identity features, 4 communities (``root`` is ignored).
+
+    PyG marks a single labelled node per class; for the probes a seeded split of 2
+    training nodes per class, 4 validation nodes and the remaining 22 test nodes is used.
+    """
+    data = KarateClub()[0]
+    del data.train_mask
+    return transductive_bundle("karate", seeded_node_split(data, num_train_per_class=2, num_val=4, seed=seed))

@@ -1,0 +1,87 @@
+"""Planetoid citation graphs (Yang et al. 2016) with the public split, read by
+``torch_geometric.datasets.Planetoid`` from local raw files (never downloaded)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+from torch_geometric.datasets import Planetoid
+from torch_geometric.transforms import NormalizeFeatures
+
+from sslcore.data import DatasetBundle, cache_dir, require_files
+from sslcore_graph.datasets.transductive import transductive_bundle
+
+RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+
+
+def raw_file_names(name: str) -> list[str]:
+    """The eight Planetoid files, e.g. ``ind.cora.x`` ... ``ind.cora.test.index``."""
+    return [f"ind.{name.lower()}.{suffix}" for suffix in RAW_SUFFIXES]
+
+
+def find_raw_dir(name: str, root: Path | None) -> Path:
+    """``root/planetoid/<Name>/raw`` or ``root/<Name>/raw``, whichever holds all raw files;
+    otherwise raise ``DataNotFoundError`` naming the expected files."""
+    layouts = [Path("planetoid", name, "raw"), Path(name, "raw")]
+    if root is not None:
+        for layout in layouts:
+            if all((root / layout / f).is_file() for f in raw_file_names(name)):
+                return root / layout
+    expected = [str(layouts[0] / f) for f in raw_file_names(name)]
+    hint = f"(the files may also sit in <root>/{layouts[1]}/). sslcore never downloads data."
+    return require_files(name.lower(), root, expected, hint) / layouts[0]  # raises: files missing
+
+
+def writable_root(name: str, raw_dir: Path) -> Path:
+    """A cache folder ``<cache>/planetoid/<Name>-<key>/`` with ``<Name>/raw/`` symlinked to
+    ``raw_dir`` and ``<Name>/processed/`` written by Planetoid; ``key`` hashes the raw
+    files' paths, sizes and mtimes, so a changed source gets a fresh folder. It is built
+    in a temporary folder and renamed into place, so concurrent processes never see a
+    half-written one."""
+    files = [raw_dir.resolve() / f for f in raw_file_names(name)]
+    key = hashlib.sha1(
+        "".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns};" for f in files).encode()
+    ).hexdigest()[:12]
+    final = cache_dir("planetoid") / f"{name}-{key}"
+    if final.is_dir():
+        return final
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
+    (tmp / name / "raw").mkdir(parents=True)
+    for f in files:
+        (tmp / name / "raw" / f.name).symlink_to(f)
+    Planetoid(str(tmp), name)  # processes the raw files into tmp/<Name>/processed
+    try:
+        tmp.rename(final)
+    except OSError:  # another process renamed its copy first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def planetoid(name: str, root: Path | None, normalize_features: bool = True) -> DatasetBundle:
+    """Planetoid graph ``name`` (``Cora``, ``CiteSeer``, ``PubMed``), public split.
+
+    Features are row-normalised (``NormalizeFeatures``) as in DGI unless
+    ``normalize_features=False``. The graph is undirected as stored by Planetoid.
+    """
+    raw_dir = find_raw_dir(name, root)
+    transform = NormalizeFeatures() if normalize_features else None
+    data = Planetoid(str(writable_root(name, raw_dir)), name, split="public", transform=transform)[0]
+    return transductive_bundle(name.lower(), data)
+
+
+def cora(root: Path | None, normalize_features: bool = True) -> DatasetBundle:
+    """Cora: 2708 papers, 1433 bag-of-words features, 7 classes, 140/500/1000 split."""
+    return planetoid("Cora", root, normalize_features)
+
+
+def citeseer(root: Path | None, normalize_features: bool = True) -> DatasetBundle:
+    """CiteSeer: 3327 papers, 3703 features, 6 classes, 120/500/1000 split."""
+    return planetoid("CiteSeer", root, normalize_features)
+
+
+def pubmed(root: Path | None, normalize_features: bool = True) -> DatasetBundle:
+    """PubMed: 19717 papers, 500 TF-IDF features, 3 classes, 60/500/1000 split."""
+    return planetoid("PubMed", root, normalize_features)

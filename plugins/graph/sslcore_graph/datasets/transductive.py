@@ -1,0 +1,50 @@
+"""Wrap one labelled graph as a transductive node-classification ``DatasetBundle``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+from torch_geometric.data import Data
+
+from sslcore.data import DatasetBundle, EvalSet
+from sslcore_graph.checks import check_graph
+
+
+def collate_node_labels(items: list[tuple[Data, Tensor]]) -> tuple[Data, Tensor]:
+    """EvalSet collate for a transductive graph: ``[(graph, y)] -> (graph, y)``, with
+    ``y`` ``[num_nodes]`` (one label per embedded node)."""
+    if len(items) != 1:
+        raise ValueError(f"a transductive graph evaluates as one item, got a batch of {len(items)}")
+    return items[0]
+
+
+def transductive_bundle(name: str, data: Data, extra_info: dict[str, Any] | None = None) -> DatasetBundle:
+    """``DatasetBundle`` for full-graph training on ``data`` (with ``x``, ``edge_index``,
+    ``y`` and boolean ``train_mask`` / ``val_mask`` / ``test_mask`` ``[num_nodes]``).
+
+    ``pretrain = [data]`` with ``batch_size = 1``; evaluation is the single item
+    ``(data, data.y)`` and ``splits`` are the node indices of the masks. The masks stay on
+    ``data`` but the pretext tasks never read ``y`` or the masks.
+    """
+    check_graph(data, f"dataset {name!r}")
+    splits = {
+        split: getattr(data, f"{split}_mask").nonzero().view(-1).numpy() for split in ("train", "val", "test")
+    }
+    num_classes = int(data.y.max()) + 1
+    info = {"num_features": data.num_features, "num_classes": num_classes, "num_nodes": data.num_nodes}
+    return DatasetBundle(
+        name=name,
+        domain="graph",
+        sample="node",
+        pretrain=[data],
+        evaluation=EvalSet(
+            dataset=[(data, data.y)],
+            splits=splits,
+            collate=collate_node_labels,
+            batch_size=1,
+            num_classes=num_classes,
+        ),
+        info=info | (extra_info or {}),
+        batch_size=1,
+    )

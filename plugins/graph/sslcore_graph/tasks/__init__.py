@@ -1,0 +1,1 @@
+"""Graph pretext tasks."""

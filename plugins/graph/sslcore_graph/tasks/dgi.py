@@ -1,0 +1,75 @@
+"""Deep Graph Infomax (Veličković et al. 2019, "Deep Graph Infomax", ICLR)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from sslcore.paradigms import ContrastiveTask, TaskOutput
+from sslcore_graph.checks import check_graph
+from sslcore_graph.corruption import shuffle_node_features
+
+
+class DeepGraphInfomax(ContrastiveTask):
+    r"""Maximise the mutual information between node embeddings and a graph summary.
+
+    With :math:`H = f(X, A)` ``[N, d]``, the corrupted graph :math:`(\tilde X, A)`,
+    :math:`\tilde X = PX` (random row permutation), :math:`\tilde H = f(\tilde X, A)`, the
+    summary :math:`s = \sigma(\frac1N \sum_i h_i)` ``[d]`` and the bilinear
+    discriminator :math:`D(h, s) = h^\top W s` (``head`` holds :math:`W`):
+
+    .. math::
+        \mathcal{L} = \frac{1}{2N} \sum_{i=1}^{N} \Big[
+            \mathrm{BCE}\big(D(h_i, s), 1\big) + \mathrm{BCE}\big(D(\tilde h_i, s), 0\big) \Big]
+
+    (BCE with logits). One batch is one full graph (``batch_size = 1``); the corruption
+    is drawn in :meth:`forward`. :meth:`embed` returns :math:`H`.
+    """
+
+    domain = "graph"
+    signal = "node-summary mutual information"
+    family = "context-instance"
+    negatives = "end-to-end"
+    min_batch_size = 1  # one graph; its corrupted copy provides the negatives
+
+    def __init__(self, encoder: nn.Module):
+        dim = encoder.output_dim
+        super().__init__(encoder, head=nn.Linear(dim, dim, bias=False))
+
+    def collate(self, samples: list[Data]) -> Data:
+        """``[graph] -> graph``: DGI trains on one whole graph per step."""
+        if len(samples) != 1:
+            raise ValueError(
+                f"DGI trains on one full graph per step (batch_size=1), got {len(samples)} graphs"
+            )
+        check_graph(samples[0], "DGI input graph")
+        return samples[0]
+
+    def summary(self, h: Tensor) -> Tensor:
+        r"""Readout :math:`s = \sigma(\mathrm{mean}_i\, h_i)`: ``[N, d] -> [d]``."""
+        return torch.sigmoid(h.mean(dim=0))
+
+    def discriminate(self, h: Tensor, s: Tensor) -> Tensor:
+        r"""Logits :math:`D(h_i, s) = h_i^\top W s` ``[N]`` for node embeddings ``[N, d]`` and a
+        summary ``[d]``; computed as ``h @ (W s)``, never materialising an ``[N, d, d]`` tensor."""
+        return h @ self.head(s)
+
+    def forward(self, batch: Data) -> TaskOutput:
+        h = self.encoder(batch)
+        h_corrupted = self.encoder(shuffle_node_features(batch))
+        s = self.summary(h)
+        pos, neg = self.discriminate(h, s), self.discriminate(h_corrupted, s)
+        logits = torch.cat([pos, neg])
+        labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
+        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        accuracy = ((logits > 0) == labels.bool()).float().mean()
+        return TaskOutput(loss, {"disc_acc": float(accuracy)})
+
+    def embed(self, inputs: Any) -> Tensor:
+        """Node embeddings ``[num_nodes, output_dim]`` of a graph."""
+        check_graph(inputs, "DGI input graph")
+        return self.encoder(inputs)
