@@ -56,7 +56,7 @@ def test_a_few_steps_lower_the_loss(small_graph: Data) -> None:
 
 def test_trained_discriminator_scores_real_nodes_above_corrupted(small_graph: Data) -> None:
     task = make_task()
-    train(task, small_graph, steps=60)
+    train(task, small_graph, steps=150)
     task.eval()
     with torch.no_grad():
         h = task.encoder(small_graph)
