@@ -12,12 +12,16 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from sslcore.contrast import (
+    alignment,
     barlow_twins,
+    bce_mi,
     cross_view,
     info_nce,
+    jsd_mi,
     multi_positive,
     negative_cosine,
     nt_xent,
+    uniformity,
     vicreg,
 )
 
@@ -44,6 +48,10 @@ CASES: dict[str, tuple[int, Callable[..., torch.Tensor]]] = {
     "negative_cosine": (2, lambda x, y, dd: negative_cosine(x[0], x[1], distributed=dd)),
     "barlow_twins": (2, lambda x, y, dd: barlow_twins(x[0], x[1], distributed=dd)),
     "vicreg": (2, lambda x, y, dd: vicreg(x[0], x[1], distributed=dd)),
+    "jsd_mi": (2, lambda x, y, dd: jsd_mi(x[0], x[1][:, :2], distributed=dd)),
+    "bce_mi": (2, lambda x, y, dd: bce_mi(x[0][:, :1], x[1], distributed=dd)),
+    "alignment": (2, lambda x, y, dd: alignment(x[0], x[1], alpha=3.0, distributed=dd)),
+    "uniformity": (1, lambda x, y, dd: uniformity(x[0], distributed=dd)),
 }
 
 
