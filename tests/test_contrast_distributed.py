@@ -21,6 +21,7 @@ from sslcore.contrast import (
     multi_positive,
     negative_cosine,
     nt_xent,
+    swav_loss,
     uniformity,
     vicreg,
 )
@@ -52,6 +53,7 @@ CASES: dict[str, tuple[int, Callable[..., torch.Tensor]]] = {
     "bce_mi": (2, lambda x, y, dd: bce_mi(x[0][:, :1], x[1], distributed=dd)),
     "alignment": (2, lambda x, y, dd: alignment(x[0], x[1], alpha=3.0, distributed=dd)),
     "uniformity": (1, lambda x, y, dd: uniformity(x[0], distributed=dd)),
+    "swav": (3, lambda x, y, dd: swav_loss([x[0], x[1], x[2]], assign_views=(0, 1), distributed=dd)),
 }
 
 
