@@ -1,0 +1,1 @@
+"""Text datasets and the readers and collate functions they share."""

@@ -1,0 +1,30 @@
+"""Strict UTF-8 reading of text files: a byte sequence that does not decode is reported
+with the file and line it is on, not as an anonymous ``UnicodeDecodeError``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sslcore.errors import SSLCoreError
+
+
+class TextFormatError(SSLCoreError, ValueError):
+    """A text file that does not decode or does not have the expected line format."""
+
+
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """The contents of ``path``; raises :class:`TextFormatError` naming file and line."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise TextFormatError(
+            f"{path}, line {line}: not valid {encoding} ({exc.reason} at byte {exc.start}: "
+            f"{data[exc.start : exc.end]!r})"
+        ) from None
+
+
+def read_lines(path: str | Path, encoding: str = "utf-8") -> list[str]:
+    """The lines of ``path`` without their line endings (see :func:`read_text`)."""
+    return read_text(path, encoding).splitlines()

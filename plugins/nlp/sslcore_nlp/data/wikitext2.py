@@ -1,0 +1,64 @@
+"""WikiText-2 (Merity et al. 2017, "Pointer Sentinel Mixture Models") for pretraining,
+SST-2 for evaluation.
+
+Pretraining text: the paragraphs of ``<root>/text/corpus/wikitext-2-valid.txt`` (the
+validation split, ~217k words): empty lines and `` = Heading = `` lines are skipped and
+the corpus's ``<unk>`` placeholder becomes the tokenizer's ``[UNK]`` (never masked or
+predicted). The paragraphs' tokens, in file order, are packed into blocks of
+``max_length`` tokens (``[CLS] ... [SEP]``), so no text is lost to truncation and no
+compute to padding. The WordPiece tokenizer is trained on that file (cached).
+Evaluation: SST-2 sentences, truncated to ``max_length`` tokens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sslcore.data import DatasetBundle, require_files
+from sslcore_nlp.data.sst2 import SST2_FILES, sst2
+from sslcore_nlp.data.text_files import read_lines
+from sslcore_nlp.data.tokenized import pack_blocks
+from sslcore_nlp.tokenizer import load_tokenizer, wordpiece_from_files
+
+CORPUS = "text/corpus/wikitext-2-valid.txt"
+
+
+def paragraphs(lines: list[str]) -> list[str]:
+    """Non-empty, non-heading lines (headings look like `` = Title = `` or `` = = Sub = = ``)."""
+    kept = (line.strip() for line in lines)
+    return [line for line in kept if line and not (line.startswith("=") and line.endswith("="))]
+
+
+def wikitext2(
+    root: Path | None,
+    vocab_size: int = 8000,
+    max_length: int = 128,
+    lowercase: bool = True,
+    tokenizer: str | None = None,
+) -> DatasetBundle:
+    """WikiText-2 paragraphs to pretrain on, SST-2 (train / val / test) to evaluate.
+
+    ``tokenizer``: a saved tokenizer directory to use instead of training one.
+    ``info``: ``tokenizer``, ``max_length``, ``num_classes`` (2).
+    """
+    if max_length < 8:
+        raise ValueError(f"max_length must be at least 8 tokens, got {max_length}")
+    root = require_files(
+        "wikitext2",
+        root,
+        [CORPUS, *SST2_FILES.values()],
+        hint="Point --data-root at the shared data folder (it holds text/corpus and text/senteval).",
+    )
+    if tokenizer is not None:
+        tok = load_tokenizer(tokenizer)
+    else:
+        tok = wordpiece_from_files([root / CORPUS], vocab_size=vocab_size, lowercase=lowercase)
+    texts = [text.replace("<unk>", tok.unk_token) for text in paragraphs(read_lines(root / CORPUS))]
+    return DatasetBundle(
+        name="wikitext2",
+        domain="nlp",
+        sample="sentence",
+        pretrain=pack_blocks(tok, texts, max_length),
+        evaluation=sst2(root, tok, max_length),
+        info={"tokenizer": tok, "max_length": max_length, "num_classes": 2},
+    )

@@ -1,0 +1,81 @@
+"""Masked language modelling (Devlin et al. 2019, "BERT: Pre-training of Deep
+Bidirectional Transformers for Language Understanding").
+
+A set ``M`` of positions is drawn with probability ``mask_prob`` (15 %) among the
+non-special, non-padding tokens; of those, 80 % become ``[MASK]``, 10 % a random token
+and 10 % stay unchanged, giving the corrupted input ``x~``. The objective is
+
+``L = -1/|M| sum_{i in M} log softmax(head(f(x~)_i))[x_i]``
+
+with ``f(x~) [B, L, d]`` the encoder's token states and ``head`` the tied MLM head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
+
+from sslcore.data import info_get
+from sslcore.paradigms import GenerativeTask, TaskOutput
+from sslcore_nlp.tasks.mlm_head import tied_mlm_head
+
+IGNORE = -100
+
+
+class MaskedLanguageModeling(GenerativeTask):
+    """BERT's MLM: ``collate`` pads and masks ``{"input_ids": [...]}`` samples into
+    ``input_ids / attention_mask / labels [B, L]`` (labels ``-100`` where nothing is
+    predicted); ``forward`` scores only the selected positions ``[M, vocab_size]``;
+    ``embed`` is the encoder's pooled sentence vector ``[B, output_dim]``."""
+
+    domain = "nlp"
+    signal = "masked tokens"
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        mask_prob: float = 0.15,
+        mask_replace_prob: float = 0.8,
+        random_replace_prob: float = 0.1,
+    ):
+        super().__init__(encoder, decoder=tied_mlm_head(encoder))
+        self.masking = DataCollatorForLanguageModeling(
+            tokenizer,
+            mlm_probability=mask_prob,
+            mask_replace_prob=mask_replace_prob,
+            random_replace_prob=random_replace_prob,
+        )
+
+    @classmethod
+    def from_data(cls, encoder: nn.Module, info: Mapping[str, Any], **options: Any) -> MaskedLanguageModeling:
+        return cls(encoder, info_get(info, "tokenizer", " (mlm needs a text dataset)"), **options)
+
+    def collate(self, samples: list[Mapping[str, list[int]]]) -> dict[str, Tensor]:
+        """Pad to the longest sample and apply the 80/10/10 masking."""
+        return dict(self.masking(samples))
+
+    def forward(self, batch: Mapping[str, Tensor]) -> TaskOutput:
+        states = self.encoder.token_states(batch)  # [B, L, d]
+        labels = batch["labels"]
+        selected = labels != IGNORE
+        if not selected.any():  # a batch of very short texts may have nothing masked
+            return TaskOutput(states.sum() * 0.0, {"masked_tokens": 0.0})
+        logits = self.decoder(states[selected])  # [M, vocab_size]
+        targets = labels[selected]
+        loss = F.cross_entropy(logits, targets)
+        with torch.no_grad():
+            accuracy = (logits.argmax(-1) == targets).float().mean()
+        return TaskOutput(
+            loss,
+            {
+                "mlm_accuracy": float(accuracy),
+                "masked_tokens": float(selected.sum()),
+                "tokens": float(batch["attention_mask"].sum()),
+            },
+        )

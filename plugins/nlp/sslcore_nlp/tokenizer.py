@@ -1,0 +1,137 @@
+"""WordPiece tokenizers trained from text files with HF ``tokenizers``, wrapped as
+``transformers.PreTrainedTokenizerFast`` and cached so each corpus is trained once.
+
+The pipeline is BERT's (Devlin et al. 2019, "BERT: Pre-training of Deep Bidirectional
+Transformers for Language Understanding"): ``BertNormalizer`` (optionally lower-casing)
+-> ``BertPreTokenizer`` -> ``WordPiece`` model -> ``[CLS] A [SEP]`` post-processing,
+with the special tokens ``[PAD] [UNK] [CLS] [SEP] [MASK]`` (ids 0-4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import tokenizers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+from sslcore.data import cache_dir
+from sslcore_nlp.data.text_files import read_text
+
+SPECIAL_TOKENS: dict[str, str] = {
+    "pad_token": "[PAD]",
+    "unk_token": "[UNK]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+}
+#: bump when the training recipe changes so old cache entries are not reused
+RECIPE_VERSION = 1
+
+
+def train_wordpiece(
+    texts: Sequence[str],
+    vocab_size: int = 8000,
+    lowercase: bool = True,
+    min_frequency: int = 2,
+) -> PreTrainedTokenizerFast:
+    """Train a BERT-style WordPiece tokenizer on ``texts`` (one sequence each); no caching.
+
+    Deterministic: ``tokenizers``' trainer numbers the ``##c`` continuation tokens in
+    hash-map order, which breaks merge ties differently from run to run
+    (huggingface/tokenizers#1794). Declaring every ``##c`` of the corpus up front, in
+    sorted order, fixes their ids; the tokenizer is then rebuilt from the learnt
+    vocabulary so that only the five BERT tokens are special.
+    """
+    if not texts:
+        raise ValueError("train_wordpiece needs a non-empty corpus")
+    lines = list(texts)
+    backend = _bert_pipeline(models.WordPiece(unk_token=SPECIAL_TOKENS["unk_token"]), lowercase)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS.values()) + _continuation_tokens(backend, lines),
+        show_progress=False,
+    )
+    backend.train_from_iterator(lines, trainer)
+    vocab = backend.get_vocab(with_added_tokens=False)
+    backend = _bert_pipeline(models.WordPiece(vocab, unk_token=SPECIAL_TOKENS["unk_token"]), lowercase)
+    backend.add_special_tokens(list(SPECIAL_TOKENS.values()))
+    cls, sep = SPECIAL_TOKENS["cls_token"], SPECIAL_TOKENS["sep_token"]
+    backend.post_processor = processors.BertProcessing(
+        (sep, backend.token_to_id(sep)), (cls, backend.token_to_id(cls))
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **SPECIAL_TOKENS)
+
+
+def _bert_pipeline(model: models.Model, lowercase: bool) -> Tokenizer:
+    backend = Tokenizer(model)
+    backend.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece()
+    return backend
+
+
+def _continuation_tokens(backend: Tokenizer, lines: Sequence[str]) -> list[str]:
+    """``##c`` for every character ``c`` that occurs inside a word, sorted."""
+    chars: set[str] = set()
+    for line in lines:
+        for word, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(line)):
+            chars.update(word[1:])
+    return ["##" + c for c in sorted(chars)]
+
+
+def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:
+    """Load a tokenizer saved with ``save_pretrained`` from a local directory (never the hub)."""
+    directory = Path(directory)
+    if not (directory / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"no tokenizer.json in {directory}: not a saved tokenizer directory")
+    return PreTrainedTokenizerFast.from_pretrained(str(directory), local_files_only=True)
+
+
+def wordpiece_from_texts(
+    texts: Sequence[str],
+    vocab_size: int = 8000,
+    lowercase: bool = True,
+    min_frequency: int = 2,
+) -> PreTrainedTokenizerFast:
+    """The WordPiece tokenizer of ``texts``, trained on first use and then loaded from
+    ``cache_dir("tokenizers", <sha256 of the corpus and settings>)``."""
+    settings = {"vocab_size": vocab_size, "lowercase": lowercase, "min_frequency": min_frequency}
+    key = corpus_key(texts, settings)
+    parent = cache_dir("tokenizers")
+    target = parent / key
+    if not (target / "tokenizer.json").is_file():
+        tokenizer = train_wordpiece(texts, **settings)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=parent))
+        tokenizer.save_pretrained(str(staging))
+        try:
+            os.replace(staging, target)  # atomic; another process may have won the race
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+    return load_tokenizer(target)
+
+
+def wordpiece_from_files(
+    files: Sequence[str | Path],
+    vocab_size: int = 8000,
+    lowercase: bool = True,
+    min_frequency: int = 2,
+) -> PreTrainedTokenizerFast:
+    """The cached WordPiece tokenizer of UTF-8 text ``files`` (one sequence per line)."""
+    lines = [line for path in files for line in read_text(path).split("\n")]
+    return wordpiece_from_texts(lines, vocab_size, lowercase, min_frequency)
+
+
+def corpus_key(texts: Sequence[str], settings: dict[str, object]) -> str:
+    """sha256 of the corpus bytes, the settings and the recipe / library versions."""
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8"))
+    versions = {"recipe": RECIPE_VERSION, "tokenizers": tokenizers.__version__}
+    digest.update(json.dumps({**settings, **versions}, sort_keys=True).encode())
+    return digest.hexdigest()

@@ -1,0 +1,83 @@
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from sslcore.build import build_task
+from sslcore.data import DatasetBundle
+from sslcore.paradigms import Paradigm
+from sslcore.plugins import Registry
+from sslcore_nlp.tasks.mlm import MaskedLanguageModeling
+
+
+@pytest.fixture
+def make_task(registry: Registry, pydocs_bundle: DatasetBundle) -> Callable[[int], MaskedLanguageModeling]:
+    def make(seed: int = 0) -> MaskedLanguageModeling:
+        torch.manual_seed(seed)
+        return build_task("mlm", pydocs_bundle, encoder_options={"dropout": 0.0}, registry=registry)
+
+    return make
+
+
+def test_task_matches_its_spec_and_default_encoder(registry: Registry, make_task: Callable) -> None:
+    spec = registry.task("mlm")
+    task = make_task()
+    assert spec.paradigm is Paradigm.GENERATIVE is task.paradigm
+    assert (task.domain, task.signal, task.family, task.negatives) == (
+        spec.domain,
+        spec.signal,
+        spec.family,
+        spec.negatives,
+    )
+    assert spec.default_encoder == "bert" and task.encoder.model.config.num_hidden_layers == 2
+
+
+def test_output_embedding_is_tied_to_word_embeddings(make_task: Callable) -> None:
+    task = make_task()
+    words = task.encoder.model.get_input_embeddings().weight
+    assert task.decoder.predictions.decoder.weight is words
+    assert sum(p is words for p in task.parameters()) == 1  # counted once by the optimiser
+
+
+def test_a_few_steps_lower_the_mlm_loss(make_task: Callable, pydocs_bundle: DatasetBundle) -> None:
+    task = make_task()
+    samples = list(pydocs_bundle.pretrain[:32])
+    torch.manual_seed(1)
+    held_out = task.collate(samples)  # one fixed masking to measure on
+    with torch.no_grad():
+        before = task(held_out).loss.item()
+    optimizer = torch.optim.AdamW(task.parameters(), lr=2e-3)
+    for _ in range(25):
+        out = task(task.collate(samples))
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = task(held_out)
+    assert after.loss.item() < before - 1.0
+    assert 0.0 <= after.metrics["mlm_accuracy"] <= 1.0
+    assert after.metrics["masked_tokens"] == (held_out["labels"] != -100).sum().item()
+
+
+def test_batch_with_nothing_masked_gives_zero_loss_with_gradient(
+    make_task: Callable, pydocs_bundle: DatasetBundle
+) -> None:
+    task = make_task()
+    batch = task.collate(list(pydocs_bundle.pretrain[:4]))
+    batch["labels"] = torch.full_like(batch["labels"], -100)
+    out = task(batch)
+    assert out.loss.item() == 0.0 and out.loss.requires_grad
+
+
+def test_embed_evaluation_batches_and_checkpoint_round_trip(
+    make_task: Callable, pydocs_bundle: DatasetBundle
+) -> None:
+    trained, fresh = make_task(0), make_task(1)
+    inputs, labels = pydocs_bundle.evaluation.collate([pydocs_bundle.evaluation.dataset[i] for i in range(5)])
+    trained.eval(), fresh.eval()
+    z = trained.embed(inputs)
+    assert z.shape == (5, trained.encoder.output_dim) and labels.shape == (5,)
+    assert not torch.allclose(fresh.embed(inputs), z)
+    fresh.load_state_dict(trained.state_dict())
+    torch.testing.assert_close(fresh.embed(inputs), z)
+    assert fresh.decoder.predictions.decoder.weight is fresh.encoder.model.get_input_embeddings().weight

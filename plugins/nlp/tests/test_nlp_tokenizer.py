@@ -1,0 +1,101 @@
+from pathlib import Path
+
+import pytest
+
+from sslcore_nlp.data.text_files import TextFormatError
+from sslcore_nlp.tokenizer import (
+    SPECIAL_TOKENS,
+    load_tokenizer,
+    train_wordpiece,
+    wordpiece_from_files,
+    wordpiece_from_texts,
+)
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "A lazy dog sleeps; the quick foxes keep jumping over sleeping dogs.",
+    "Tokenizers split words into word pieces: jumping -> jump ##ing.",
+    "Foxes, dogs and other animals jump, sleep and run quickly.",
+] * 5
+
+
+@pytest.fixture
+def corpus_file(tmp_path: Path) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SSLCORE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_special_tokens_come_first_and_wrap_each_text(corpus_file: Path, cache: Path) -> None:
+    tok = wordpiece_from_files([corpus_file], vocab_size=200)
+    assert tok.convert_ids_to_tokens(list(range(5))) == list(SPECIAL_TOKENS.values())
+    assert (tok.pad_token, tok.mask_token, tok.pad_token_id) == ("[PAD]", "[MASK]", 0)
+    ids = tok("the lazy fox")["input_ids"]
+    assert ids[0] == tok.cls_token_id and ids[-1] == tok.sep_token_id
+    assert len(tok) <= 200
+
+
+def test_round_trip_recovers_normalised_text(corpus_file: Path, cache: Path) -> None:
+    tok = wordpiece_from_files([corpus_file], vocab_size=200)
+    text = "The quick foxes keep jumping over sleeping dogs."
+    ids = tok(text)["input_ids"]
+    assert tok.unk_token_id not in ids
+    assert tok.decode(ids, skip_special_tokens=True) == text.lower()
+
+
+def test_lowercase_option_keeps_case(corpus_file: Path, cache: Path) -> None:
+    cased = wordpiece_from_files([corpus_file], vocab_size=200, lowercase=False)
+    assert "The" in cased.get_vocab()
+    assert "The" not in wordpiece_from_files([corpus_file], vocab_size=200).get_vocab()
+
+
+def test_cache_hit_returns_same_vocab_without_training(
+    corpus_file: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = wordpiece_from_files([corpus_file], vocab_size=200)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the cached tokenizer was trained again")
+
+    monkeypatch.setattr("sslcore_nlp.tokenizer.train_wordpiece", fail)
+    second = wordpiece_from_files([corpus_file], vocab_size=200)
+    assert second.get_vocab() == first.get_vocab()
+    assert len(list((cache / "tokenizers").iterdir())) == 1
+    with pytest.raises(AssertionError, match="trained again"):  # other settings -> other key
+        wordpiece_from_files([corpus_file], vocab_size=150)
+
+
+def test_corpus_change_misses_the_cache(corpus_file: Path, cache: Path) -> None:
+    wordpiece_from_files([corpus_file], vocab_size=200)
+    corpus_file.write_text("\n".join(CORPUS[:2]), encoding="utf-8")
+    wordpiece_from_files([corpus_file], vocab_size=200)
+    assert len(list((cache / "tokenizers").iterdir())) == 2
+
+
+def test_training_is_deterministic() -> None:
+    texts = CORPUS + ["Wel come to the Tok en izers libr ary, jump ##ing ov er."] * 2
+    vocabs = [train_wordpiece(texts, vocab_size=120).get_vocab() for _ in range(8)]
+    assert all(v == vocabs[0] for v in vocabs)
+
+
+def test_saved_tokenizer_directory_loads(tmp_path: Path, cache: Path) -> None:
+    tok = wordpiece_from_texts(CORPUS, vocab_size=200)
+    tok.save_pretrained(str(tmp_path / "saved"))
+    loaded = load_tokenizer(tmp_path / "saved")
+    assert loaded.get_vocab() == tok.get_vocab()
+    assert loaded("quick dogs")["input_ids"] == tok("quick dogs")["input_ids"]
+    with pytest.raises(FileNotFoundError, match="tokenizer.json"):
+        load_tokenizer(tmp_path)
+
+
+def test_undecodable_file_names_file_and_line(tmp_path: Path, cache: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"fine line\nanother fine line\nbad \xff byte\n")
+    with pytest.raises(TextFormatError, match=r"bad\.txt, line 3"):
+        wordpiece_from_files([path])

@@ -1,0 +1,1 @@
+"""Image datasets: uint8 images for pretraining, labelled splits for evaluation."""

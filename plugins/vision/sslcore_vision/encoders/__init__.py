@@ -1,0 +1,1 @@
+"""Image encoders: ``[B, C, H, W]`` float images -> ``[B, output_dim]``."""

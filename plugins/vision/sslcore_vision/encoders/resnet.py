@@ -1,0 +1,46 @@
+"""ResNet-18 (He et al. 2016) from torchvision as an encoder, optionally with the CIFAR stem."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor, nn
+from torchvision.models import resnet18 as torchvision_resnet18
+
+from sslcore.data import info_get
+from sslcore_vision.channels import require_channels
+
+
+class ResNet18Encoder(nn.Module):
+    """``torchvision.models.resnet18(weights=None)`` without its classifier.
+
+    ``small_images=True`` swaps the stem for a 3x3 stride-1 convolution and drops the
+    max-pool (the CIFAR variant of the SimCLR paper), so 28x28 or 32x32 inputs keep
+    enough resolution.
+
+    Shapes: ``[B, in_channels, H, W]`` float -> ``[B, 512]``.
+    """
+
+    output_dim = 512
+
+    def __init__(self, in_channels: int = 3, small_images: bool = False):
+        super().__init__()
+        self.in_channels = in_channels
+        net = torchvision_resnet18(weights=None)
+        if small_images:
+            net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+            net.maxpool = nn.Identity()
+        elif in_channels != 3:
+            net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        net.fc = nn.Identity()
+        self.net = net
+
+    def forward(self, images: Tensor) -> Tensor:
+        require_channels(self.in_channels, images.shape[1], type(self).__name__)
+        return self.net(images)
+
+
+def resnet18(info: Mapping[str, Any], small_images: bool = False) -> ResNet18Encoder:
+    """Registered factory: ``in_channels`` comes from the dataset's ``info``."""
+    return ResNet18Encoder(info_get(info, "in_channels"), small_images=small_images)

@@ -1,0 +1,88 @@
+"""SimCLR (Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual
+Representations")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sslcore import ContrastiveTask, TaskOutput, nt_xent
+from sslcore.data import info_get
+from sslcore_vision.channels import require_channels
+from sslcore_vision.heads import projection_mlp
+from sslcore_vision.transforms import TwoViewCollate, simclr_augmentation
+
+
+class SimCLR(ContrastiveTask):
+    r"""Two augmented views of each image must find each other among the 2N views.
+
+    .. math::
+        z^{(v)} = g(f(t_v(x))),\ t_1, t_2 \sim \mathcal{T}, \qquad
+        \mathcal{L} = \text{NT-Xent}_\tau(z^{(1)}, z^{(2)})
+
+    with encoder ``f``, projection MLP ``g`` and the augmentation distribution
+    :math:`\mathcal{T}` of :func:`~sslcore_vision.transforms.simclr_augmentation`.
+
+    Batch: ``(view1, view2)``, each ``[N, C, H, W]`` float, built by :meth:`collate`
+    from ``N`` uint8 images ``[C, H, W]``. ``embed(images [N, C, H, W]) -> [N, output_dim]``
+    is the encoder output (the projection is discarded downstream).
+    """
+
+    domain = "vision"
+    signal = "instance identity across augmented views"
+    family = "instance-instance"
+    negatives = "end-to-end"
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        augmentation: Callable[[Tensor], Tensor],
+        proj_dim: int = 128,
+        hidden_dim: int = 512,
+        temperature: float = 0.2,
+    ):
+        super().__init__(encoder, head=projection_mlp(encoder.output_dim, hidden_dim, proj_dim))
+        self.temperature = temperature
+        self.views = TwoViewCollate(augmentation)
+
+    @classmethod
+    def from_data(
+        cls,
+        encoder: nn.Module,
+        info: Mapping[str, Any],
+        proj_dim: int = 128,
+        hidden_dim: int = 512,
+        temperature: float = 0.2,
+        crop_min_scale: float = 0.08,
+        jitter: float = 0.5,
+        blur: bool = False,
+    ) -> SimCLR:
+        """Build the view distribution from ``info`` (``image_size``, ``in_channels``,
+        ``mean``, ``std``) after checking the encoder takes ``in_channels`` channels."""
+        channels = info_get(info, "in_channels")
+        if hasattr(encoder, "in_channels"):
+            require_channels(encoder.in_channels, channels, "simclr")
+        augmentation = simclr_augmentation(
+            info_get(info, "image_size"),
+            channels,
+            info_get(info, "mean"),
+            info_get(info, "std"),
+            crop_min_scale=crop_min_scale,
+            jitter=jitter,
+            blur=blur,
+        )
+        return cls(encoder, augmentation, proj_dim=proj_dim, hidden_dim=hidden_dim, temperature=temperature)
+
+    def collate(self, samples: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+        return self.views(samples)
+
+    def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
+        view1, view2 = batch
+        z1, z2 = self.head(self.encoder(torch.cat([view1, view2]))).chunk(2)
+        loss = nt_xent(z1, z2, temperature=self.temperature)
+        positive_cosine = F.cosine_similarity(z1.detach(), z2.detach()).mean().item()
+        return TaskOutput(loss, {"positive_cosine": positive_cosine})

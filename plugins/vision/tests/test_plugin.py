@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from sslcore.plugins import get_registry, resolve_factory
+
+
+def test_loading_the_plugin_imports_nothing_heavy():
+    code = (
+        "import sys, sslcore_vision.plugin as p;"
+        "p.sslcore_register_tasks(); p.sslcore_register_encoders(); p.sslcore_register_datasets();"
+        "heavy = [m for m in ('torchvision', 'sklearn', 'sslcore_vision.tasks.simclr') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_entry_point_registers_the_vision_components():
+    info = get_registry(reload=True).plugins["vision"]
+    assert info.distribution == "sslcore-vision"
+    assert set(info.tasks) == {"simclr"}
+    assert set(info.encoders) == {"small_cnn", "resnet18"}
+    assert set(info.datasets) == {"fashion-mnist", "digits"}
+
+
+def test_task_classes_declare_the_facts_of_their_specs(registry):
+    for spec in registry.specs("task", "vision").values():
+        cls = resolve_factory(spec.factory)
+        assert (cls.paradigm, cls.domain, cls.signal, cls.family, cls.negatives) == (
+            spec.paradigm,
+            spec.domain,
+            spec.signal,
+            spec.family,
+            spec.negatives,
+        )
+        assert registry.encoder(spec.default_encoder).domain == "vision"
+
+
+def test_every_factory_resolves(registry):
+    for kind in ("task", "encoder", "dataset"):
+        for spec in registry.specs(kind, "vision").values():
+            assert callable(resolve_factory(spec.factory)), spec.name
