@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _common import provenance, write_result
 
 from sslcore.data import cache_dir
-from sslcore.runs import versions
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "graph_foundation.json"
@@ -141,21 +140,13 @@ def main() -> int:
         "required_mean_accuracy": REQUIRED_ACCURACY,
         "max_run_seconds": MAX_SECONDS,
         "accepted": summary["mean"] >= REQUIRED_ACCURACY and summary["max_run_seconds"] < MAX_SECONDS,
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "torch_threads": args.threads or torch.get_num_threads(),
-            "load_average_before": load_before,
-            "load_average_after": os.getloadavg(),
-        },
-        "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **provenance(
+            torch_threads=args.threads or torch.get_num_threads(),
+            load_average_before=load_before,
+            load_average_after=os.getloadavg(),
+        ),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
-    print(markdown(record))
-    print(f"\nwritten to {args.output}")
-    return 0 if record["accepted"] else 1
+    return write_result(args.output, record, markdown(record))
 
 
 if __name__ == "__main__":

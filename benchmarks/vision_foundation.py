@@ -18,18 +18,17 @@ Writes ``benchmarks/results/vision_foundation.json`` and prints a Markdown table
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from _common import provenance, write_result
 
 from sslcore.data import cache_dir
-from sslcore.runs import evaluate, pretrain, versions
+from sslcore.runs import evaluate, pretrain
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "vision_foundation.json"
@@ -140,22 +139,14 @@ def main() -> int:
         "gain_points": gain,
         "required_gain_points": MARGIN,
         "accepted": gain >= MARGIN and train_cpu <= CPU_BUDGET,
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "load_average_before": load_before,
-            "load_average_after_training": load_after_training,
-        },
-        "versions": versions(),
         "run_dir": str(run_dir),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **provenance(
+            torch_threads=torch.get_num_threads(),
+            load_average_before=load_before,
+            load_average_after_training=load_after_training,
+        ),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
-    print(markdown(record))
-    print(f"\nwritten to {args.output}")
-    return 0 if record["accepted"] else 1
+    return write_result(args.output, record, markdown(record))
 
 
 if __name__ == "__main__":
