@@ -1,16 +1,19 @@
 """Vision foundation benchmark: SimCLR + small_cnn on Fashion-MNIST under a CPU time budget.
 
-Pretrains with ``sslcore.runs.pretrain`` for ``--epochs`` (and/or a wall-clock
-``--seconds``), then evaluates the frozen encoder with the core linear probe
+Pretrains with ``sslcore.runs.pretrain`` for ``--seconds`` of wall clock (default 600;
+``--epochs`` caps it further), then evaluates the frozen encoder with the core linear probe
 (StandardScaler + logistic regression, C chosen on a held-out part of train) and the same
 encoder at random initialisation.
 
 Acceptance: pretrained accuracy >= random-init accuracy + 5 points, with pretraining
-using at most 10 minutes of a 2-core CPU, i.e. 1200 CPU-seconds (all threads of this
-process plus the DataLoader workers). CPU time rather than wall time is the budget so
-that the result does not depend on what else runs on a shared machine; both are reported.
+within 10 minutes of wall clock and within 1200 CPU-seconds (10 minutes x 2 cores: all
+threads of this process plus the DataLoader worker). Both are reported.
 
-    .venv/bin/python benchmarks/vision_foundation.py [--epochs 3] [--seconds S] [--data-root DIR]
+Torch and BLAS run with ``--threads`` (default 1) intra-op threads, the DataLoader worker
+on the second core: with 2 threads on a loaded machine, OpenMP threads spin while their
+partner is descheduled, and a step costs several times more CPU and wall time.
+
+    .venv/bin/python benchmarks/vision_foundation.py [--seconds 600] [--epochs E] [--threads 1] [--data-root DIR]
 
 Writes ``benchmarks/results/vision_foundation.json`` and prints a Markdown table.
 """
@@ -26,6 +29,7 @@ from typing import Any
 
 import torch
 from _common import provenance, write_result
+from threadpoolctl import threadpool_limits
 
 from sslcore.data import cache_dir
 from sslcore.runs import evaluate, pretrain
@@ -35,6 +39,7 @@ RESULTS = HERE / "results" / "vision_foundation.json"
 DATA_ROOT = HERE.parent.parent / "shared" / "data"  # the shared data folder beside the repository
 MARGIN = 5.0  # required gain over random initialisation, in accuracy points
 CPU_BUDGET = 1200.0  # 10 minutes on 2 cores, in CPU-seconds
+WALL_BUDGET = 600.0  # 10 minutes
 
 # The recipe (tuned with short hand loops; see plugins/vision/README.md).
 TASK_OPTIONS = {"temperature": 0.2, "proj_dim": 128, "hidden_dim": 512, "crop_min_scale": 0.08, "jitter": 0.5}
@@ -45,10 +50,9 @@ TRAIN = {"batch_size": 256, "lr": 2e-3, "weight_decay": 1e-4, "warmup": 0.05, "o
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-root", type=Path, default=DATA_ROOT, help="folder holding fashion-mnist/")
-    p.add_argument(
-        "--epochs", type=float, default=3.0, help="pretraining budget in passes over the 60k images"
-    )
-    p.add_argument("--seconds", type=float, default=None, help="optional wall-clock cap on pretraining")
+    p.add_argument("--seconds", type=float, default=600.0, help="pretraining budget (wall clock)")
+    p.add_argument("--epochs", type=float, default=None, help="optional cap in passes over the 60k images")
+    p.add_argument("--threads", type=int, default=1, help="torch / BLAS intra-op threads")
     p.add_argument("--num-workers", type=int, default=1, help="DataLoader workers building the views")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", type=Path, default=None, help="run folder (default: a new one in the cache)")
@@ -67,7 +71,8 @@ def markdown(record: dict[str, Any]) -> str:
         ),
         (
             "pretraining wall time",
-            f"{train['wall_seconds']:.0f} s (load average {record['machine']['load_average_before'][0]:.1f})",
+            f"{train['wall_seconds']:.0f} s (budget {WALL_BUDGET:.0f}; load average "
+            f"{record['machine']['load_average_before'][0]:.1f} on {record['machine']['cpus']} cores)",
         ),
         (
             "throughput",
@@ -90,6 +95,12 @@ def cpu_seconds() -> float:
 
 def main() -> int:
     args = parse_args()
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(args.threads):
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or cache_dir("benchmarks", "vision_foundation", time.strftime("%Y%m%d-%H%M%S"))
     load_before = os.getloadavg()
     cpu_before = cpu_seconds()
@@ -138,7 +149,7 @@ def main() -> int:
         "random_init": random_init,
         "gain_points": gain,
         "required_gain_points": MARGIN,
-        "accepted": gain >= MARGIN and train_cpu <= CPU_BUDGET,
+        "accepted": gain >= MARGIN and train_cpu <= CPU_BUDGET and result.seconds <= WALL_BUDGET + 5,
         "run_dir": str(run_dir),
         **provenance(
             torch_threads=torch.get_num_threads(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import pickle
 from pathlib import Path
 
 import pytest
@@ -600,3 +601,14 @@ def test_warmup_cosine_shape(warmup: float, min_ratio: float) -> None:
     # progress outside [0, 1] is clamped
     assert warmup_cosine(1.7, warmup, min_ratio) == warmup_cosine(1.0, warmup, min_ratio)
     assert warmup_cosine(-1.0, warmup, min_ratio) == warmup_cosine(0.0, warmup, min_ratio)
+
+
+def test_loader_collate_pickles_for_spawned_workers() -> None:
+    """DataLoader workers started with ``spawn`` receive the collate function pickled."""
+    task = make_contrast()
+    loader, _ = Trainer(task, config(steps=1))._loader(random_vectors(12), 4)
+    collate = pickle.loads(pickle.dumps(loader.collate_fn))
+    samples = random_vectors(5)
+    count, (view1, view2) = collate(list(samples))
+    assert count == 5
+    assert view1.shape == view2.shape == (5, samples[0].shape[0])

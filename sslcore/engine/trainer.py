@@ -12,7 +12,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,18 @@ def make_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
+class CountingCollate:
+    """``samples -> (len(samples), collate(samples))``: the trainer counts samples even
+    when a task's batch has no obvious length. A class, not a closure, so that DataLoader
+    workers started with ``spawn`` or ``forkserver`` can pickle it."""
+
+    def __init__(self, collate: Callable[[Sequence[Any]], Any]):
+        self.collate = collate
+
+    def __call__(self, samples: Sequence[Any]) -> tuple[int, Any]:
+        return len(samples), self.collate(samples)
+
+
 class Trainer:
     """Train ``task`` under ``config``, writing logs and checkpoints to ``output_dir``."""
 
@@ -110,12 +122,11 @@ class Trainer:
                 f"but gets {effective} (batch_size={batch_size}, dataset size={n})"
             )
         sampler = ResumableRandomSampler(n, seed=self.config.seed)
-        collate = self.task.collate
         loader = DataLoader(
             data,  # type: ignore[arg-type]
             batch_size=batch_size,
             sampler=sampler,
-            collate_fn=lambda samples: (len(samples), collate(samples)),
+            collate_fn=CountingCollate(self.task.collate),
             num_workers=self.config.num_workers,
             drop_last=n > batch_size,
             # a private generator: creating an iterator must not consume the global RNG,

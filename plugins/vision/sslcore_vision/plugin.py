@@ -19,7 +19,11 @@ def sslcore_register_tasks() -> list[TaskSpec]:
             family="instance-instance",
             negatives="end-to-end",
             default_encoder="small_cnn",
-        )
+        ),
+        # -- instance-instance tasks (moco_v2, byol, simsiam, swav, barlow_twins) --
+        # -- context-instance tasks (rotation, relative_position, jigsaw, pirl, deep_infomax) --
+        # -- generative tasks (colorization, inpainting, masked_denoising) --
+        # -- generative-contrastive tasks (adversarial inpainting and colorization) --
     ]
 
 
@@ -38,6 +42,7 @@ def sslcore_register_encoders() -> list[EncoderSpec]:
             factory="sslcore_vision.encoders.resnet:resnet18",
             summary="torchvision ResNet-18 without fc, 512-d (option: small_images for a 3x3 stride-1 stem)",
         ),
+        # -- more encoders --
     ]
 
 
@@ -59,4 +64,5 @@ def sslcore_register_datasets() -> list[DatasetSpec]:
             summary="scikit-learn digits: 1797 8x8 grey images resized to 16x16, 70/30 split, 10 classes",
             needs_root=False,
         ),
+        # -- more datasets --
     ]

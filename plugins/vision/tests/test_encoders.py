@@ -76,3 +76,15 @@ def test_channel_mismatch_names_both_counts(encoder_for, name, options):
 def test_missing_in_channels_is_named(registry):
     with pytest.raises(KeyError, match="in_channels"):
         build_encoder("small_cnn", {"image_size": 28}, {}, registry)
+
+
+@pytest.mark.parametrize("name,options", ENCODERS)
+def test_feature_map_pools_to_the_embedding(encoder_for, name, options):
+    """``feature_map`` (used by local-global and dense tasks) is the map ``forward`` averages."""
+    torch.manual_seed(0)
+    encoder = encoder_for(name, options, 1).eval()
+    images = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        fmap, pooled = encoder.feature_map(images), encoder(images)
+    assert fmap.dim() == 4 and fmap.shape[:2] == (2, encoder.output_dim)
+    torch.testing.assert_close(fmap.mean(dim=(2, 3)), pooled)

@@ -19,7 +19,8 @@ class ResNet18Encoder(nn.Module):
     max-pool (the CIFAR variant of the SimCLR paper), so 28x28 or 32x32 inputs keep
     enough resolution.
 
-    Shapes: ``[B, in_channels, H, W]`` float -> ``[B, 512]``.
+    Shapes: ``[B, in_channels, H, W]`` float -> ``[B, 512]``; :meth:`feature_map` gives
+    the last stage before pooling, ``[B, 512, h, w]``.
     """
 
     output_dim = 512
@@ -36,9 +37,15 @@ class ResNet18Encoder(nn.Module):
         net.fc = nn.Identity()
         self.net = net
 
-    def forward(self, images: Tensor) -> Tensor:
+    def feature_map(self, images: Tensor) -> Tensor:
+        """``[B, in_channels, H, W] -> [B, 512, h, w]`` (after ``layer4``)."""
         require_channels(self.in_channels, images.shape[1], type(self).__name__)
-        return self.net(images)
+        net = self.net
+        x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
+        return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.feature_map(images).mean(dim=(2, 3))
 
 
 def resnet18(info: Mapping[str, Any], small_images: bool = False) -> ResNet18Encoder:

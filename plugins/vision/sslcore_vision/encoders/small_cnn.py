@@ -28,6 +28,7 @@ class SmallCNN(nn.Module):
 
     Shapes: ``[B, in_channels, H, W]`` float -> ``[B, output_dim]``; any ``H, W >= 1``
     (28x28 maps to 2x2 before pooling with the default stride-2 stem).
+    :meth:`feature_map` gives the map before pooling, ``[B, output_dim, h, w]``.
     """
 
     def __init__(self, in_channels: int = 1, width: int = 32, output_dim: int = 256, stem_stride: int = 2):
@@ -37,12 +38,16 @@ class SmallCNN(nn.Module):
         widths = (in_channels, width, 2 * width, 4 * width, output_dim)
         strides = (stem_stride, 2, 2, 2)
         blocks = [conv_block(c_in, c_out, s) for c_in, c_out, s in zip(widths, widths[1:], strides)]
-        self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.features = nn.Sequential(*blocks)
         self.to(memory_format=torch.channels_last)
 
-    def forward(self, images: Tensor) -> Tensor:
+    def feature_map(self, images: Tensor) -> Tensor:
+        """``[B, in_channels, H, W] -> [B, output_dim, h, w]`` (the last block's output)."""
         require_channels(self.in_channels, images.shape[1], type(self).__name__)
         return self.features(images.contiguous(memory_format=torch.channels_last))
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.feature_map(images).mean(dim=(2, 3))
 
 
 def small_cnn(
