@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sslcore.io import atomic_write_text
 from sslcore.runs import versions
 
 
@@ -23,8 +24,7 @@ def provenance(**machine: Any) -> dict[str, Any]:
 
 def write_result(path: Path, record: dict[str, Any], table: str) -> int:
     """Write ``record`` as JSON, print ``table``; exit code 0 if the record is accepted."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
     print(table)
     print(f"\nwritten to {path}")
     return 0 if record["accepted"] else 1

@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from sslcore.io import atomic_write_text
+
 HERE = Path(__file__).resolve().parent
 LIBS = HERE / ".bench-libs"
 IMPLS = ("reference", "tiled", "lightly", "pml")
@@ -209,6 +211,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory-limit-gb", type=float, default=20.0)
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="results file stem in benchmarks/results (default contrast_kernels_<device>)",
+    )
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "PAIRS", "DIM"))
     args = parser.parse_args()
     if args.worker:
@@ -220,6 +227,7 @@ def main() -> None:
     impls = [i for i in args.impls]
     if args.device == "cuda" and "triton" not in impls:
         impls.insert(2, "triton")
+    load_before = os.getloadavg()
     rate = gemm_rate(args.device)
     rows = []
     for dim in args.dims:
@@ -283,13 +291,14 @@ def main() -> None:
         "gemm_flops": rate,
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
         "command": " ".join(sys.argv),
     }
-    (out / f"contrast_kernels_{args.device}.json").write_text(
-        json.dumps({"meta": meta, "rows": rows}, indent=2)
-    )
+    stem = args.output or f"contrast_kernels_{args.device}"
+    atomic_write_text(out / f"{stem}.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
     table = to_markdown(rows, meta)
-    (out / f"contrast_kernels_{args.device}.md").write_text(table)
+    atomic_write_text(out / f"{stem}.md", table)
     print(table)
 
 
