@@ -83,3 +83,121 @@ class LabelledImageCollate:
         images = torch.stack([image for image, _ in items])
         labels = torch.as_tensor([int(label) for _, label in items], dtype=torch.long)
         return self.transform(images), labels
+
+
+# -- views of the instance-instance tasks: BYOL's asymmetric pair, SwAV's multi-crop --
+
+
+def view_augmentation(
+    size: int,
+    channels: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    scale: tuple[float, float] = (0.08, 1.0),
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1),
+    jitter_p: float = 0.8,
+    grayscale_p: float = 0.2,
+    blur_p: float = 0.0,
+    solarize_p: float = 0.0,
+) -> v2.Compose:
+    """One view distribution of the BYOL family (Grill et al. 2020, table 6): random
+    resized crop to ``size`` x ``size`` (area fraction in ``scale``), horizontal flip,
+    colour jitter ``(brightness, contrast, saturation, hue)`` with probability
+    ``jitter_p``, random grayscale ``grayscale_p``, Gaussian blur ``blur_p`` (odd kernel
+    about 10% of ``size``, sigma in [0.1, 2]), solarize ``solarize_p`` (uint8 pixels >= 128
+    inverted), then normalisation. Grey images get brightness and contrast jitter only
+    and no grayscale. ``[C, H, W]`` uint8 -> ``[C, size, size]`` float32.
+    """
+    brightness, contrast, saturation, hue = jitter
+    steps: list[Callable[[Tensor], Tensor]] = [
+        v2.RandomResizedCrop(size, scale=scale, antialias=True),
+        v2.RandomHorizontalFlip(),
+    ]
+    if channels == 3:
+        colour = v2.ColorJitter(brightness, contrast, saturation, hue)
+        steps += [v2.RandomApply([colour], p=jitter_p), v2.RandomGrayscale(p=grayscale_p)]
+    else:
+        steps.append(v2.RandomApply([v2.ColorJitter(brightness=brightness, contrast=contrast)], p=jitter_p))
+    if blur_p > 0:
+        kernel = max(3, (size // 10) | 1)
+        steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=blur_p))
+    if solarize_p > 0:
+        steps.append(v2.RandomSolarize(threshold=128, p=solarize_p))
+    steps.append(to_normalised_float(mean, std))
+    return v2.Compose(steps)
+
+
+def byol_augmentations(
+    image_size: int,
+    channels: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    crop_min_scale: float = 0.08,
+    blur: tuple[float, float] = (1.0, 0.1),
+    solarize: tuple[float, float] = (0.0, 0.2),
+) -> tuple[v2.Compose, v2.Compose]:
+    """BYOL's asymmetric pair ``(t, t')`` (Grill et al. 2020, table 6), also used by
+    Barlow Twins: the same crop, flip, jitter (0.4, 0.4, 0.2, 0.1; p=0.8) and grayscale
+    (p=0.2), but Gaussian blur with probability ``blur = (1.0, 0.1)`` and solarize with
+    ``solarize = (0.0, 0.2)`` for view 1 and view 2."""
+    first, second = (
+        view_augmentation(image_size, channels, mean, std, (crop_min_scale, 1.0), blur_p=b, solarize_p=s)
+        for b, s in zip(blur, solarize, strict=True)
+    )
+    return first, second
+
+
+def multi_crop_augmentations(
+    image_size: int,
+    channels: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    local_size: float = 0.43,
+    global_scale: tuple[float, float] = (0.14, 1.0),
+    local_scale: tuple[float, float] = (0.05, 0.14),
+    jitter: float = 0.5,
+    blur: float = 0.0,
+) -> tuple[v2.Compose, v2.Compose]:
+    """SwAV's multi-crop (Caron et al. 2020, sec. 3.2): ``(global, local)`` view
+    distributions. Global crops keep the full side ``image_size`` (area fraction in
+    ``global_scale``); local crops have side ``round(local_size * image_size)`` (the
+    paper's 96/224 = 0.43) and area in ``local_scale``. Both use SimCLR's colour
+    distortion of strength ``jitter`` (p=0.8, grayscale p=0.2) and blur with probability
+    ``blur``."""
+    strength = 0.8 * jitter
+    colour = (strength, strength, strength, min(0.2 * jitter, 0.5))
+    small = max(1, round(local_size * image_size))
+    return (
+        view_augmentation(image_size, channels, mean, std, global_scale, colour, blur_p=blur),
+        view_augmentation(small, channels, mean, std, local_scale, colour, blur_p=blur),
+    )
+
+
+class ViewsCollate:
+    """Collate ``N`` uint8 images into one view per augmentation (BYOL's asymmetric pair).
+
+    ``samples``: list of ``[C, H, W]`` uint8 -> a tuple with, for each augmentation
+    ``t_v``, ``[N, C, H_v, W_v]`` float32. A class so DataLoader workers can pickle it.
+    """
+
+    def __init__(self, augmentations: Sequence[Callable[[Tensor], Tensor]]):
+        self.augmentations = tuple(augmentations)
+
+    def __call__(self, samples: Sequence[Tensor]) -> tuple[Tensor, ...]:
+        return tuple(torch.stack([augment(x) for x in samples]) for augment in self.augmentations)
+
+
+class MultiCropCollate(ViewsCollate):
+    """SwAV's multi-crop batch: 2 global views ``[N, C, S, S]`` then ``num_local`` local
+    views ``[N, C, s, s]`` (sizes set by the two augmentations)."""
+
+    def __init__(
+        self,
+        global_augmentation: Callable[[Tensor], Tensor],
+        local_augmentation: Callable[[Tensor], Tensor],
+        num_local: int,
+    ):
+        if num_local < 0:
+            raise ValueError(f"MultiCropCollate: num_local must be >= 0, got {num_local}")
+        super().__init__([global_augmentation] * 2 + [local_augmentation] * num_local)
+        self.num_local = num_local

@@ -20,9 +20,30 @@ def test_loading_the_plugin_imports_nothing_heavy():
 def test_entry_point_registers_the_vision_components():
     info = get_registry(reload=True).plugins["vision"]
     assert info.distribution == "sslcore-vision"
-    assert set(info.tasks) == {"simclr"}
-    assert set(info.encoders) == {"small_cnn", "resnet18"}
-    assert set(info.datasets) == {"fashion-mnist", "digits"}
+    assert set(info.tasks) == {
+        # instance-instance
+        *("simclr", "moco_v2", "byol", "simsiam", "swav", "barlow_twins", "pirl"),
+        # context-instance
+        *("rotation", "relative_position", "jigsaw", "deep_infomax"),
+        # generative and generative-contrastive
+        *(
+            "colorization",
+            "inpainting",
+            "masked_denoising",
+            "adversarial_inpainting",
+            "adversarial_colorization",
+        ),
+    }
+    assert set(info.encoders) == {"small_cnn", "resnet18", "resnet50"}
+    assert set(info.datasets) == {
+        "fashion-mnist",
+        "mnist",
+        "cifar10",
+        "cifar100",
+        "stl10",
+        "image-folder",
+        "digits",
+    }
 
 
 def test_task_classes_declare_the_facts_of_their_specs(registry):

@@ -1,0 +1,77 @@
+"""BYOL (Grill et al. 2020, "Bootstrap Your Own Latent: A New Approach to Self-Supervised
+Learning")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sslcore import TaskOutput, negative_cosine
+from sslcore_vision.heads import prediction_mlp, projection_mlp
+from sslcore_vision.tasks.image_views import ImageViewsTask, image_facts, swap_halves
+from sslcore_vision.tasks.momentum_target import MomentumTarget
+from sslcore_vision.transforms import ViewsCollate, byol_augmentations
+
+
+class BYOL(ImageViewsTask):
+    r"""Predict the momentum target's projection of one view from the other view.
+
+    .. math::
+        p_v = q(g(f(t_v(x)))), \quad z'_v = g_\xi(f_\xi(t_v(x))), \qquad
+        \mathcal{L} = -\tfrac12\left[\cos(p_1, z'_2) + \cos(p_2, z'_1)\right], \qquad
+        \xi \leftarrow m\,\xi + (1 - m)\,\theta
+
+    with online encoder ``f``, projector ``g``, predictor ``q`` (parameters
+    :math:`\theta`), target :math:`\xi` = EMA of ``(f, g)`` with
+    :math:`m = 1 - (1 - m_0)(\cos(\pi p) + 1)/2` over training progress ``p`` (updated by
+    :meth:`on_train_step_end`), and BYOL's asymmetric views ``t_1`` (blur p=1) and ``t_2``
+    (blur p=0.1, solarize p=0.2). The paper's symmetrised
+    :math:`\lVert \bar p - \bar z' \rVert^2` sum equals :math:`4 + 4\mathcal{L}`.
+
+    Batch: ``(view1, view2)``, each ``[N, C, H, W]`` float.
+    ``embed(images [N, C, H, W]) -> [N, output_dim]``: the online encoder ``f``.
+    """
+
+    signal = "agreement of augmented views with a bootstrapped momentum target"
+    negatives = "none"
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        augmentations: Sequence[Callable[[Tensor], Tensor]],
+        proj_dim: int = 128,
+        hidden_dim: int = 512,
+        base_momentum: float = 0.99,
+    ):
+        super().__init__(encoder, head=projection_mlp(encoder.output_dim, hidden_dim, proj_dim))
+        self.predictor = prediction_mlp(proj_dim, hidden_dim, proj_dim)
+        self.target = MomentumTarget(self.encoder, self.head, base_momentum=base_momentum, ramp=True)
+        self.views = ViewsCollate(augmentations)
+
+    @classmethod
+    def from_data(
+        cls,
+        encoder: nn.Module,
+        info: Mapping[str, Any],
+        proj_dim: int = 128,
+        hidden_dim: int = 512,
+        base_momentum: float = 0.99,
+        crop_min_scale: float = 0.08,
+        blur: tuple[float, float] = (1.0, 0.1),
+        solarize: tuple[float, float] = (0.0, 0.2),
+    ) -> BYOL:
+        """BYOL's asymmetric pair (:func:`~sslcore_vision.transforms.byol_augmentations`):
+        ``blur`` and ``solarize`` are the two views' probabilities."""
+        views = byol_augmentations(*image_facts(encoder, info, "byol"), crop_min_scale, blur, solarize)
+        return cls(encoder, views, proj_dim, hidden_dim, base_momentum)
+
+    def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
+        both = torch.cat(batch)  # [2N, C, H, W]: view 1 rows, then view 2 rows
+        p = self.predictor(self.head(self.encoder(both)))
+        return TaskOutput(negative_cosine(p, swap_halves(self.target(both))))
+
+    def on_train_step_end(self, progress: float) -> None:
+        self.target.update(self.encoder, self.head, progress=progress)

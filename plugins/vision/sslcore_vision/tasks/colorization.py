@@ -1,0 +1,118 @@
+"""Colorization (Zhang et al. 2016, "Colorful Image Colorization"), simplified to
+regression of the a*b* channels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sslcore import ConfigError, GenerativeTask, TaskOutput
+from sslcore.data import info_get
+from sslcore_vision.colour import AB_SCALE, L_CENTRE, L_SCALE, rgb_to_lab
+from sslcore_vision.decoders import ImageDecoder, encoder_feature_map
+
+
+class ColourBatch(NamedTuple):
+    """``lightness``: L scaled to [-1, 1], ``[N, 1, H, W]``; ``ab``: a*b* / 110,
+    ``[N, 2, H, W]`` (about [-1, 1])."""
+
+    lightness: Tensor
+    ab: Tensor
+
+
+def split_lab(rgb: Tensor) -> ColourBatch:
+    """sRGB in [0, 1] ``[N, 3, H, W]`` -> scaled lightness and colour channels."""
+    lab = rgb_to_lab(rgb)
+    return ColourBatch((lab[:, :1] - L_CENTRE) / L_SCALE, lab[:, 1:] / AB_SCALE)
+
+
+class LabCollate:
+    """uint8 RGB images ``[3, H, W]`` -> :class:`ColourBatch` (picklable for workers)."""
+
+    def __call__(self, samples: Sequence[Tensor]) -> ColourBatch:
+        return split_lab(torch.stack(list(samples)).float() / 255)
+
+
+def require_colour(info: Mapping[str, Any], task: str) -> None:
+    """Raise :class:`~sslcore.ConfigError` unless the dataset has 3-channel RGB images."""
+    channels = info_get(info, "in_channels")
+    if channels != 3:
+        raise ConfigError(
+            f"{task} needs colour images (3-channel RGB) but the dataset has {channels} channel(s); "
+            f"pick a colour dataset (RGB images, e.g. cifar10, stl10 or an image-folder), or a task that works on "
+            f"grey images (inpainting, masked_denoising)"
+        )
+
+
+class Colorization(GenerativeTask):
+    r"""Predict the colour of an image from its lightness in CIE L*a*b*.
+
+    .. math::
+        (L, ab) = \text{Lab}(x),\qquad \hat{ab} = g(f_{map}(L)),\qquad
+        \mathcal{L} = \frac{1}{2HW} \sum \lVert \hat{ab} - ab \rVert^2
+
+    with ``L`` scaled to [-1, 1] and ``ab`` to about [-1, 1] (divided by 110). Zhang et al.
+    classify ``ab`` into 313 quantised bins with class rebalancing; this plain regression
+    gives greyer colours but the same pretext signal and needs no bin statistics.
+
+    The encoder takes 1 channel (``L``); an encoder built for the data's 3 channels gets
+    ``L`` repeated three times (so ``sslcore pretrain`` works with the default encoder),
+    and never sees colour. Batch: :class:`ColourBatch` from :meth:`collate`; prediction
+    ``[N, 2, H, W]``. ``embed`` takes normalised RGB images ``[N, 3, H, W]`` (as the
+    evaluation sets give them), converts them to ``L`` and returns ``[N, output_dim]``.
+    """
+
+    domain = "vision"
+    signal = "colour (a*b*) from lightness (L)"
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, mean: Sequence[float], std: Sequence[float]):
+        super().__init__(encoder, decoder)
+        self.input_channels = int(getattr(encoder, "in_channels", 1))
+        self.register_buffer(
+            "mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
+        )
+        self.lab = LabCollate()
+
+    @classmethod
+    def from_data(cls, encoder: nn.Module, info: Mapping[str, Any], decoder_width: int = 32) -> Colorization:
+        """Refuse grey data and encoders that take neither 1 nor 3 channels."""
+        require_colour(info, "colorization")
+        channels = int(getattr(encoder, "in_channels", 1))
+        if channels not in (1, 3):
+            raise ConfigError(
+                f"{cls.__name__}: the encoder takes {channels}-channel images; it must take the "
+                f"lightness channel (in_channels=1) or 3 channels (L repeated)"
+            )
+        decoder = ImageDecoder.for_encoder(
+            encoder, channels, info_get(info, "image_size"), 2, width=decoder_width
+        )
+        return cls(encoder, decoder, info_get(info, "mean"), info_get(info, "std"))
+
+    def collate(self, samples: Sequence[Tensor]) -> ColourBatch:
+        return self.lab(samples)
+
+    def encoder_input(self, lightness: Tensor) -> Tensor:
+        """``[N, 1, H, W]`` -> ``[N, in_channels, H, W]`` (``L`` repeated if needed)."""
+        return lightness.expand(-1, self.input_channels, -1, -1)
+
+    def predict(self, batch: ColourBatch) -> Tensor:
+        """The predicted colour channels ``[N, 2, H, W]``."""
+        features = encoder_feature_map(self.encoder, self.encoder_input(batch.lightness))
+        return self.decoder(features, tuple(batch.lightness.shape[-2:]))
+
+    def reconstruction_loss(self, prediction: Tensor, batch: ColourBatch) -> Tensor:
+        return F.mse_loss(prediction, batch.ab)
+
+    def forward(self, batch: ColourBatch) -> TaskOutput:
+        return TaskOutput(self.reconstruction_loss(self.predict(batch), batch))
+
+    def embed(self, images: Tensor) -> Tensor:
+        rgb = (images * self.std + self.mean).clamp(0, 1)
+        return self.encoder(self.encoder_input(split_lab(rgb).lightness))

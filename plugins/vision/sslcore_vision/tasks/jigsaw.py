@@ -1,0 +1,87 @@
+"""Jigsaw puzzles (Noroozi & Favaro 2016, "Unsupervised Learning of Visual
+Representations by Solving Jigsaw Puzzles")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sslcore.data import info_get
+from sslcore_vision.heads import classification_head
+from sslcore_vision.patches import TileGrid, hamming_permutations, shuffle_tiles
+from sslcore_vision.tasks.pseudo_label import PseudoLabelTask, checked_normaliser
+
+
+class Jigsaw(PseudoLabelTask):
+    r"""Recognise which permutation of a fixed set shuffled an image's tiles.
+
+    .. math::
+        \mathcal{L} = \frac{1}{N} \sum_i \mathrm{CE}\big(
+            h([f(x_i^{\pi_{y_i}(1)}) \,\|\, \dots \,\|\, f(x_i^{\pi_{y_i}(n)})]),\, y_i\big),
+        \qquad y_i \sim \mathcal{U}\{1, \dots, P\}
+
+    ``x^k`` are the ``n = grid^2`` tiles (:class:`~sslcore_vision.patches.TileGrid`, a
+    random crop inside each cell), :math:`\pi_1..\pi_P` the permutation set of
+    :func:`~sslcore_vision.patches.hamming_permutations` (buffer ``permutations [P, n]``;
+    position ``j`` of the puzzle shows tile :math:`\pi(j)`), ``f`` the shared (siamese)
+    encoder and ``h`` an MLP ``n * output_dim -> P``.
+
+    Batch: ``(puzzles [N, n, C, t, t], labels [N])`` built by :meth:`collate` from ``N``
+    uint8 images ``[C, S, S]``. ``embed(images [N, C, S, S]) -> [N, output_dim]`` is the
+    encoder output of the whole image.
+    """
+
+    domain = "vision"
+    signal = "permutation of shuffled image tiles"
+    permutations: Tensor
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        tiles: TileGrid,
+        normalise: Callable[[Tensor], Tensor],
+        permutations: Tensor,
+        hidden_dim: int = 512,
+    ):
+        if permutations.shape[1] != tiles.num_tiles:
+            raise ValueError(
+                f"jigsaw: permutations of {permutations.shape[1]} items for {tiles.num_tiles} tiles"
+            )
+        head = classification_head(tiles.num_tiles * encoder.output_dim, len(permutations), hidden_dim)
+        super().__init__(encoder, head=head)
+        self.tiles, self.normalise = tiles, normalise
+        self.register_buffer("permutations", permutations)
+
+    @classmethod
+    def from_data(
+        cls,
+        encoder: nn.Module,
+        info: Mapping[str, Any],
+        num_permutations: int = 100,
+        grid: int = 3,
+        gap: float = 0.15,
+        patch_jitter: float = 1.0,
+        min_tile_size: int = 8,
+        hidden_dim: int = 512,
+        seed: int = 0,
+    ) -> Jigsaw:
+        """Tiles from ``info["image_size"]`` (Noroozi: 64 px crops in 75 px cells, so
+        ``gap=0.15``, ``patch_jitter=1``); the permutation set is fixed by ``seed``.
+        Too small images raise ``ConfigError``."""
+        tiles = TileGrid(info_get(info, "image_size"), grid, gap, patch_jitter, min_tile_size).check("jigsaw")
+        normalise = checked_normaliser(encoder, info, "jigsaw")
+        permutations = hamming_permutations(num_permutations, tiles.num_tiles, seed)
+        return cls(encoder, tiles, normalise, permutations, hidden_dim=hidden_dim)
+
+    def collate(self, samples: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+        tiles = self.tiles.extract(self.normalise(torch.stack(list(samples))))
+        labels = torch.randint(len(self.permutations), (len(tiles),))
+        return shuffle_tiles(tiles, self.permutations.cpu()[labels]), labels
+
+    def logits(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        puzzles, labels = batch
+        features = self.encoder(puzzles.flatten(0, 1))  # [N * n, output_dim]
+        return self.head(features.view(len(puzzles), -1)), labels

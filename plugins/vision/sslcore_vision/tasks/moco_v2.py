@@ -1,0 +1,117 @@
+"""MoCo v2 (He et al. 2020, "Momentum Contrast for Unsupervised Visual Representation
+Learning"; Chen et al. 2020, "Improved Baselines with Momentum Contrastive Learning")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sslcore import TaskOutput, info_nce
+from sslcore.contrast import NegativeQueue
+from sslcore_vision.heads import projection_mlp
+from sslcore_vision.tasks.image_views import ImageViewsTask, image_facts
+from sslcore_vision.tasks.momentum_target import MomentumTarget
+from sslcore_vision.transforms import TwoViewCollate, simclr_augmentation
+
+
+class MoCoV2(ImageViewsTask):
+    r"""Find each query's momentum-encoded key among a queue of earlier keys.
+
+    .. math::
+        q = g(f(t_1(x))), \quad k = g_\xi(f_\xi(t_2(x))), \qquad
+        \mathcal{L} = \text{InfoNCE}_\tau(q, k;\ \text{queue}), \qquad
+        \xi \leftarrow m\,\xi + (1 - m)\,\theta
+
+    with query encoder ``f``, MLP projection ``g`` (parameters :math:`\theta`), their
+    momentum copy (:math:`\xi`), and a FIFO queue of ``queue_size`` keys of earlier
+    batches as the only negatives (it starts as random unit vectors, as the reference
+    code's). ``symmetric``: also ``InfoNCE(q(t_2), k(t_1))``, averaged. With
+    ``bn_splits > 1`` BatchNorm statistics are computed on that many chunks of the batch,
+    the key batch shuffled first (the paper's shuffling BN on one process), so a query
+    and its key never share batch statistics.
+
+    Batch: ``(view1, view2)``, each ``[N, C, H, W]`` float. :meth:`on_train_step_end`
+    updates :math:`\xi` and then pushes this step's keys ``[N, proj_dim]`` (``2N`` when
+    symmetric). ``embed(images [N, C, H, W]) -> [N, output_dim]``: the query encoder.
+    """
+
+    signal = "instance identity across augmented views"
+    negatives = "momentum"
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        augmentation: Callable[[Tensor], Tensor],
+        proj_dim: int = 128,
+        hidden_dim: int = 512,
+        temperature: float = 0.2,
+        queue_size: int = 4096,
+        momentum: float = 0.99,
+        momentum_ramp: bool = False,
+        symmetric: bool = False,
+        bn_splits: int = 4,
+    ):
+        super().__init__(encoder, head=projection_mlp(encoder.output_dim, hidden_dim, proj_dim))
+        self.views = TwoViewCollate(augmentation)
+        self.key_network = MomentumTarget(self.encoder, self.head, base_momentum=momentum, ramp=momentum_ramp)
+        self.queue = NegativeQueue(queue_size, proj_dim)
+        self.queue.push(torch.randn(queue_size, proj_dim))
+        self.temperature, self.symmetric, self.bn_splits = temperature, symmetric, bn_splits
+        self._new_keys: Tensor | None = None
+
+    @classmethod
+    def from_data(
+        cls,
+        encoder: nn.Module,
+        info: Mapping[str, Any],
+        proj_dim: int = 128,
+        hidden_dim: int = 512,
+        temperature: float = 0.2,
+        queue_size: int = 4096,
+        momentum: float = 0.99,
+        momentum_ramp: bool = False,
+        symmetric: bool = False,
+        bn_splits: int = 4,
+        crop_min_scale: float = 0.2,
+        jitter: float = 0.5,
+        blur: bool = False,
+    ) -> MoCoV2:
+        """MoCo v2's views: SimCLR's distribution with crops of at least 20% of the area."""
+        facts = image_facts(encoder, info, "moco_v2")
+        augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter, blur=blur)
+        return cls(
+            encoder, augmentation, proj_dim, hidden_dim, temperature, queue_size, momentum,
+            momentum_ramp, symmetric, bn_splits,
+        )  # fmt: skip
+
+    def _in_chunks(self, network: nn.Module, images: Tensor, shuffle: bool) -> Tensor:
+        """``network`` on ``bn_splits`` chunks of ``images`` (shuffled first if asked), rows
+        returned in the input order."""
+        splits = min(self.bn_splits, len(images) // 2)
+        if splits <= 1:
+            return network(images)
+        order = torch.randperm(len(images), device=images.device) if shuffle else None
+        chunks = (images if order is None else images[order]).tensor_split(splits)
+        out = torch.cat([network(chunk) for chunk in chunks])
+        return out if order is None else out[torch.argsort(order)]
+
+    def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
+        view1, view2 = batch
+        queries, keys = ([view1, view2], [view2, view1]) if self.symmetric else ([view1], [view2])
+        q = self._in_chunks(nn.Sequential(self.encoder, self.head), torch.cat(queries), shuffle=False)
+        k = self._in_chunks(self.key_network, torch.cat(keys), shuffle=True)
+        loss = info_nce(q, k, self.queue.negatives(), temperature=self.temperature)
+        if self.training:
+            self._new_keys = k
+        positive_cosine = F.cosine_similarity(q.detach(), k).mean().item()
+        return TaskOutput(loss, {"positive_cosine": positive_cosine})
+
+    def on_train_step_end(self, progress: float) -> None:
+        self.key_network.update(self.encoder, self.head, progress=progress)
+        if self._new_keys is not None:
+            self.queue.push(self._new_keys)
+            self._new_keys = None

@@ -1,0 +1,69 @@
+"""SimSiam (Chen & He 2021, "Exploring Simple Siamese Representation Learning")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sslcore import TaskOutput, negative_cosine
+from sslcore_vision.heads import prediction_mlp, projection_mlp
+from sslcore_vision.tasks.image_views import ImageViewsTask, image_facts, swap_halves
+from sslcore_vision.transforms import TwoViewCollate, simclr_augmentation
+
+
+class SimSiam(ImageViewsTask):
+    r"""Predict one view's projection from the other's through a stop-gradient.
+
+    .. math::
+        z_v = g(f(t_v(x))), \quad p_v = q(z_v), \qquad
+        \mathcal{L} = -\tfrac12\left[\cos(p_1, \mathrm{sg}(z_2)) + \cos(p_2, \mathrm{sg}(z_1))\right]
+
+    with one shared encoder ``f``, projector ``g`` (an MLP ending in a BatchNorm without
+    affine parameters), bottleneck predictor ``q`` and stop-gradient ``sg``; no momentum
+    encoder and no negatives.
+
+    Batch: ``(view1, view2)``, each ``[N, C, H, W]`` float.
+    ``embed(images [N, C, H, W]) -> [N, output_dim]``: the encoder ``f``.
+    """
+
+    signal = "agreement of augmented views through a stop-gradient"
+    negatives = "none"
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        augmentation: Callable[[Tensor], Tensor],
+        proj_dim: int = 256,
+        hidden_dim: int = 512,
+        pred_hidden_dim: int = 64,
+    ):
+        projector = nn.Sequential(
+            projection_mlp(encoder.output_dim, hidden_dim, proj_dim), nn.BatchNorm1d(proj_dim, affine=False)
+        )
+        super().__init__(encoder, head=projector)
+        self.predictor = prediction_mlp(proj_dim, pred_hidden_dim, proj_dim)
+        self.views = TwoViewCollate(augmentation)
+
+    @classmethod
+    def from_data(
+        cls,
+        encoder: nn.Module,
+        info: Mapping[str, Any],
+        proj_dim: int = 256,
+        hidden_dim: int = 512,
+        pred_hidden_dim: int = 64,
+        crop_min_scale: float = 0.2,
+        jitter: float = 0.5,
+        blur: bool = False,
+    ) -> SimSiam:
+        """SimSiam's views (MoCo v2's): SimCLR's distribution, crops of at least 20%."""
+        facts = image_facts(encoder, info, "simsiam")
+        augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter, blur=blur)
+        return cls(encoder, augmentation, proj_dim, hidden_dim, pred_hidden_dim)
+
+    def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
+        z = self.head(self.encoder(torch.cat(batch)))  # [2N, proj_dim]: view 1 rows, then view 2
+        return TaskOutput(negative_cosine(self.predictor(z), swap_halves(z.detach())))

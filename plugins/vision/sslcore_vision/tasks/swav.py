@@ -1,0 +1,131 @@
+"""SwAV (Caron et al. 2020, "Unsupervised Learning of Visual Features by Contrasting
+Cluster Assignments")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sslcore import TaskOutput
+from sslcore.contrast import NegativeQueue, swav_loss
+from sslcore_vision.heads import projection_mlp
+from sslcore_vision.tasks.image_views import ImageViewsTask, image_facts
+from sslcore_vision.transforms import MultiCropCollate, multi_crop_augmentations
+
+#: the two global crops are views 0 and 1; only they get codes
+GLOBAL_VIEWS = (0, 1)
+
+
+class SwAV(ImageViewsTask):
+    r"""Predict the cluster code of each global crop from every other crop.
+
+    .. math::
+        z_v = \frac{g(f(x_v))}{\lVert g(f(x_v)) \rVert}, \quad S^{(v)} = z_v C^\top, \quad
+        Q^{(a)} = \text{Sinkhorn}_\varepsilon(S^{(a)}), \qquad
+        \mathcal{L} = \frac12 \sum_{a \in \{1, 2\}} \frac{1}{V - 1} \sum_{v \ne a}
+            \text{CE}\big(Q^{(a)}, \text{softmax}(S^{(v)} / \tau)\big)
+
+    over ``V = 2 + num_local`` crops: 2 global ``[N, C, S, S]`` and ``num_local`` small
+    ``[N, C, s, s]`` ones, which only predict (:func:`sslcore.contrast.swav_loss`).
+    Prototypes ``C`` ``[num_prototypes, proj_dim]`` are a bias-free linear layer whose rows
+    are renormalised after every step (:meth:`on_train_step_end`). With ``queue_size > 0``
+    the projections of earlier batches' global crops join the Sinkhorn-Knopp problem once
+    the queue is full (the paper's small-batch queue). The prototypes get no gradient
+    during the first ``freeze_prototypes`` steps (the reference code's stabiliser).
+
+    Batch: the tuple of ``V`` views. ``embed(images [N, C, H, W]) -> [N, output_dim]``:
+    the encoder ``f``.
+    """
+
+    signal = "swapped prediction of cluster assignments across crops"
+    negatives = "none"
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        global_augmentation: Callable[[Tensor], Tensor],
+        local_augmentation: Callable[[Tensor], Tensor],
+        num_local: int = 2,
+        proj_dim: int = 128,
+        hidden_dim: int = 512,
+        num_prototypes: int = 100,
+        temperature: float = 0.1,
+        epsilon: float = 0.05,
+        sinkhorn_iterations: int = 3,
+        queue_size: int = 0,
+        freeze_prototypes: int = 0,
+    ):
+        super().__init__(encoder, head=projection_mlp(encoder.output_dim, hidden_dim, proj_dim))
+        self.prototypes = nn.Linear(proj_dim, num_prototypes, bias=False)
+        self.normalise_prototypes()
+        self.views = MultiCropCollate(global_augmentation, local_augmentation, num_local)
+        self.queues = nn.ModuleList(
+            [NegativeQueue(queue_size, proj_dim) for _ in GLOBAL_VIEWS] if queue_size else []
+        )
+        self.temperature, self.epsilon, self.sinkhorn_iterations = temperature, epsilon, sinkhorn_iterations
+        self.freeze_prototypes = freeze_prototypes
+        self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
+        self._new_features: list[Tensor] = []
+
+    @classmethod
+    def from_data(
+        cls,
+        encoder: nn.Module,
+        info: Mapping[str, Any],
+        num_local: int = 2,
+        local_size: float = 0.43,
+        proj_dim: int = 128,
+        hidden_dim: int = 512,
+        num_prototypes: int = 100,
+        temperature: float = 0.1,
+        epsilon: float = 0.05,
+        sinkhorn_iterations: int = 3,
+        queue_size: int = 0,
+        freeze_prototypes: int = 0,
+        jitter: float = 0.5,
+        blur: bool = False,
+    ) -> SwAV:
+        """Multi-crop views (:func:`~sslcore_vision.transforms.multi_crop_augmentations`):
+        local crops of side ``local_size`` times the image side; SimCLR's colour strength
+        ``jitter`` and, with ``blur``, Gaussian blur with p=0.5."""
+        facts = image_facts(encoder, info, "swav")
+        crops = multi_crop_augmentations(*facts, local_size=local_size, jitter=jitter, blur=0.5 * blur)
+        return cls(
+            encoder, *crops, num_local, proj_dim, hidden_dim, num_prototypes, temperature, epsilon,
+            sinkhorn_iterations, queue_size, freeze_prototypes,
+        )  # fmt: skip
+
+    @torch.no_grad()
+    def normalise_prototypes(self) -> None:
+        self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
+
+    def forward(self, batch: tuple[Tensor, ...]) -> TaskOutput:
+        n = len(batch[0])
+        # one encoder pass per crop resolution, one projector pass over all crops
+        groups = [torch.cat(batch[:2])] + ([torch.cat(batch[2:])] if len(batch) > 2 else [])
+        z = F.normalize(self.head(torch.cat([self.encoder(g) for g in groups])), dim=1)
+        prototypes = self.prototypes.weight  # [num_prototypes, proj_dim]
+        if int(self.steps_done) < self.freeze_prototypes:
+            prototypes = prototypes.detach()
+        scores = (z @ prototypes.T).split(n)  # V x [N, num_prototypes]
+        queue_scores = None
+        if self.queues and all(q.is_full for q in self.queues):
+            with torch.no_grad():
+                queue_scores = [self.prototypes(q.negatives()) for q in self.queues]
+        loss = swav_loss(
+            scores, GLOBAL_VIEWS, self.temperature, self.epsilon, self.sinkhorn_iterations, queue_scores
+        )
+        if self.training and self.queues:
+            self._new_features = list(z.detach()[: 2 * n].split(n))
+        return TaskOutput(loss)
+
+    def on_train_step_end(self, progress: float) -> None:
+        self.steps_done += 1
+        self.normalise_prototypes()
+        for queue, features in zip(self.queues, self._new_features):
+            queue.push(features)
+        self._new_features = []

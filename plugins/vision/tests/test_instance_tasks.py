@@ -1,0 +1,283 @@
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import sslcore_vision.tasks.swav as swav_module
+from sslcore import ConfigError, Paradigm
+from sslcore.build import build_encoder, build_task
+from sslcore.contrast import barlow_twins, negative_cosine
+from sslcore.engine.config import TrainConfig
+from sslcore.engine.trainer import Trainer
+from sslcore.paradigms import NEGATIVES
+from sslcore_vision.tasks.image_views import swap_halves
+from sslcore_vision.transforms import byol_augmentations
+
+TASKS = ["moco_v2", "byol", "simsiam", "swav", "barlow_twins"]
+SMALL = {"proj_dim": 32, "hidden_dim": 64}
+EXTRA = {"moco_v2": {"queue_size": 256}}
+
+
+def make(registry, bundle, name: str, seed: int = 0, **options):
+    torch.manual_seed(seed)
+    return build_task(
+        name,
+        bundle,
+        task_options={**SMALL, **EXTRA.get(name, {}), **options},
+        encoder_options={"width": 8, "output_dim": 64},
+        registry=registry,
+    )
+
+
+def raw_batch(bundle, n: int = 32, start: int = 0) -> list[torch.Tensor]:
+    return [bundle.pretrain[i] for i in range(start, start + n)]
+
+
+def optimiser_step(task, batch, lr: float = 1e-3) -> float:
+    optimiser = torch.optim.AdamW([p for p in task.parameters() if p.requires_grad], lr=lr)
+    out = task(batch)
+    optimiser.zero_grad()
+    out.loss.backward()
+    optimiser.step()
+    return out.loss.item()
+
+
+def online_state(task) -> dict[str, torch.Tensor]:
+    """The online (encoder, head) parameters named as in the momentum copy (0.* / 1.*)."""
+    return {
+        **{f"0.{k}": v.detach().clone() for k, v in task.encoder.named_parameters()},
+        **{f"1.{k}": v.detach().clone() for k, v in task.head.named_parameters()},
+    }
+
+
+def params(module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.named_parameters()}
+
+
+# -- every task ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_registered_as_contrastive_instance_instance_with_the_small_cnn(registry, digits_bundle, name):
+    spec = registry.task(name)
+    assert spec.paradigm is Paradigm.CONTRASTIVE and spec.family == "instance-instance"
+    assert spec.negatives in NEGATIVES and re.search(r"et al\. 20\d\d|& \w+ 20\d\d", spec.summary)
+    task = make(registry, digits_bundle, name)
+    assert type(task.encoder).__name__ == "SmallCNN"
+    assert (task.paradigm, task.family, task.negatives) == (spec.paradigm, spec.family, spec.negatives)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_a_few_steps_lower_the_loss(registry, digits_bundle, name):
+    """Pure optimisation of the objective: targets, queues and prototypes held fixed."""
+    task = make(registry, digits_bundle, name)
+    batch = task.collate(raw_batch(digits_bundle))
+    optimiser = torch.optim.AdamW([p for p in task.parameters() if p.requires_grad], lr=1e-3)
+    losses = []
+    for _ in range(10):
+        out = task(batch)
+        optimiser.zero_grad()
+        out.loss.backward()
+        optimiser.step()
+        losses.append(out.loss.item())
+    assert all(map(torch.isfinite, map(torch.tensor, losses)))
+    assert losses[-1] < losses[0] - 0.05 * max(1.0, abs(losses[0]))
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_embed_is_the_encoder_output(registry, digits_bundle, name):
+    task = make(registry, digits_bundle, name)
+    evaluation = digits_bundle.evaluation
+    images, _ = evaluation.collate([evaluation.dataset[i] for i in range(10)])
+    task.eval()
+    with torch.no_grad():
+        z = task.embed(images)
+        assert z.shape == (10, 64)
+        assert torch.equal(z, task.encoder(images))
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_encoder_with_other_channel_count_is_rejected(registry, digits_bundle, name):
+    colour_encoder = build_encoder("small_cnn", {"in_channels": 3}, {"width": 8}, registry)
+    with pytest.raises(ConfigError, match=r"3-channel images .* 1 channel"):
+        build_task(name, digits_bundle, encoder=colour_encoder, registry=registry)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_trains_in_the_trainer_and_its_state_restores(registry, digits_bundle, name):
+    task = make(registry, digits_bundle, name)
+    config = TrainConfig(steps=2, batch_size=16, progress_bar=False, device="cpu", warmup=0.0)
+    result = Trainer(task, config).fit(raw_batch(digits_bundle, 32))
+    assert result.steps == 2 and torch.isfinite(torch.tensor(result.final_loss))
+    fresh = make(registry, digits_bundle, name, seed=1)
+    fresh.load_state_dict(task.state_dict())  # target networks and queues included
+    images = torch.randn(4, 1, 16, 16)
+    task.eval(), fresh.eval()
+    with torch.no_grad():
+        assert torch.equal(fresh.embed(images), task.embed(images))
+        if name == "moco_v2":
+            assert torch.equal(fresh.queue.negatives(), task.queue.negatives())
+
+
+# -- MoCo v2 ---------------------------------------------------------------------------
+
+
+def test_moco_enqueues_the_keys_after_the_step_and_keys_follow_the_query_ema(registry, digits_bundle):
+    task = make(registry, digits_bundle, "moco_v2", queue_size=64, momentum=0.9, bn_splits=1)
+    view1, view2 = task.collate(raw_batch(digits_bundle))
+    old_queue = task.queue.negatives()
+    key_before = params(task.key_network.network)
+    with torch.no_grad():
+        expected_keys = F.normalize(copy.deepcopy(task.key_network.network)(view2), dim=1)
+
+    optimiser_step(task, (view1, view2))
+    assert torch.equal(task.queue.negatives(), old_queue)  # forward does not touch the queue
+    online = online_state(task)
+    task.on_train_step_end(0.5)
+
+    queue = task.queue.negatives()  # oldest first
+    assert torch.allclose(queue[-32:], expected_keys, atol=1e-5)
+    assert torch.equal(queue[:-32], old_queue[32:])
+    for key, after in params(task.key_network.network).items():
+        assert torch.allclose(after, 0.9 * key_before[key] + 0.1 * online[key], atol=1e-6), key
+    assert any(not torch.equal(key_before[k], online[k]) for k in online)  # the step moved the query
+
+
+def test_moco_symmetric_loss_enqueues_the_keys_of_both_views(registry, digits_bundle):
+    task = make(registry, digits_bundle, "moco_v2", queue_size=256, symmetric=True)
+    optimiser_step(task, task.collate(raw_batch(digits_bundle, 16)))
+    before = task.queue.negatives()
+    task.on_train_step_end(0.0)
+    after = task.queue.negatives()
+    assert torch.equal(after[:-32], before[32:]) and not torch.allclose(after[-32:], before[-32:])
+
+
+# -- BYOL ------------------------------------------------------------------------------
+
+
+def test_byol_target_gets_no_gradient_and_moves_by_cosine_ema(registry, digits_bundle):
+    task = make(registry, digits_bundle, "byol", base_momentum=0.9)
+    target_before = params(task.target.network)
+    optimiser_step(task, task.collate(raw_batch(digits_bundle)))
+    target = task.target.network
+    assert all(not p.requires_grad and p.grad is None for p in target.parameters())
+    assert all(p.grad is not None for p in task.encoder.parameters())
+    assert all(torch.equal(v, target_before[k]) for k, v in params(target).items())  # optimiser left it
+
+    online = online_state(task)
+    assert task.target.momentum(0.5) == pytest.approx(0.95)  # 1 - (1 - 0.9)(cos(pi/2) + 1) / 2
+    task.on_train_step_end(1.0)  # m = 1 at the end of training: frozen
+    assert all(torch.equal(v, target_before[k]) for k, v in params(target).items())
+    task.on_train_step_end(0.0)  # m = base_momentum
+    for key, after in params(target).items():
+        assert torch.allclose(after, 0.9 * target_before[key] + 0.1 * online[key], atol=1e-6), key
+
+
+def test_byol_views_are_asymmetric_solarize_and_blur():
+    first, second = byol_augmentations(16, 1, [0.5], [0.5], solarize=(0.0, 1.0))
+    white = torch.full((1, 20, 20), 255, dtype=torch.uint8)
+    torch.manual_seed(0)
+    for _ in range(10):
+        # brightness jitter keeps white >= 153 (>= 0.2 normalised); solarize maps it to <= 102
+        assert first(white).min() > 0 > second(white).max()
+    default_first, default_second = byol_augmentations(16, 1, [0.5], [0.5])
+
+    def probabilities(compose) -> dict[str, float]:
+        found = {}
+        for step in compose.transforms:
+            inner = step.transforms[0] if type(step).__name__ == "RandomApply" else step
+            found[type(inner).__name__] = step.p if hasattr(step, "p") else 1.0
+        return found
+
+    p1, p2 = probabilities(default_first), probabilities(default_second)
+    assert p1["GaussianBlur"] == 1.0 and "RandomSolarize" not in p1
+    assert p2["GaussianBlur"] == 0.1 and p2["RandomSolarize"] == 0.2
+    assert "RandomGrayscale" not in p1  # grey images: brightness / contrast jitter only
+    jitter = default_first.transforms[2].transforms[0]
+    assert jitter.saturation is None and jitter.hue is None
+    colour, _ = byol_augmentations(16, 3, [0.5] * 3, [0.5] * 3)
+    assert probabilities(colour)["RandomGrayscale"] == 0.2
+
+
+# -- SimSiam ---------------------------------------------------------------------------
+
+
+def test_simsiam_stops_the_gradient_of_the_target_branch(registry, digits_bundle):
+    task = make(registry, digits_bundle, "simsiam")
+    batch = task.collate(raw_batch(digits_bundle, 16))
+    last = task.predictor[-1]
+    with torch.no_grad():
+        last.weight.zero_()  # the prediction is the constant bias: only the target branch
+        last.bias.normal_()  # could carry gradient into the encoder
+    task(batch).loss.backward()
+    assert all(p.grad is None or not p.grad.any() for p in task.encoder.parameters())
+    assert last.bias.grad.abs().sum() > 0
+    # control: without the stop-gradient the same loss does reach the encoder
+    task.zero_grad()
+    z = task.head(task.encoder(torch.cat(batch)))
+    negative_cosine(task.predictor(z), swap_halves(z)).backward()
+    assert any(p.grad.abs().sum() > 0 for p in task.encoder.parameters())
+
+
+# -- SwAV ------------------------------------------------------------------------------
+
+
+def test_swav_multi_crop_views_and_codes_from_the_global_crops(registry, digits_bundle, monkeypatch):
+    task = make(registry, digits_bundle, "swav", num_local=3, local_size=0.5, queue_size=32)
+    views = task.collate(raw_batch(digits_bundle, 16))
+    assert [tuple(v.shape) for v in views] == [(16, 1, 16, 16)] * 2 + [(16, 1, 8, 8)] * 3
+    calls, kernel = [], swav_module.swav_loss
+
+    def spy(scores, assign_views, *args):
+        calls.append((scores, tuple(assign_views), args[-1]))  # args[-1]: queue_scores
+        return kernel(scores, assign_views, *args)
+
+    monkeypatch.setattr(swav_module, "swav_loss", spy)
+    optimiser_step(task, views, lr=1e-2)
+    task.on_train_step_end(0.0)
+    scores, assigned, queue_scores = calls[-1]
+    assert assigned == (0, 1) and len(scores) == 5 and queue_scores is None  # queue not full yet
+    assert torch.allclose(task.prototypes.weight.norm(dim=1), torch.ones(task.prototypes.out_features))
+
+    task.eval()  # BatchNorm from running statistics: each crop's scores depend on that crop only
+    with torch.no_grad():
+        task(views)
+        scores, _, queue_scores = calls[-1]
+        expected = task.prototypes(F.normalize(task.head(task.encoder(views[1])), dim=1))
+    assert torch.allclose(scores[1], expected, atol=1e-5)
+    assert queue_scores is None  # eval-mode forwards do not enqueue
+    task.train()
+    task(views)
+    task.on_train_step_end(0.5)
+    task(views)
+    assert [tuple(s.shape) for s in calls[-1][2]] == [(32, 100)] * 2  # full queues join Sinkhorn
+
+
+# -- Barlow Twins ----------------------------------------------------------------------
+
+
+def test_barlow_twins_identical_views_leave_only_the_weighted_redundancy_term(registry, digits_bundle):
+    task = make(registry, digits_bundle, "barlow_twins", lambda_offdiag=0.0)
+    view, _ = task.collate(raw_batch(digits_bundle))
+    with torch.no_grad():
+        assert task((view, view)).loss.item() == pytest.approx(0.0, abs=1e-2)
+        task.lambda_offdiag = 0.5
+        z = task.head(task.encoder(torch.cat([view, view])))
+        z1, _ = z.chunk(2)
+        assert task((view, view)).loss.item() == pytest.approx(barlow_twins(z1, z1, 0.5).item(), rel=1e-4)
+        assert task((view, view)).loss.item() > 0.01
+
+
+def test_swav_prototypes_can_be_frozen_for_the_first_steps(registry, digits_bundle):
+    task = make(registry, digits_bundle, "swav", freeze_prototypes=1)
+    views = task.collate(raw_batch(digits_bundle, 16))
+    before = task.prototypes.weight.detach().clone()
+    optimiser_step(task, views, lr=1e-2)
+    assert task.prototypes.weight.grad is None and torch.equal(task.prototypes.weight, before)
+    task.on_train_step_end(0.1)
+    optimiser_step(task, views, lr=1e-2)
+    assert task.prototypes.weight.grad is not None and not torch.equal(task.prototypes.weight, before)
