@@ -18,7 +18,9 @@ def sslcore_register_tasks() -> list[TaskSpec]:
             signal="masked tokens",
             negatives="none",
             default_encoder="bert",
-        )
+        ),
+        # -- generative and generative-contrastive tasks (masking variants, causal LM, ELECTRA) --
+        # -- contrastive tasks (SimCSE, sentence order, next sentence) --
     ]
 
 
@@ -30,7 +32,8 @@ def sslcore_register_encoders() -> list[EncoderSpec]:
             domain="nlp",
             factory="sslcore_nlp.encoders.bert:bert",
             summary="transformers BertModel (preset tiny/small/base), mean or [CLS] pooling",
-        )
+        ),
+        # -- more encoders --
     ]
 
 
@@ -52,4 +55,5 @@ def sslcore_register_datasets() -> list[DatasetSpec]:
             summary="stdlib docstring paragraphs, 8 topic classes; ships with Python (demo)",
             needs_root=False,
         ),
+        # -- more datasets --
     ]
