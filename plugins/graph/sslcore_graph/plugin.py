@@ -22,6 +22,9 @@ def sslcore_register_tasks() -> list[TaskSpec]:
             negatives="end-to-end",
             default_encoder="gcn",
         )
+        # -- node-level contrastive tasks (GRACE, BGRL, MVGRL) --
+        # -- graph-level tasks (GCC, GraphCL, InfoGraph) --
+        # -- generative and adversarial tasks (GAE, VGAE, attribute masking, ARGA, ARVGA) --
     ]
 
 
@@ -34,6 +37,7 @@ def sslcore_register_encoders() -> list[EncoderSpec]:
             factory=f"{_PKG}.encoders.gcn:build_gcn",
             summary="GCNConv layers + PReLU (DGI: 1 layer, 512 units); node embeddings",
         )
+        # -- more encoders --
     ]
 
 
@@ -62,4 +66,5 @@ def sslcore_register_datasets() -> list[DatasetSpec]:
             "Zachary's karate club (34 nodes, 4 classes), ships with PyG",
             needs_root=False,
         ),
+        # -- more datasets --
     ]
