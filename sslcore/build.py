@@ -20,11 +20,18 @@ from sslcore.plugins.manager import Registry, get_registry
 from sslcore.plugins.specs import resolve_factory
 
 
-def _signature_options(fn: Callable[..., Any], reserved: int) -> tuple[list[str], bool]:
-    """Named keyword options of ``fn`` after its first ``reserved`` parameters, and
-    whether it also takes ``**kwargs``."""
+def _signature_options(
+    fn: Callable[..., Any], reserved: int, with_default_only: bool = False
+) -> tuple[list[str], bool]:
+    """Named keyword options of ``fn`` after its first ``reserved`` parameters (only those
+    with a default if ``with_default_only``), and whether it also takes ``**kwargs``."""
     params = list(inspect.signature(fn).parameters.values())[reserved:]
-    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    names = [
+        p.name
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and not (with_default_only and p.default is p.empty)
+    ]
     return names, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
@@ -50,15 +57,17 @@ def check_options(what: str, valid: list[str] | None, options: Mapping[str, Any]
 def task_option_names(factory: Callable[..., Any]) -> list[str] | None:
     """Options of a task factory; ``None`` if it accepts any. For a ``PretextTask`` class:
     ``__init__``'s after ``(self, encoder)``, or, when ``from_data`` is overridden, its own
-    options after ``(encoder, info)`` plus ``__init__``'s if it passes ``**options`` on."""
+    options after ``(encoder, info)`` plus, if it passes ``**options`` on, ``__init__``'s
+    that have a default (the required ones, such as a view distribution, are what
+    ``from_data`` builds from ``info`` and passes itself)."""
     if isinstance(factory, type) and issubclass(factory, PretextTask):
-        init = option_names(factory.__init__, reserved=2)
         if factory.from_data.__func__ is PretextTask.from_data.__func__:  # type: ignore[attr-defined]
-            return init
+            return option_names(factory.__init__, reserved=2)
         own, forwards = _signature_options(factory.from_data, reserved=2)
         if not forwards:
             return own
-        return None if init is None else own + [n for n in init if n not in own]
+        init, init_takes_any = _signature_options(factory.__init__, reserved=2, with_default_only=True)
+        return None if init_takes_any else own + [n for n in init if n not in own]
     return option_names(factory, reserved=2)
 
 
@@ -96,6 +105,17 @@ def build_encoder(
     return encoder
 
 
+def task_info(bundle: DatasetBundle) -> dict[str, Any]:
+    """The facts a task is built from: ``bundle.info`` plus ``num_pretrain_samples``
+    (``len(bundle.pretrain)``, left out if the pretraining set has no length)."""
+    info = dict(bundle.info)
+    try:
+        info["num_pretrain_samples"] = len(bundle.pretrain)  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    return info
+
+
 def build_task(
     name: str,
     bundle: DatasetBundle,
@@ -105,7 +125,11 @@ def build_task(
     registry: Registry | None = None,
 ) -> PretextTask:
     """Build task ``name`` for ``bundle`` with a registered encoder (by name, default the
-    task's ``default_encoder``) or a user ``nn.Module`` that has ``output_dim``."""
+    task's ``default_encoder``) or a user ``nn.Module`` that has ``output_dim``.
+
+    The task's ``from_data`` sees ``bundle.info`` plus ``num_pretrain_samples``
+    (``len(bundle.pretrain)``); a registered encoder is built from the task class's
+    ``encoder_info(info)`` (the same facts unless the task changes them)."""
     registry = registry or get_registry()
     spec = registry.task(name)
     if spec.domain != bundle.domain:
@@ -121,19 +145,27 @@ def build_task(
         encoder = spec.default_encoder
         if encoder is None:
             raise ConfigError(f"task {spec.name!r} has no default encoder; pass one with --encoder")
+    info = task_info(bundle)
+    is_task_class = isinstance(factory, type) and issubclass(factory, PretextTask)
     if isinstance(encoder, str):
         enc_spec = registry.encoder(encoder)
         if enc_spec.domain != spec.domain:
             raise ConfigError(
                 f"encoder {encoder!r} is for {enc_spec.domain!r}, task {spec.name!r} for {spec.domain!r}"
             )
-        encoder = build_encoder(encoder, bundle.info, encoder_options, registry)
+        enc_info = factory.encoder_info(info) if is_task_class else info
+        encoder = build_encoder(encoder, enc_info, encoder_options, registry)
     elif encoder_options:
         raise ConfigError("encoder options apply only to a registered encoder name")
-    if isinstance(factory, type) and issubclass(factory, PretextTask):
-        task = factory.from_data(encoder, bundle.info, **task_options)
+    elif not isinstance(getattr(encoder, "output_dim", None), int):
+        raise ConfigError(
+            f"the encoder {type(encoder).__name__} has no integer output_dim; wrap it as "
+            f"sslcore.WrappedEncoder(module, output_dim=...)"
+        )
+    if is_task_class:
+        task = factory.from_data(encoder, info, **task_options)
     else:
-        task = factory(encoder, bundle.info, **task_options)
+        task = factory(encoder, info, **task_options)
     if not isinstance(task, PretextTask):
         raise TypeError(f"task {spec.name!r} factory returned {type(task).__name__}, not a PretextTask")
     if task.paradigm is not spec.paradigm or task.domain != spec.domain:

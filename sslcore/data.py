@@ -45,6 +45,7 @@ class DatasetBundle:
     - ``info``: facts for building encoders and tasks. Conventional keys: vision
       ``in_channels``, ``image_size``, ``mean``, ``std``; text ``tokenizer``,
       ``max_length``; graph ``num_features``. Plus ``num_classes`` where known.
+      ``build_task`` adds ``num_pretrain_samples`` (``len(pretrain)``) itself.
     - ``batch_size``: set when the dataset dictates it (1 for full-graph training).
     """
 
@@ -59,6 +60,21 @@ class DatasetBundle:
     def __post_init__(self) -> None:
         if len(self.pretrain) == 0:  # type: ignore[arg-type]
             raise ValueError(f"dataset {self.name!r} has no pretraining samples (empty data)")
+
+
+class IndexedDataset(Dataset[tuple[int, Any]]):
+    """``dataset[i] -> (i, dataset[i])``: what the trainer feeds a task that sets
+    ``needs_indices`` (a memory bank keyed by sample). A class, so DataLoader workers
+    started with ``spawn`` can pickle it."""
+
+    def __init__(self, dataset: Dataset | Sequence[Any]):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[int, Any]:
+        return index, self.dataset[index]
 
 
 def require_files(dataset: str, root: str | Path | None, relative: Iterable[str], hint: str = "") -> Path:

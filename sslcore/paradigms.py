@@ -49,8 +49,11 @@ class PretextTask(nn.Module, ABC):
 
     Subclasses set the taxonomy facts as class attributes, implement :meth:`forward`,
     and may override :meth:`collate` (build views / corruptions from raw samples),
-    :meth:`embed` (the downstream representation) and :meth:`on_train_step_end`
-    (momentum updates and queue pushes, called by the trainer after each step).
+    :meth:`embed` (the downstream representation), :meth:`on_train_step_end`
+    (momentum updates and queue pushes, called by the trainer after each step),
+    :meth:`from_data` (build from the dataset's facts) and :meth:`encoder_info` (the facts
+    a registered encoder is built from). A task with ``needs_indices = True`` gets
+    ``(index, sample)`` pairs in :meth:`collate` (memory banks keyed by sample).
     """
 
     paradigm: ClassVar[Paradigm]
@@ -60,6 +63,10 @@ class PretextTask(nn.Module, ABC):
     negatives: ClassVar[Negatives] = "none"
     #: smallest batch the objective is defined for (contrastive losses need 2)
     min_batch_size: ClassVar[int] = 1
+    #: when True the trainer feeds ``(index, sample)`` pairs to :meth:`collate`, ``index``
+    #: being the sample's position in the pretraining set, ``0 <= index <
+    #: info["num_pretrain_samples"]`` (see :class:`sslcore.data.IndexedDataset`)
+    needs_indices: ClassVar[bool] = False
 
     def __init__(self, encoder: nn.Module):
         super().__init__()
@@ -70,12 +77,27 @@ class PretextTask(nn.Module, ABC):
         """Build the task for a dataset described by ``info`` (see ``DatasetBundle.info``).
 
         The default ignores ``info``; tasks that need data facts (a tokenizer, image
-        statistics, the number of features) override this.
+        statistics, the number of features) override this. An override may name its own
+        options and forward the rest to ``__init__`` with ``**options``; ``build_task``
+        then accepts both sets. ``build_task`` adds ``info["num_pretrain_samples"]``.
         """
         return cls(encoder, **options)
 
+    @classmethod
+    def encoder_info(cls, info: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The facts a *registered* encoder is built from for this task (``build_task``
+        passes them to the encoder factory instead of the dataset's ``info``).
+
+        The default returns ``info`` unchanged; a task whose encoder sees something other
+        than the raw samples overrides it, e.g. colorization encodes only the lightness of
+        colour images: ``{**info, "in_channels": 1}``. Raise ``ConfigError`` here for data
+        the task cannot use, before anything is built.
+        """
+        return info
+
     def collate(self, samples: list[Any]) -> Any:
-        """Turn a list of raw pretraining samples into the batch ``forward`` takes."""
+        """Turn a list of raw pretraining samples into the batch ``forward`` takes (a list
+        of ``(index, sample)`` pairs when :attr:`needs_indices` is set)."""
         return default_collate(samples)
 
     @abstractmethod

@@ -2,7 +2,10 @@
 evaluate a run folder. The CLI and the comparison runner are thin layers over these.
 
 A run folder holds ``config.json`` (everything needed to rebuild the task),
-``metrics.jsonl``, ``checkpoints/step_*.pt`` and ``eval_<protocol>.json``.
+``metrics.jsonl``, ``checkpoints/step_*.pt`` and ``eval_<protocol>.json``. A run
+pretrained with a user ``nn.Module`` as its encoder records only the module's class and
+``output_dim``; :func:`load_run` and :func:`evaluate` then need a fresh instance of it
+(``encoder=``), into which the checkpoint's weights are loaded.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from sslcore.build import build_dataset, build_task
 from sslcore.data import DatasetBundle
@@ -43,12 +47,25 @@ def versions(registry: Registry | None = None) -> dict[str, str]:
     return out
 
 
+def describe_encoder(encoder: str | nn.Module | None) -> str | dict[str, Any] | None:
+    """How ``config.json`` records an encoder: a registered name as is (``None``: the
+    task's default), a user module as ``{"user_module": "<module>.<qualname>",
+    "output_dim": D}`` (its weights are in the checkpoints)."""
+    if encoder is None or isinstance(encoder, str):
+        return encoder
+    cls = type(encoder)
+    return {
+        "user_module": f"{cls.__module__}.{cls.__qualname__}",
+        "output_dim": getattr(encoder, "output_dim", None),
+    }
+
+
 def pretrain(
     task: str,
     dataset: str,
     output: str | Path,
     data_root: str | Path | None = None,
-    encoder: str | None = None,
+    encoder: str | nn.Module | None = None,
     task_options: Mapping[str, Any] | None = None,
     encoder_options: Mapping[str, Any] | None = None,
     dataset_options: Mapping[str, Any] | None = None,
@@ -57,14 +74,18 @@ def pretrain(
     **train: Any,
 ) -> TrainResult:
     """Pretrain ``task`` on ``dataset``; ``train`` are :class:`TrainConfig` fields
-    (``steps=``, ``epochs=``, ``seconds=``, ``lr=``, ``batch_size=``, ...)."""
+    (``steps=``, ``epochs=``, ``seconds=``, ``lr=``, ``batch_size=``, ...).
+
+    ``encoder``: a registered encoder name (``None``: the task's default) or a user
+    ``nn.Module`` with an integer ``output_dim``, trained in place; evaluate such a run
+    with ``evaluate(output, encoder=<a fresh instance of the same class>)``."""
     registry = registry or get_registry()
     output = Path(output)
     config = TrainConfig.from_dict(train)
     run = {
         "task": registry.qualified_name("task", task),
         "dataset": registry.qualified_name("dataset", dataset),
-        "encoder": encoder,
+        "encoder": describe_encoder(encoder),
         "data_root": str(Path(data_root).resolve()) if data_root is not None else None,
         "task_options": dict(task_options or {}),
         "encoder_options": dict(encoder_options or {}),
@@ -107,8 +128,12 @@ def load_run(
     data_root: str | Path | None = None,
     random_init: bool = False,
     registry: Registry | None = None,
+    encoder: nn.Module | None = None,
 ) -> tuple[PretextTask, DatasetBundle, dict[str, Any]]:
-    """Rebuild a run's task (with its latest checkpoint unless ``random_init``) and dataset."""
+    """Rebuild a run's task (with its latest checkpoint unless ``random_init``) and dataset.
+
+    ``encoder``: for a run pretrained with a user module, a fresh instance of the same
+    class (required; the checkpoint's weights are loaded into it); ``None`` otherwise."""
     registry = registry or get_registry()
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).exists():
@@ -118,10 +143,9 @@ def load_run(
     run = read_json(run_dir / CONFIG)
     root = data_root if data_root is not None else run["data_root"]
     seed_everything(run["train"]["seed"])
+    encoder = _run_encoder(run_dir, run["encoder"], encoder)
     bundle = build_dataset(run["dataset"], root, run["dataset_options"], registry)
-    task = build_task(
-        run["task"], bundle, run["encoder"], run["task_options"], run["encoder_options"], registry
-    )
+    task = build_task(run["task"], bundle, encoder, run["task_options"], run["encoder_options"], registry)
     if not random_init:
         found = CheckpointDir(run_dir / "checkpoints").latest()
         if found is None:
@@ -132,6 +156,35 @@ def load_run(
     return task, bundle, run
 
 
+def _run_encoder(
+    run_dir: Path, recorded: str | dict[str, Any] | None, given: nn.Module | None
+) -> str | nn.Module | None:
+    """The encoder to rebuild a run's task with: the recorded name, or the user module
+    ``given`` after checking it matches the recorded description."""
+    if not isinstance(recorded, dict):
+        if given is not None:
+            which = repr(recorded) if recorded is not None else "(the task's default)"
+            raise ConfigError(
+                f"{run_dir} was pretrained with the registered encoder {which}, which config.json "
+                f"rebuilds; do not pass encoder="
+            )
+        return recorded
+    if given is None:
+        cls = str(recorded.get("user_module", "?"))
+        raise ConfigError(
+            f"{run_dir} was pretrained with a user encoder module ({cls}, output_dim="
+            f"{recorded.get('output_dim')}), which config.json cannot rebuild; pass a fresh instance "
+            f"of it and the checkpoint's weights are loaded into it: "
+            f"evaluate({str(run_dir)!r}, encoder={cls.rsplit('.', 1)[-1]}(...))"
+        )
+    if describe_encoder(given) != recorded:
+        raise ConfigError(
+            f"{run_dir} was pretrained with encoder {recorded}, but the module passed is "
+            f"{describe_encoder(given)}"
+        )
+    return given
+
+
 def evaluate(
     run_dir: str | Path,
     protocol: str = "linear",
@@ -139,11 +192,13 @@ def evaluate(
     random_init: bool = False,
     registry: Registry | None = None,
     device: str = "auto",
+    encoder: nn.Module | None = None,
     **protocol_options: Any,
 ) -> dict[str, Any]:
-    """Evaluate a run's frozen ``embed`` with ``protocol``; writes ``eval_<protocol>[_random].json``."""
+    """Evaluate a run's frozen ``embed`` with ``protocol``; writes ``eval_<protocol>[_random].json``.
+    ``encoder``: see :func:`load_run` (needed for a run pretrained with a user module)."""
     probe = get_protocol(protocol)
-    task, bundle, run = load_run(run_dir, data_root, random_init, registry)
+    task, bundle, run = load_run(run_dir, data_root, random_init, registry, encoder)
     if bundle.evaluation is None:
         raise ConfigError(f"dataset {run['dataset']!r} has no labelled evaluation data")
     dev = torch.device(

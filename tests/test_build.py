@@ -75,6 +75,33 @@ class FromDataForwarding(AutoEncoder):
         return task
 
 
+class RequiredInitForwarding(AutoEncoder):
+    """``__init__`` requires ``width``, which ``from_data`` fills from ``info``."""
+
+    def __init__(self, encoder: nn.Module, width: int, hidden: int = 4):
+        super().__init__(encoder)
+        self.width, self.hidden = width, hidden
+
+    @classmethod
+    def from_data(cls, encoder, info, scale: float = 1.0, **options):
+        return cls(encoder, info["dim"], **options)
+
+
+class EncoderInfoTask(AutoEncoder):
+    """Asks for a registered encoder of 3-dim inputs (``encoder_info``) and keeps the
+    info its ``from_data`` saw."""
+
+    @classmethod
+    def encoder_info(cls, info):
+        return {**info, "dim": 3}
+
+    @classmethod
+    def from_data(cls, encoder, info, **options):
+        task = cls(encoder, **options)
+        task.info = dict(info)
+        return task
+
+
 class NotATask(nn.Module):
     pass
 
@@ -100,6 +127,8 @@ class ToyPlugin:
             TaskSpec("kwargs", factory=KwargsTask, **gen),
             TaskSpec("fromdata", factory=FromDataOnly, **gen),
             TaskSpec("forwarding", factory=FromDataForwarding, **gen),
+            TaskSpec("required", factory=RequiredInitForwarding, **gen),
+            TaskSpec("encoder-info", factory=EncoderInfoTask, **gen),
             TaskSpec(
                 "wrong-encoder",
                 factory=AutoEncoder,
@@ -211,6 +240,26 @@ def test_build_task_accepts_a_user_module_as_encoder(registry: Registry, bundle:
     assert task.encoder is mine
     with pytest.raises(ConfigError, match="encoder options apply only to a registered encoder name"):
         build_task("ae", bundle, VectorEncoder(), encoder_options={"output_dim": 3}, registry=registry)
+    with pytest.raises(
+        ConfigError, match="Linear has no integer output_dim; wrap it as sslcore.WrappedEncoder"
+    ):
+        build_task("ae", bundle, nn.Linear(DIM, 4), registry=registry)
+
+
+def test_task_info_adds_the_pretraining_set_size(registry: Registry, bundle: DatasetBundle) -> None:
+    task = build_task("encoder-info", bundle, VectorEncoder(DIM, 4), registry=registry)
+    assert task.info == {**bundle.info, "num_pretrain_samples": 16}
+    assert "num_pretrain_samples" not in bundle.info  # the bundle itself is left alone
+
+
+def test_encoder_info_hook_reaches_the_encoder_factory(registry: Registry, bundle: DatasetBundle) -> None:
+    task = build_task("encoder-info", bundle, registry=registry)  # registered default encoder "vec"
+    assert task.encoder.linear.in_features == 3  # vector_encoder read the hook's info["dim"]
+    assert task.info["dim"] == DIM  # from_data still sees the dataset's facts
+    # the default hook leaves the info alone; a user module is used as it is
+    assert build_task("ae", bundle, registry=registry).encoder.linear.in_features == DIM
+    mine = VectorEncoder(DIM, 4)
+    assert build_task("encoder-info", bundle, mine, registry=registry).encoder is mine
 
 
 def test_unknown_task_option_suggests_the_closest(registry: Registry, bundle: DatasetBundle) -> None:
@@ -279,6 +328,12 @@ def test_from_data_forwarding_var_kwargs_adds_its_options(registry: Registry, bu
     assert (task.scale, task.hidden) == (2.0, 9)
     with pytest.raises(ConfigError, match=r"has no option 'hiden'; did you mean 'hidden'\?"):
         build_task("forwarding", bundle, task_options={"hiden": 9}, registry=registry)
+    # required __init__ parameters are filled by from_data, not options
+    assert task_option_names(RequiredInitForwarding) == ["scale", "hidden"]
+    required = build_task("required", bundle, task_options={"hidden": 2}, registry=registry)
+    assert (required.width, required.hidden) == (DIM, 2)
+    with pytest.raises(ConfigError, match="task 'required' has no option 'width'"):
+        build_task("required", bundle, task_options={"width": 2}, registry=registry)
 
 
 def test_adversarial_task_option_schedule(registry: Registry, bundle: DatasetBundle) -> None:

@@ -14,6 +14,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook, register_op
 
 import sslcore.engine.trainer as trainer_module
 from sslcore import ConfigError, NonFiniteLossError, TaskOutput
+from sslcore.data import IndexedDataset
 from sslcore.engine import CheckpointDir, TrainConfig, Trainer, load_checkpoint, save_checkpoint
 from sslcore.engine.schedule import warmup_cosine
 from sslcore.engine.trainer import make_optimizer
@@ -21,6 +22,7 @@ from sslcore.errors import CheckpointError
 from sslcore.io import atomic_write, atomic_write_json, read_json
 from tests.toy_tasks import (
     AutoEncoder,
+    IndexedAutoEncoder,
     NoisyViewsContrast,
     VectorEncoder,
     make_autoencoder,
@@ -612,3 +614,42 @@ def test_loader_collate_pickles_for_spawned_workers() -> None:
     count, (view1, view2) = collate(list(samples))
     assert count == 5
     assert view1.shape == view2.shape == (5, samples[0].shape[0])
+
+
+# -- sample indices (needs_indices) ---------------------------------------------------------
+def indexed_autoencoder(seed: int = 0) -> IndexedAutoEncoder:
+    torch.manual_seed(seed)
+    return IndexedAutoEncoder(VectorEncoder())
+
+
+def test_a_task_that_needs_indices_gets_each_sample_with_its_index() -> None:
+    data = random_vectors(20)
+    task = indexed_autoencoder()
+    Trainer(task, config(steps=10, batch_size=4)).fit(data)
+    assert len(task.seen) == 10
+    for indices, vectors in task.seen:
+        assert torch.equal(vectors, torch.stack([data[int(i)] for i in indices]))
+    first_epoch = torch.cat([indices for indices, _ in task.seen[:5]])
+    assert sorted(first_epoch.tolist()) == list(range(20))  # a permutation, not 0..19 in order
+    assert first_epoch.tolist() != list(range(20))
+    # other tasks still get bare samples
+    plain = make_autoencoder()
+    loader, _ = Trainer(plain, config(steps=1))._loader(data, 4)
+    assert not isinstance(loader.dataset, IndexedDataset)
+
+
+def test_resumed_indexed_run_sees_the_same_indices_as_an_uninterrupted_one(tmp_path: Path) -> None:
+    data = random_vectors(36)  # batches of 8: 4 steps per epoch, step 6 is mid-epoch
+    straight = indexed_autoencoder()
+    Trainer(straight, config(steps=10, seed=3)).fit(data)
+    Trainer(indexed_autoencoder(), config(steps=6, seed=3, checkpoint_every=3), tmp_path).fit(data)
+    resumed = indexed_autoencoder(seed=5)
+    Trainer(resumed, config(steps=10, seed=3), tmp_path).fit(data, resume=True)
+    assert [i.tolist() for i, _ in resumed.seen] == [i.tolist() for i, _ in straight.seen[6:]]
+
+
+def test_indexed_dataset_pairs_and_pickles() -> None:
+    data = IndexedDataset(random_vectors(3))
+    assert len(data) == 3
+    index, vector = pickle.loads(pickle.dumps(data))[2]
+    assert index == 2 and torch.equal(vector, random_vectors(3)[2])

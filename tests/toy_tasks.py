@@ -52,6 +52,27 @@ class AutoEncoder(GenerativeTask):
         return TaskOutput(loss, {"mse": float(loss.detach())})
 
 
+class IndexedAutoEncoder(AutoEncoder):
+    """:class:`AutoEncoder` that asks the trainer for sample indices (``needs_indices``):
+    :meth:`collate` gets ``(index, vector)`` pairs, returns ``(indices [N], vectors
+    [N, DIM])`` and records every batch it builds in ``seen``."""
+
+    needs_indices = True
+
+    def __init__(self, encoder: nn.Module, out_dim: int = DIM):
+        super().__init__(encoder, out_dim)
+        self.seen: list[tuple[Tensor, Tensor]] = []
+
+    def collate(self, samples: list[tuple[int, Tensor]]) -> tuple[Tensor, Tensor]:
+        indices = torch.tensor([index for index, _ in samples])
+        vectors = torch.stack([x for _, x in samples])
+        self.seen.append((indices, vectors))
+        return indices, vectors
+
+    def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
+        return super().forward(batch[1])
+
+
 class NoisyViewsContrast(ContrastiveTask):
     """SimCLR on vectors: two views ``x + sigma * eps`` (``eps`` drawn from the *global*
     torch RNG in :meth:`collate`, so resuming must restore the RNG), NT-Xent on the

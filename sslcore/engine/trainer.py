@@ -3,7 +3,8 @@
 Optimiser (AdamW or SGD, no weight decay on biases and norms), warmup + cosine schedule
 over an epoch / step / time budget, gradient clipping, optional bf16 autocast, seeding,
 a tqdm progress bar, a JSONL metrics log, atomic checkpoints and exact resume (the data
-order is a function of ``(seed, epoch)`` and RNG states are checkpointed).
+order is a function of ``(seed, epoch)`` and RNG states are checkpointed). A task that
+sets ``needs_indices`` gets ``(index, sample)`` pairs (:class:`~sslcore.data.IndexedDataset`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from sslcore.data import IndexedDataset
 from sslcore.engine.batch import move_to
 from sslcore.engine.checkpoint import CheckpointDir, rng_state, set_rng_state
 from sslcore.engine.config import TrainConfig
@@ -123,7 +125,7 @@ class Trainer:
             )
         sampler = ResumableRandomSampler(n, seed=self.config.seed)
         loader = DataLoader(
-            data,  # type: ignore[arg-type]
+            IndexedDataset(data) if self.task.needs_indices else data,  # type: ignore[arg-type]
             batch_size=batch_size,
             sampler=sampler,
             collate_fn=CountingCollate(self.task.collate),

@@ -21,7 +21,7 @@ def sslcore_register_tasks() -> list[TaskSpec]:
             family="context-instance",
             negatives="end-to-end",
             default_encoder="gcn",
-        )
+        ),
         # -- node-level contrastive tasks (GRACE, BGRL, MVGRL) --
         # -- graph-level tasks (GCC, GraphCL, InfoGraph) --
         # -- generative and adversarial tasks (GAE, VGAE, attribute masking, ARGA, ARVGA) --
@@ -36,7 +36,7 @@ def sslcore_register_encoders() -> list[EncoderSpec]:
             domain="graph",
             factory=f"{_PKG}.encoders.gcn:build_gcn",
             summary="GCNConv layers + PReLU (DGI: 1 layer, 512 units); node embeddings",
-        )
+        ),
         # -- more encoders --
     ]
 

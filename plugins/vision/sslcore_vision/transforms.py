@@ -18,6 +18,13 @@ def to_normalised_float(mean: Sequence[float], std: Sequence[float]) -> v2.Compo
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
 
 
+def simclr_colour(strength: float) -> tuple[float, float, float, float]:
+    """SimCLR's colour distortion of strength ``s`` as ColorJitter's ``(brightness,
+    contrast, saturation, hue)``: ``(0.8 s, 0.8 s, 0.8 s, min(0.2 s, 0.5))`` (Chen et al.
+    2020, appendix A; ``s = 0.5`` is the CIFAR setting, ``s = 0`` no jitter)."""
+    return 0.8 * strength, 0.8 * strength, 0.8 * strength, min(0.2 * strength, 0.5)
+
+
 def simclr_augmentation(
     image_size: int,
     channels: int,
@@ -27,32 +34,21 @@ def simclr_augmentation(
     jitter: float = 0.5,
     blur: bool = False,
 ) -> v2.Compose:
-    """The SimCLR view distribution t ~ T (Chen et al. 2020, appendix A):
-    random resized crop, horizontal flip, colour jitter with p=0.8 (brightness and
-    contrast only for grey images; plus saturation, hue and random grayscale with p=0.2
-    for colour), optional Gaussian blur with p=0.5, then normalisation.
-
-    ``jitter`` is the paper's colour strength ``s``: brightness, contrast and saturation
-    ``0.8 s``, hue ``0.2 s`` (``s = 0.5`` is the CIFAR setting); ``0`` disables jitter.
+    """The SimCLR view distribution t ~ T (Chen et al. 2020, appendix A), a
+    :func:`view_augmentation`: random resized crop (area in ``[crop_min_scale, 1]``),
+    horizontal flip, colour jitter of strength ``jitter`` (:func:`simclr_colour`) with
+    p=0.8 (brightness and contrast only for grey images; random grayscale with p=0.2 for
+    colour), Gaussian blur with p=0.5 if ``blur``, then normalisation.
     """
-    steps: list[Callable[[Tensor], Tensor]] = [
-        v2.RandomResizedCrop(image_size, scale=(crop_min_scale, 1.0), antialias=True),
-        v2.RandomHorizontalFlip(),
-    ]
-    if jitter > 0:
-        strength = 0.8 * jitter
-        if channels == 3:
-            colour = v2.ColorJitter(strength, strength, strength, min(0.2 * jitter, 0.5))
-        else:
-            colour = v2.ColorJitter(brightness=strength, contrast=strength)
-        steps.append(v2.RandomApply([colour], p=0.8))
-    if channels == 3:
-        steps.append(v2.RandomGrayscale(p=0.2))
-    if blur:
-        kernel = max(3, (image_size // 10) | 1)  # odd, about 10% of the side as in the paper
-        steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5))
-    steps.append(to_normalised_float(mean, std))
-    return v2.Compose(steps)
+    return view_augmentation(
+        image_size,
+        channels,
+        mean,
+        std,
+        scale=(crop_min_scale, 1.0),
+        jitter=simclr_colour(jitter),
+        blur_p=0.5 if blur else 0.0,
+    )
 
 
 class TwoViewCollate:
@@ -100,24 +96,28 @@ def view_augmentation(
     blur_p: float = 0.0,
     solarize_p: float = 0.0,
 ) -> v2.Compose:
-    """One view distribution of the BYOL family (Grill et al. 2020, table 6): random
-    resized crop to ``size`` x ``size`` (area fraction in ``scale``), horizontal flip,
-    colour jitter ``(brightness, contrast, saturation, hue)`` with probability
-    ``jitter_p``, random grayscale ``grayscale_p``, Gaussian blur ``blur_p`` (odd kernel
-    about 10% of ``size``, sigma in [0.1, 2]), solarize ``solarize_p`` (uint8 pixels >= 128
-    inverted), then normalisation. Grey images get brightness and contrast jitter only
-    and no grayscale. ``[C, H, W]`` uint8 -> ``[C, size, size]`` float32.
+    """One view distribution of the SimCLR / BYOL family (Grill et al. 2020, table 6):
+    random resized crop to ``size`` x ``size`` (area fraction in ``scale``), horizontal
+    flip, colour jitter ``(brightness, contrast, saturation, hue)`` with probability
+    ``jitter_p`` (left out when all four are 0), random grayscale ``grayscale_p``, Gaussian
+    blur ``blur_p`` (odd kernel about 10% of ``size``, sigma in [0.1, 2]), solarize
+    ``solarize_p`` (uint8 pixels >= 128 inverted), then normalisation. Grey images get
+    brightness and contrast jitter only and no grayscale. ``[C, H, W]`` uint8 ->
+    ``[C, size, size]`` float32.
     """
     brightness, contrast, saturation, hue = jitter
     steps: list[Callable[[Tensor], Tensor]] = [
         v2.RandomResizedCrop(size, scale=scale, antialias=True),
         v2.RandomHorizontalFlip(),
     ]
+    if any(jitter):
+        if channels == 3:
+            colour = v2.ColorJitter(brightness, contrast, saturation, hue)
+        else:
+            colour = v2.ColorJitter(brightness=brightness, contrast=contrast)
+        steps.append(v2.RandomApply([colour], p=jitter_p))
     if channels == 3:
-        colour = v2.ColorJitter(brightness, contrast, saturation, hue)
-        steps += [v2.RandomApply([colour], p=jitter_p), v2.RandomGrayscale(p=grayscale_p)]
-    else:
-        steps.append(v2.RandomApply([v2.ColorJitter(brightness=brightness, contrast=contrast)], p=jitter_p))
+        steps.append(v2.RandomGrayscale(p=grayscale_p))
     if blur_p > 0:
         kernel = max(3, (size // 10) | 1)
         steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=blur_p))
@@ -162,10 +162,9 @@ def multi_crop_augmentations(
     distributions. Global crops keep the full side ``image_size`` (area fraction in
     ``global_scale``); local crops have side ``round(local_size * image_size)`` (the
     paper's 96/224 = 0.43) and area in ``local_scale``. Both use SimCLR's colour
-    distortion of strength ``jitter`` (p=0.8, grayscale p=0.2) and blur with probability
-    ``blur``."""
-    strength = 0.8 * jitter
-    colour = (strength, strength, strength, min(0.2 * jitter, 0.5))
+    distortion of strength ``jitter`` (:func:`simclr_colour`; p=0.8, grayscale p=0.2) and
+    blur with probability ``blur``."""
+    colour = simclr_colour(jitter)
     small = max(1, round(local_size * image_size))
     return (
         view_augmentation(image_size, channels, mean, std, global_scale, colour, blur_p=blur),

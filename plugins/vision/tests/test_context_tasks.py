@@ -8,8 +8,10 @@ import torch.nn.functional as F
 
 from sslcore import ConfigError
 from sslcore.build import build_dataset, build_task
+from sslcore.engine.config import TrainConfig
+from sslcore.engine.trainer import Trainer
 from sslcore_vision.patches import TileGrid, hamming_permutations, shuffle_tiles
-from sslcore_vision.tasks.pirl import MemoryBank, image_id
+from sslcore_vision.tasks.pirl import PIRL, MemoryBank
 from sslcore_vision.tasks.relative_position import neighbour_offset
 
 SMALL_ENCODER = {"width": 8, "output_dim": 32}
@@ -32,6 +34,13 @@ def raw(bundle, n=32):
     return [bundle.pretrain[i] for i in range(n)]
 
 
+def samples_for(task, bundle, n=32):
+    """The first ``n`` pretraining samples as the trainer gives them to ``task.collate``:
+    ``(index, image)`` pairs for a task that ``needs_indices``."""
+    images = raw(bundle, n)
+    return list(enumerate(images)) if task.needs_indices else images
+
+
 def normalised(bundle, n=32):
     """The first ``n`` training images as the evaluation collate normalises them."""
     images, _ = bundle.evaluation.collate([bundle.evaluation.dataset[i] for i in range(n)])
@@ -42,7 +51,7 @@ CASES = [
     ("rotation", {}),
     ("relative_position", {}),
     ("jigsaw", {"num_permutations": 10}),
-    ("pirl", {"num_negatives": 64, "bank_size": 256}),
+    ("pirl", {"num_negatives": 64}),
     ("deep_infomax", {}),
     ("deep_infomax", {"estimator": "infonce"}),
 ]
@@ -51,7 +60,7 @@ CASES = [
 @pytest.mark.parametrize(("name", "options"), CASES)
 def test_a_few_steps_lower_the_loss_and_embed_is_the_encoder(name, options, registry, digits24):
     task = build(name, digits24, registry, **options)
-    batch = task.collate(raw(digits24))
+    batch = task.collate(samples_for(task, digits24))
     optimiser = torch.optim.AdamW(task.parameters(), lr=2e-3)
     losses = []
     for _ in range(8):
@@ -175,41 +184,69 @@ def test_deep_infomax_scores_positive_pairs_higher_after_training(registry, digi
 
 
 def test_memory_bank_moves_entries_towards_new_representations():
-    bank = MemoryBank(capacity=8, dim=4)
-    ids = torch.tensor([11, -5, 7])
-    first, second = torch.randn(3, 4), torch.randn(3, 4)
-    assert bank.slots(ids).tolist() == [-1, -1, -1]
-    bank.update(ids, first, momentum=0.5)
-    rows = bank.slots(ids)
-    assert sorted(rows.tolist()) == [0, 1, 2]
-    assert torch.allclose(bank.memory[rows], F.normalize(first, dim=1))
-    bank.update(ids[:2], second[:2], momentum=0.5)
+    bank = MemoryBank(num_samples=8, dim=4)
+    indices = torch.tensor([5, 0, 7])
+    first, second, fresh = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4)
+    assert bank.sample(16) is None
+    assert torch.equal(bank.entries(indices, fresh), fresh)  # nothing written yet
+    bank.update(indices, first, momentum=0.5)
+    assert torch.allclose(bank.entries(indices, fresh), F.normalize(first, dim=1))  # first write: as is
+    bank.update(indices[:2], second[:2], momentum=0.5)
     expected = F.normalize(0.5 * F.normalize(first[:2], dim=1) + 0.5 * F.normalize(second[:2], dim=1), dim=1)
-    assert torch.allclose(bank.memory[rows[:2]], expected)
-    assert torch.allclose(bank.memory[rows[2]], F.normalize(first[2], dim=0))  # untouched
-    restored = MemoryBank(capacity=8, dim=4)
+    assert torch.allclose(bank.memory[indices[:2]], expected)
+    assert torch.allclose(bank.memory[7], F.normalize(first[2], dim=0))  # untouched
+    assert bank.written.tolist() == [True, False, False, False, False, True, False, True]
+    # negatives come from the written rows only
+    assert sorted(map(tuple, bank.sample(16).tolist())) == sorted(map(tuple, bank.memory[[0, 5, 7]].tolist()))
+    drawn = bank.sample(2)
+    assert drawn.shape == (2, 4) and all(
+        any(torch.equal(d, bank.memory[i]) for i in (0, 5, 7)) for d in drawn
+    )
+    restored = MemoryBank(num_samples=8, dim=4)
     restored.load_state_dict(bank.state_dict())
-    assert torch.equal(restored.slots(ids), rows)
-    with pytest.raises(ConfigError, match="bank_size"):
-        bank.update(torch.arange(100, 106), torch.randn(6, 4), momentum=0.5)
+    assert torch.equal(restored.memory, bank.memory) and torch.equal(restored.written, bank.written)
 
 
-def test_pirl_updates_the_bank_after_the_step_with_its_momentum(registry, digits_bundle):
-    task = build("pirl", digits_bundle, registry, bank_momentum=0.25, bank_size=64)
-    samples = raw(digits_bundle, 8)
-    batch = task.collate(samples)
-    assert batch[0].tolist() == [image_id(x) for x in samples]
-    assert len(set(batch[0].tolist())) == 8
-    task(batch)
-    assert int(task.bank.count) == 0  # nothing is written in forward
+def test_pirl_bank_has_a_row_per_pretraining_sample_updated_after_the_step(registry, digits_bundle):
+    task = build("pirl", digits_bundle, registry, bank_momentum=0.25)
+    assert task.needs_indices and task.bank.memory.shape == (len(digits_bundle.pretrain), 128)
+    images = raw(digits_bundle, 16)
+    samples = [(i, images[i]) for i in range(15, -1, -2)]  # 8 samples, indices 15, 13, ..., 1
+    indices, views, tiles = task.collate(samples)
+    assert indices.tolist() == list(range(15, -1, -2))
+    assert views.shape[0] == tiles.shape[0] == 8
+    task(task.collate(samples))
+    assert not task.bank.written.any()  # nothing is written in forward
     task.on_train_step_end(0.0)
-    rows = task.bank.slots(batch[0])
-    old = task.bank.memory[rows].clone()
-    out = task(batch)
+    assert task.bank.written.nonzero().flatten().tolist() == list(range(1, 16, 2))
+    old = task.bank.memory[indices].clone()
+    out = task(task.collate(samples))
     new_values = F.normalize(task.pending[0][1], dim=1)
     task.on_train_step_end(0.0)
-    assert torch.allclose(task.bank.memory[rows], F.normalize(0.25 * old + 0.75 * new_values, dim=1))
+    assert torch.allclose(task.bank.memory[indices], F.normalize(0.25 * old + 0.75 * new_values, dim=1))
     assert torch.isfinite(out.loss)
+    with pytest.raises(ConfigError, match="sample index 100000 is outside its memory bank"):
+        task.collate([(100000, images[0])])
+
+
+def test_pirl_trains_in_the_trainer_with_sample_indices(registry, digits24):
+    task = build("pirl", digits24, registry, num_negatives=64)
+    config = TrainConfig(steps=2, batch_size=16, progress_bar=False, device="cpu", warmup=0.0)
+    result = Trainer(task, config).fit(digits24.pretrain)
+    assert result.steps == 2 and torch.isfinite(torch.tensor(result.final_loss))
+    assert int(task.bank.written.sum()) == 32  # two batches of distinct samples, one row each
+    fresh = build("pirl", digits24, registry, num_negatives=64)
+    fresh.load_state_dict(task.state_dict())  # the bank is checkpointed
+    assert torch.equal(fresh.bank.written, task.bank.written)
+    assert torch.equal(fresh.bank.memory, task.bank.memory)
+
+
+def test_pirl_needs_the_pretraining_set_size(registry, digits_bundle):
+    encoder = build("rotation", digits_bundle, registry).encoder
+    with pytest.raises(ConfigError, match=r"pirl .* needs info\['num_pretrain_samples'\]"):
+        PIRL.from_data(encoder, digits_bundle.info)
+    with pytest.raises(ConfigError, match="task 'pirl' has no option 'bank_size'"):
+        build("pirl", digits_bundle, registry, bank_size=64)
 
 
 @pytest.mark.parametrize(("name", "minimum"), [("jigsaw", 9), ("relative_position", 12), ("pirl", 9)])

@@ -191,7 +191,6 @@ def test_colorization_sees_only_lightness(registry, colour_bundle):
     assert torch.allclose(lightness, (rgb_to_lab(rgb)[:, :1] - L_CENTRE) / L_SCALE, atol=1e-6)
     rebuilt = lab_to_rgb(torch.cat([lightness * L_SCALE + L_CENTRE, ab * AB_SCALE], dim=1))
     assert (rebuilt - rgb).abs().max() < 1e-4  # input + target are the whole image, nothing else
-    assert task.encoder_input(lightness).shape[1] == 1
     # embed takes normalised RGB (as evaluation sets give it) and encodes its lightness
     images, _ = colour_bundle.evaluation.collate([colour_bundle.evaluation.dataset[i] for i in range(8)])
     task.eval()
@@ -199,12 +198,15 @@ def test_colorization_sees_only_lightness(registry, colour_bundle):
         assert torch.allclose(task.embed(images), task.encoder(lightness), atol=1e-4)
 
 
-def test_colorization_repeats_lightness_for_a_three_channel_encoder(registry, colour_bundle):
-    task = make_task("colorization", colour_bundle, registry)  # default encoder, built for 3 channels
-    assert task.encoder.in_channels == 3
-    lightness, _ = task.collate(raw_batch(colour_bundle, 4))
-    inputs = task.encoder_input(lightness)
-    assert inputs.shape == (4, 3, 32, 32) and torch.equal(inputs[:, 0], inputs[:, 2])
+@pytest.mark.parametrize("name", ["colorization", "adversarial_colorization"])
+def test_colour_tasks_build_their_registered_encoder_for_lightness(name, registry, colour_bundle):
+    assert colour_bundle.info["in_channels"] == 3
+    task = make_task(name, colour_bundle, registry)  # the default encoder, through encoder_info
+    assert task.encoder.in_channels == 1
+    assert task.encoder_info(colour_bundle.info) == {**colour_bundle.info, "in_channels": 1}
+    colour_encoder = build_encoder("small_cnn", colour_bundle.info, SMALL_ENCODER, registry)
+    with pytest.raises(ConfigError, match=rf"{name}: the encoder takes 3-channel images .* in_channels=1"):
+        make_task(name, colour_bundle, registry, encoder=colour_encoder)
 
 
 @pytest.mark.parametrize("name", ["colorization", "adversarial_colorization"])

@@ -7,7 +7,9 @@ from sslcore_vision.transforms import (
     LabelledImageCollate,
     TwoViewCollate,
     simclr_augmentation,
+    simclr_colour,
     to_normalised_float,
+    view_augmentation,
 )
 
 
@@ -33,6 +35,21 @@ def test_grey_images_get_no_colour_only_jitter():
     assert "RandomGrayscale" not in steps
     jitter = simclr_augmentation(28, 1, [0.5], [0.5]).transforms[2].transforms[0]
     assert jitter.saturation is None and jitter.hue is None
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_simclr_augmentation_is_a_view_augmentation_with_simclr_colour(channels):
+    mean, std = [0.5] * channels, [0.25] * channels
+    simclr = simclr_augmentation(32, channels, mean, std, crop_min_scale=0.2, jitter=0.7, blur=True)
+    view = view_augmentation(32, channels, mean, std, (0.2, 1.0), simclr_colour(0.7), blur_p=0.5)
+    assert repr(simclr) == repr(view)
+    assert simclr_colour(0.5) == pytest.approx((0.4, 0.4, 0.4, 0.1)) and simclr_colour(5)[3] == 0.5
+    no_jitter = [type(t).__name__ for t in simclr_augmentation(32, channels, mean, std, jitter=0).transforms]
+    assert no_jitter[:3] == [
+        "RandomResizedCrop",
+        "RandomHorizontalFlip",
+        "RandomGrayscale" if channels == 3 else "Compose",
+    ]
 
 
 def test_collates_stack_samples():

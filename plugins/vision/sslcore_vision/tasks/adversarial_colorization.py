@@ -11,7 +11,13 @@ from torch import Tensor, nn
 
 from sslcore_vision.discriminators import PatchDiscriminator
 from sslcore_vision.tasks.adversarial import AdversarialReconstruction
-from sslcore_vision.tasks.colorization import Colorization, ColourBatch, require_colour
+from sslcore_vision.tasks.colorization import (
+    Colorization,
+    ColourBatch,
+    lightness_encoder_info,
+    require_colour,
+    require_lightness_encoder,
+)
 
 
 class AdversarialColorization(AdversarialReconstruction):
@@ -20,12 +26,18 @@ class AdversarialColorization(AdversarialReconstruction):
     images: the true colours against the predicted ones on the same lightness (see
     :class:`AdversarialReconstruction` for the losses).
 
-    Batch: :class:`~sslcore_vision.tasks.colorization.ColourBatch`; ``embed`` takes
+    Batch: :class:`~sslcore_vision.tasks.colorization.ColourBatch`; the encoder takes the
+    lightness channel only (``in_channels=1``, see :meth:`encoder_info`); ``embed`` takes
     normalised RGB images ``[N, 3, H, W]`` and returns ``[N, output_dim]``.
     """
 
     domain = "vision"
     signal = "colour from lightness, judged real vs generated"
+
+    @classmethod
+    def encoder_info(cls, info: Mapping[str, Any]) -> dict[str, Any]:
+        """``{**info, "in_channels": 1}`` for colour data (``ConfigError`` for grey data)."""
+        return lightness_encoder_info(info, "adversarial_colorization")
 
     @classmethod
     def from_data(
@@ -37,6 +49,7 @@ class AdversarialColorization(AdversarialReconstruction):
         disc_width: int = 32,
     ) -> AdversarialColorization:
         require_colour(info, "adversarial_colorization")
+        require_lightness_encoder(encoder, "adversarial_colorization")
         generator = Colorization.from_data(encoder, info, decoder_width)
         return cls(generator, PatchDiscriminator(3, disc_width), lambda_adv)
 

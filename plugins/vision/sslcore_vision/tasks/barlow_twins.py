@@ -52,19 +52,18 @@ class BarlowTwins(ImageViewsTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        proj_dim: int = 512,
-        hidden_dim: int = 512,
-        lambda_offdiag: float = 5e-3,
         crop_min_scale: float = 0.08,
         blur: tuple[float, float] = (1.0, 0.1),
         solarize: tuple[float, float] = (0.0, 0.2),
+        **options: Any,
     ) -> BarlowTwins:
         """BYOL's asymmetric pair (:func:`~sslcore_vision.transforms.byol_augmentations`):
-        ``blur`` and ``solarize`` are the two views' probabilities."""
+        ``blur`` and ``solarize`` are the two views' probabilities; other options go to
+        ``__init__``."""
         views = byol_augmentations(
             *image_facts(encoder, info, "barlow_twins"), crop_min_scale, blur, solarize
         )
-        return cls(encoder, views, proj_dim, hidden_dim, lambda_offdiag)
+        return cls(encoder, views, **options)
 
     def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
         z1, z2 = self.head(self.encoder(torch.cat(batch))).chunk(2)

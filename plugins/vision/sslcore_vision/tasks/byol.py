@@ -56,17 +56,16 @@ class BYOL(ImageViewsTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        proj_dim: int = 128,
-        hidden_dim: int = 512,
-        base_momentum: float = 0.99,
         crop_min_scale: float = 0.08,
         blur: tuple[float, float] = (1.0, 0.1),
         solarize: tuple[float, float] = (0.0, 0.2),
+        **options: Any,
     ) -> BYOL:
         """BYOL's asymmetric pair (:func:`~sslcore_vision.transforms.byol_augmentations`):
-        ``blur`` and ``solarize`` are the two views' probabilities."""
+        ``blur`` and ``solarize`` are the two views' probabilities; other options go to
+        ``__init__``."""
         views = byol_augmentations(*image_facts(encoder, info, "byol"), crop_min_scale, blur, solarize)
-        return cls(encoder, views, proj_dim, hidden_dim, base_momentum)
+        return cls(encoder, views, **options)
 
     def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
         both = torch.cat(batch)  # [2N, C, H, W]: view 1 rows, then view 2 rows

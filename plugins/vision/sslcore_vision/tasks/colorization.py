@@ -48,6 +48,26 @@ def require_colour(info: Mapping[str, Any], task: str) -> None:
         )
 
 
+def lightness_encoder_info(info: Mapping[str, Any], task: str) -> dict[str, Any]:
+    """The colour tasks' ``encoder_info``: the encoder sees the lightness channel only,
+    so a registered one is built with ``in_channels=1`` (after :func:`require_colour`)."""
+    require_colour(info, task)
+    return {**info, "in_channels": 1}
+
+
+def require_lightness_encoder(encoder: nn.Module, task: str) -> None:
+    """Raise :class:`~sslcore.ConfigError` unless ``encoder`` takes 1-channel images (an
+    encoder that does not declare ``in_channels`` is not checked)."""
+    channels = getattr(encoder, "in_channels", None)
+    if channels is not None and int(channels) != 1:
+        raise ConfigError(
+            f"{task}: the encoder takes {channels}-channel images but is fed the lightness channel "
+            f"(L) only; build it with in_channels=1, e.g. "
+            f"build_encoder('small_cnn', {{**bundle.info, 'in_channels': 1}}) (a registered encoder "
+            f"named to build_task or `sslcore pretrain` gets it automatically)"
+        )
+
+
 class Colorization(GenerativeTask):
     r"""Predict the colour of an image from its lightness in CIE L*a*b*.
 
@@ -59,10 +79,9 @@ class Colorization(GenerativeTask):
     classify ``ab`` into 313 quantised bins with class rebalancing; this plain regression
     gives greyer colours but the same pretext signal and needs no bin statistics.
 
-    The encoder takes 1 channel (``L``); an encoder built for the data's 3 channels gets
-    ``L`` repeated three times (so ``sslcore pretrain`` works with the default encoder),
-    and never sees colour. Batch: :class:`ColourBatch` from :meth:`collate`; prediction
-    ``[N, 2, H, W]``. ``embed`` takes normalised RGB images ``[N, 3, H, W]`` (as the
+    The encoder takes 1 channel (``L``) and never sees colour: :meth:`encoder_info` builds
+    a registered encoder with ``in_channels=1``. Batch: :class:`ColourBatch` from
+    :meth:`collate`; prediction ``[N, 2, H, W]``. ``embed`` takes normalised RGB images ``[N, 3, H, W]`` (as the
     evaluation sets give them), converts them to ``L`` and returns ``[N, output_dim]``.
     """
 
@@ -71,7 +90,6 @@ class Colorization(GenerativeTask):
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, mean: Sequence[float], std: Sequence[float]):
         super().__init__(encoder, decoder)
-        self.input_channels = int(getattr(encoder, "in_channels", 1))
         self.register_buffer(
             "mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
         )
@@ -81,30 +99,24 @@ class Colorization(GenerativeTask):
         self.lab = LabCollate()
 
     @classmethod
+    def encoder_info(cls, info: Mapping[str, Any]) -> dict[str, Any]:
+        """``{**info, "in_channels": 1}`` for colour data (``ConfigError`` for grey data)."""
+        return lightness_encoder_info(info, "colorization")
+
+    @classmethod
     def from_data(cls, encoder: nn.Module, info: Mapping[str, Any], decoder_width: int = 32) -> Colorization:
-        """Refuse grey data and encoders that take neither 1 nor 3 channels."""
+        """Refuse grey data and encoders that do not take 1 channel."""
         require_colour(info, "colorization")
-        channels = int(getattr(encoder, "in_channels", 1))
-        if channels not in (1, 3):
-            raise ConfigError(
-                f"{cls.__name__}: the encoder takes {channels}-channel images; it must take the "
-                f"lightness channel (in_channels=1) or 3 channels (L repeated)"
-            )
-        decoder = ImageDecoder.for_encoder(
-            encoder, channels, info_get(info, "image_size"), 2, width=decoder_width
-        )
+        require_lightness_encoder(encoder, "colorization")
+        decoder = ImageDecoder.for_encoder(encoder, 1, info_get(info, "image_size"), 2, width=decoder_width)
         return cls(encoder, decoder, info_get(info, "mean"), info_get(info, "std"))
 
     def collate(self, samples: Sequence[Tensor]) -> ColourBatch:
         return self.lab(samples)
 
-    def encoder_input(self, lightness: Tensor) -> Tensor:
-        """``[N, 1, H, W]`` -> ``[N, in_channels, H, W]`` (``L`` repeated if needed)."""
-        return lightness.expand(-1, self.input_channels, -1, -1)
-
     def predict(self, batch: ColourBatch) -> Tensor:
         """The predicted colour channels ``[N, 2, H, W]``."""
-        features = encoder_feature_map(self.encoder, self.encoder_input(batch.lightness))
+        features = encoder_feature_map(self.encoder, batch.lightness)
         return self.decoder(features, tuple(batch.lightness.shape[-2:]))
 
     def reconstruction_loss(self, prediction: Tensor, batch: ColourBatch) -> Tensor:
@@ -115,4 +127,4 @@ class Colorization(GenerativeTask):
 
     def embed(self, images: Tensor) -> Tensor:
         rgb = (images * self.std + self.mean).clamp(0, 1)
-        return self.encoder(self.encoder_input(split_lab(rgb).lightness))
+        return self.encoder(split_lab(rgb).lightness)

@@ -68,25 +68,16 @@ class MoCoV2(ImageViewsTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        proj_dim: int = 128,
-        hidden_dim: int = 512,
-        temperature: float = 0.2,
-        queue_size: int = 4096,
-        momentum: float = 0.99,
-        momentum_ramp: bool = False,
-        symmetric: bool = False,
-        bn_splits: int = 4,
         crop_min_scale: float = 0.2,
         jitter: float = 0.5,
         blur: bool = False,
+        **options: Any,
     ) -> MoCoV2:
-        """MoCo v2's views: SimCLR's distribution with crops of at least 20% of the area."""
+        """MoCo v2's views: SimCLR's distribution with crops of at least 20% of the area;
+        other options go to ``__init__``."""
         facts = image_facts(encoder, info, "moco_v2")
         augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter, blur=blur)
-        return cls(
-            encoder, augmentation, proj_dim, hidden_dim, temperature, queue_size, momentum,
-            momentum_ramp, symmetric, bn_splits,
-        )  # fmt: skip
+        return cls(encoder, augmentation, **options)
 
     def _in_chunks(self, network: nn.Module, images: Tensor, shuffle: bool) -> Tensor:
         """``network`` on ``bn_splits`` chunks of ``images`` (shuffled first if asked), rows

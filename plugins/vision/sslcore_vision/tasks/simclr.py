@@ -3,21 +3,20 @@ Representations")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sslcore import ContrastiveTask, TaskOutput, nt_xent
-from sslcore.data import info_get
-from sslcore_vision.channels import require_channels
+from sslcore import TaskOutput, nt_xent
 from sslcore_vision.heads import projection_mlp
+from sslcore_vision.tasks.image_views import ImageViewsTask, image_facts
 from sslcore_vision.transforms import TwoViewCollate, simclr_augmentation
 
 
-class SimCLR(ContrastiveTask):
+class SimCLR(ImageViewsTask):
     r"""Two augmented views of each image must find each other among the 2N views.
 
     .. math::
@@ -32,9 +31,7 @@ class SimCLR(ContrastiveTask):
     is the encoder output (the projection is discarded downstream).
     """
 
-    domain = "vision"
     signal = "instance identity across augmented views"
-    family = "instance-instance"
     negatives = "end-to-end"
 
     def __init__(
@@ -54,31 +51,17 @@ class SimCLR(ContrastiveTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        proj_dim: int = 128,
-        hidden_dim: int = 512,
-        temperature: float = 0.2,
         crop_min_scale: float = 0.08,
         jitter: float = 0.5,
         blur: bool = False,
+        **options: Any,
     ) -> SimCLR:
         """Build the view distribution from ``info`` (``image_size``, ``in_channels``,
-        ``mean``, ``std``) after checking the encoder takes ``in_channels`` channels."""
-        channels = info_get(info, "in_channels")
-        if hasattr(encoder, "in_channels"):
-            require_channels(encoder.in_channels, channels, "simclr")
-        augmentation = simclr_augmentation(
-            info_get(info, "image_size"),
-            channels,
-            info_get(info, "mean"),
-            info_get(info, "std"),
-            crop_min_scale=crop_min_scale,
-            jitter=jitter,
-            blur=blur,
-        )
-        return cls(encoder, augmentation, proj_dim=proj_dim, hidden_dim=hidden_dim, temperature=temperature)
-
-    def collate(self, samples: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-        return self.views(samples)
+        ``mean``, ``std``) after checking the encoder takes ``in_channels`` channels;
+        other options go to ``__init__``."""
+        facts = image_facts(encoder, info, "simclr")
+        augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter, blur=blur)
+        return cls(encoder, augmentation, **options)
 
     def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
         view1, view2 = batch

@@ -52,17 +52,16 @@ class SimSiam(ImageViewsTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        proj_dim: int = 256,
-        hidden_dim: int = 512,
-        pred_hidden_dim: int = 64,
         crop_min_scale: float = 0.2,
         jitter: float = 0.5,
         blur: bool = False,
+        **options: Any,
     ) -> SimSiam:
-        """SimSiam's views (MoCo v2's): SimCLR's distribution, crops of at least 20%."""
+        """SimSiam's views (MoCo v2's): SimCLR's distribution, crops of at least 20%;
+        other options go to ``__init__``."""
         facts = image_facts(encoder, info, "simsiam")
         augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter, blur=blur)
-        return cls(encoder, augmentation, proj_dim, hidden_dim, pred_hidden_dim)
+        return cls(encoder, augmentation, **options)
 
     def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
         z = self.head(self.encoder(torch.cat(batch)))  # [2N, proj_dim]: view 1 rows, then view 2

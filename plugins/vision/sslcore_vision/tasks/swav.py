@@ -76,28 +76,18 @@ class SwAV(ImageViewsTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        num_local: int = 2,
         local_size: float = 0.43,
-        proj_dim: int = 128,
-        hidden_dim: int = 512,
-        num_prototypes: int = 100,
-        temperature: float = 0.1,
-        epsilon: float = 0.05,
-        sinkhorn_iterations: int = 3,
-        queue_size: int = 0,
-        freeze_prototypes: int = 0,
         jitter: float = 0.5,
         blur: bool = False,
+        **options: Any,
     ) -> SwAV:
         """Multi-crop views (:func:`~sslcore_vision.transforms.multi_crop_augmentations`):
         local crops of side ``local_size`` times the image side; SimCLR's colour strength
-        ``jitter`` and, with ``blur``, Gaussian blur with p=0.5."""
+        ``jitter`` and, with ``blur``, Gaussian blur with p=0.5; other options (with
+        ``num_local``) go to ``__init__``."""
         facts = image_facts(encoder, info, "swav")
         crops = multi_crop_augmentations(*facts, local_size=local_size, jitter=jitter, blur=0.5 * blur)
-        return cls(
-            encoder, *crops, num_local, proj_dim, hidden_dim, num_prototypes, temperature, epsilon,
-            sinkhorn_iterations, queue_size, freeze_prototypes,
-        )  # fmt: skip
+        return cls(encoder, *crops, **options)
 
     @torch.no_grad()
     def normalise_prototypes(self) -> None:
