@@ -1,13 +1,13 @@
 """NLP foundation benchmark: MLM + tiny BERT on WikiText-2 under a CPU time budget.
 
-Pretrains with ``sslcore.runs.pretrain`` for ``--steps`` optimiser steps (default 1500,
-about 6-10 minutes on 2 shared CPU cores; a step budget keeps the result independent of
-machine load, ``--seconds`` caps wall-clock time instead), then evaluates the frozen mean-pooled encoder on SST-2 with the core linear probe
+Pretrains with ``sslcore.runs.pretrain`` for ``--steps`` optimiser steps (default 4000:
+a step budget keeps the result independent of machine load; ``--seconds`` caps wall-clock
+time instead), then evaluates the frozen mean-pooled encoder on SST-2 with the core linear probe
 (StandardScaler + logistic regression, C chosen on SST-2 dev) and the same encoder at
 random initialisation. Acceptance: the logged training loss falls (first vs last log
 window) and the pretrained probe beats the random-init probe.
 
-    .venv/bin/python benchmarks/nlp_foundation.py [--steps 1500 | --seconds S] [--data-root DIR] [--threads N]
+    .venv/bin/python benchmarks/nlp_foundation.py [--steps 4000 | --seconds S] [--data-root DIR] [--threads 1]
 
 Writes ``benchmarks/results/nlp_foundation.json`` and prints a Markdown table.
 """
@@ -31,13 +31,15 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "nlp_foundation.json"
 DATA_ROOT = HERE.parent.parent / "shared" / "data"  # the shared data folder beside the repository
 
-# The recipe (tuned with short hand loops; see plugins/nlp/README.md).
+# The recipe. With 1500 steps of 32 x 128 tokens at lr 1e-3 the loss stays near the unigram
+# plateau (about 6.2) and the probe does not beat random init; 4000 steps of 64 x 64 tokens
+# at lr 2e-3 get below it (see docs/benchmarks.md).
 TASK_OPTIONS: dict[str, Any] = {"mask_prob": 0.15}
 ENCODER_OPTIONS: dict[str, Any] = {"preset": "tiny", "pooling": "mean", "dropout": 0.1}
-DATASET_OPTIONS: dict[str, Any] = {"vocab_size": 8000, "max_length": 128}
+DATASET_OPTIONS: dict[str, Any] = {"vocab_size": 8000, "max_length": 64}
 TRAIN: dict[str, Any] = {
-    "batch_size": 32,
-    "lr": 1e-3,
+    "batch_size": 64,
+    "lr": 2e-3,
     "weight_decay": 0.01,
     "warmup": 0.05,
     "optimizer": "adamw",
@@ -49,9 +51,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--data-root", type=Path, default=DATA_ROOT, help="folder holding text/corpus and text/senteval"
     )
-    p.add_argument("--steps", type=int, default=1500, help="pretraining budget in optimiser steps")
+    p.add_argument("--steps", type=int, default=4000, help="pretraining budget in optimiser steps")
     p.add_argument("--seconds", type=float, default=None, help="wall-clock cap on pretraining")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", type=Path, default=None, help="run folder (default: a new one in the cache)")
     p.add_argument("--output", type=Path, default=RESULTS)
