@@ -7,11 +7,11 @@ from sslcore.plugins import get_registry, resolve_factory
 def test_registers_task_encoder_and_datasets() -> None:
     registry = get_registry()
     info = registry.plugins["nlp"]
-    assert (info.distribution, info.tasks, info.encoders, set(info.datasets)) == (
+    assert (info.distribution, set(info.tasks), info.encoders, set(info.datasets)) == (
         "sslcore-nlp",
-        ("mlm",),
-        ("bert",),
-        {"wikitext2", "pydocs"},
+        {"mlm", "clm", "electra", "simcse", "sop", "nsp"},
+        ("bert", "electra"),
+        {"wikitext2", "pydocs", "text-files"},
     )
     assert registry.dataset("pydocs").needs_root is False and registry.dataset("wikitext2").needs_root
     for kind in ("task", "encoder", "dataset"):

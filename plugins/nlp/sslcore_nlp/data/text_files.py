@@ -1,5 +1,7 @@
-"""Strict UTF-8 reading of text files: a byte sequence that does not decode is reported
-with the file and line it is on, not as an anonymous ``UnicodeDecodeError``."""
+"""Strict reading of text files in an explicit encoding (UTF-8 unless told): a byte
+sequence that does not decode is reported with the file and line it is on, not as an
+anonymous ``UnicodeDecodeError``. A line ends at ``\n`` (``\r\n`` accepted), so line
+numbers count ``\n`` bytes."""
 
 from __future__ import annotations
 
@@ -26,5 +28,12 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
 
 
 def read_lines(path: str | Path, encoding: str = "utf-8") -> list[str]:
-    """The lines of ``path`` without their line endings (see :func:`read_text`)."""
-    return read_text(path, encoding).splitlines()
+    """The lines of ``path`` without their line endings (see :func:`read_text`).
+
+    Only ``\n`` ends a line: ``str.splitlines`` would also split at U+0085, U+2028 and
+    other separators, which latin-1 text holds wherever the original had a Windows-1252
+    ``\x85`` (an ellipsis), and line numbers would no longer match the file's."""
+    lines = read_text(path, encoding).split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the final newline ends the last line, it does not start one
+    return [line.removesuffix("\r") for line in lines]

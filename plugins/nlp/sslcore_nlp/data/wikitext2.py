@@ -1,5 +1,5 @@
 """WikiText-2 (Merity et al. 2017, "Pointer Sentinel Mixture Models") for pretraining,
-SST-2 for evaluation.
+a SentEval set (SST-2 unless ``probe`` says otherwise) for evaluation.
 
 Pretraining text: the paragraphs of ``<root>/text/corpus/wikitext-2-valid.txt`` (the
 validation split, ~217k words): empty lines and `` = Heading = `` lines are skipped and
@@ -7,7 +7,8 @@ the corpus's ``<unk>`` placeholder becomes the tokenizer's ``[UNK]`` (never mask
 predicted). The paragraphs' tokens, in file order, are packed into blocks of
 ``max_length`` tokens (``[CLS] ... [SEP]``), so no text is lost to truncation and no
 compute to padding. The WordPiece tokenizer is trained on that file (cached).
-Evaluation: SST-2 sentences, truncated to ``max_length`` tokens.
+Evaluation: the SentEval set named by ``probe`` (:mod:`sslcore_nlp.data.senteval`;
+default ``sst2``), sentences truncated to ``max_length`` tokens.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sslcore.data import DatasetBundle, require_files
-from sslcore_nlp.data.sst2 import SST2_FILES, sst2
+from sslcore_nlp.data.senteval import senteval, senteval_set
 from sslcore_nlp.data.text_files import read_lines
 from sslcore_nlp.data.tokenized import pack_blocks
 from sslcore_nlp.tokenizer import load_tokenizer, wordpiece_from_files
@@ -35,18 +36,21 @@ def wikitext2(
     max_length: int = 128,
     lowercase: bool = True,
     tokenizer: str | None = None,
+    probe: str = "sst2",
 ) -> DatasetBundle:
-    """WikiText-2 paragraphs to pretrain on, SST-2 (train / val / test) to evaluate.
+    """WikiText-2 paragraphs to pretrain on, a SentEval set to evaluate (``probe``:
+    ``sst2`` train / val / test, ``mr`` / ``cr`` / ``mpqa`` / ``subj`` 10-fold CV,
+    ``trec`` train / test).
 
     ``tokenizer``: a saved tokenizer directory to use instead of training one.
-    ``info``: ``tokenizer``, ``max_length``, ``num_classes`` (2).
+    ``info``: ``tokenizer``, ``max_length``, ``num_classes`` (the probe's), ``probe``.
     """
     if max_length < 8:
         raise ValueError(f"max_length must be at least 8 tokens, got {max_length}")
     root = require_files(
         "wikitext2",
         root,
-        [CORPUS, *SST2_FILES.values()],
+        [CORPUS, *senteval_set(probe).files],
         hint="Point --data-root at the shared data folder (it holds text/corpus and text/senteval).",
     )
     if tokenizer is not None:
@@ -59,6 +63,11 @@ def wikitext2(
         domain="nlp",
         sample="sentence",
         pretrain=pack_blocks(tok, texts, max_length),
-        evaluation=sst2(root, tok, max_length),
-        info={"tokenizer": tok, "max_length": max_length, "num_classes": 2},
+        evaluation=senteval(root, probe, tok, max_length),
+        info={
+            "tokenizer": tok,
+            "max_length": max_length,
+            "num_classes": senteval_set(probe).num_classes,
+            "probe": probe,
+        },
     )

@@ -3,7 +3,10 @@ Bidirectional Transformers for Language Understanding").
 
 A set ``M`` of positions is drawn with probability ``mask_prob`` (15 %) among the
 non-special, non-padding tokens; of those, 80 % become ``[MASK]``, 10 % a random token
-and 10 % stay unchanged, giving the corrupted input ``x~``. The objective is
+and 10 % stay unchanged, giving the corrupted input ``x~``. ``masking`` picks how ``M``
+is drawn (:mod:`sslcore_nlp.masking`): single tokens (``token``, BERT, the default),
+whole words (``whole_word``) or SpanBERT spans of whole words (``span``, Joshi et al.
+2020). The objective is
 
 ``L = -1/|M| sum_{i in M} log softmax(head(f(x~)_i))[x_i]``
 
@@ -18,13 +21,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from sslcore.data import info_get
 from sslcore.paradigms import GenerativeTask, TaskOutput
+from sslcore_nlp.masking import IGNORE, make_masking
 from sslcore_nlp.tasks.mlm_head import tied_mlm_head
 
-IGNORE = -100
+__all__ = ["IGNORE", "MaskedLanguageModeling"]
 
 
 class MaskedLanguageModeling(GenerativeTask):
@@ -43,13 +47,13 @@ class MaskedLanguageModeling(GenerativeTask):
         mask_prob: float = 0.15,
         mask_replace_prob: float = 0.8,
         random_replace_prob: float = 0.1,
+        masking: str = "token",
+        span_p: float = 0.2,
+        max_span: int = 10,
     ):
         super().__init__(encoder, decoder=tied_mlm_head(encoder))
-        self.masking = DataCollatorForLanguageModeling(
-            tokenizer,
-            mlm_probability=mask_prob,
-            mask_replace_prob=mask_replace_prob,
-            random_replace_prob=random_replace_prob,
+        self.masking = make_masking(
+            tokenizer, masking, mask_prob, mask_replace_prob, random_replace_prob, span_p, max_span
         )
 
     @classmethod
@@ -57,7 +61,7 @@ class MaskedLanguageModeling(GenerativeTask):
         return cls(encoder, info_get(info, "tokenizer", " (mlm needs a text dataset)"), **options)
 
     def collate(self, samples: list[Mapping[str, list[int]]]) -> dict[str, Tensor]:
-        """Pad to the longest sample and apply the 80/10/10 masking."""
+        """Pad to the longest sample and apply the masking rule (80/10/10 on the chosen tokens)."""
         return dict(self.masking(samples))
 
     def forward(self, batch: Mapping[str, Tensor]) -> TaskOutput:

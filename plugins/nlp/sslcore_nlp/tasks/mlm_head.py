@@ -20,6 +20,12 @@ def tied_mlm_head(encoder: nn.Module) -> BertOnlyMLMHead:
             f"{type(encoder).__name__} cannot carry an MLM head: it needs `token_states(batch)` and "
             "a transformers model in `.model` (use the 'bert' encoder)"
         )
+    width = model.get_input_embeddings().weight.shape[1]
+    if width != model.config.hidden_size:
+        raise TypeError(
+            f"the word embeddings are {width}-dimensional but the hidden states {model.config.hidden_size}: "
+            "a tied MLM head needs equal sizes (use an encoder preset whose embedding size is the hidden size)"
+        )
     head = BertOnlyMLMHead(model.config)
     head.predictions.decoder.weight = model.get_input_embeddings().weight
     head.predictions.decoder.bias = head.predictions.bias  # one output bias, as in BertForMaskedLM

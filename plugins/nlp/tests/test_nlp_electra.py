@@ -1,0 +1,147 @@
+"""ELECTRA replaced-token detection (``electra`` task) and the ``electra`` encoder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sslcore.build import build_task
+from sslcore.data import DatasetBundle
+from sslcore.errors import ConfigError
+from sslcore.paradigms import AdversarialTask, Paradigm
+from sslcore.plugins import Registry
+from sslcore_nlp.encoders.bert import bert
+from sslcore_nlp.tasks.electra import Electra
+
+
+@pytest.fixture
+def task(registry: Registry, pydocs_bundle: DatasetBundle) -> Electra:
+    torch.manual_seed(0)
+    return build_task("electra", pydocs_bundle, encoder_options={"dropout": 0.0}, registry=registry)
+
+
+@pytest.fixture
+def batch(task: Electra, pydocs_bundle: DatasetBundle) -> dict[str, torch.Tensor]:
+    torch.manual_seed(1)
+    return task.collate([inputs for inputs, _ in pydocs_bundle.evaluation.dataset[:24]])
+
+
+def test_spec_encoder_size_and_generator(
+    registry: Registry, task: Electra, pydocs_bundle: DatasetBundle
+) -> None:
+    spec = registry.task("electra")
+    assert spec.paradigm is Paradigm.ADVERSARIAL is task.paradigm and spec.default_encoder == "electra"
+    assert isinstance(task, AdversarialTask) and task.schedule == "joint"
+    disc, ref = task.encoder.model.config, bert(pydocs_bundle.info).model.config
+    fields = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
+    assert [getattr(disc, f) for f in fields] == [getattr(ref, f) for f in fields]  # same size as tiny BERT
+    gen = task.generator.config
+    assert (gen.hidden_size, gen.num_attention_heads, gen.intermediate_size, gen.num_hidden_layers) == (
+        32,
+        1,
+        128,
+        2,
+    )
+    assert gen.embedding_size == disc.embedding_size == 128
+    assert task.generator.electra.embeddings_project.in_features == 128  # shared 128-d embeddings -> 32
+
+
+def test_embeddings_are_shared(task: Electra) -> None:
+    shared = task.encoder.model.embeddings
+    assert task.generator.electra.embeddings is shared
+    words = shared.word_embeddings.weight
+    assert task.generator.generator_lm_head.weight is words
+    assert task.generator.electra.get_input_embeddings().weight.data_ptr() == words.data_ptr()
+    assert sum(p is words for p in task.parameters()) == 1
+    generator_only = {id(p) for p in task.generator_parameters()}
+    assert id(words) not in generator_only and generator_only  # the generator has its own layers too
+
+
+def test_labels_mark_exactly_the_replaced_tokens(task: Electra, batch: dict) -> None:
+    out = task.step(batch)
+    masked = batch["labels"] != -100
+    assert torch.equal(out.masked, masked)
+    assert torch.equal(out.corrupted[~masked], batch["input_ids"][~masked])  # untouched outside M
+    assert torch.equal(out.corrupted[masked], out.sampled)
+    assert torch.equal(out.replaced, out.corrupted != out.original)
+    assert not out.replaced[~masked].any()
+    assert out.replaced[masked].float().mean() > 0.9  # an untrained generator rarely guesses right
+
+
+def test_a_sample_equal_to_the_original_counts_as_real(task: Electra, batch: dict) -> None:
+    originals = batch["labels"][batch["labels"] != -100]
+    frequent = int(originals.mode().values)
+    with torch.no_grad():  # make the generator always propose the most frequent masked token
+        task.generator.generator_lm_head.bias.fill_(-1e4)
+        task.generator.generator_lm_head.bias[frequent] = 1e4
+    out = task.step(batch)
+    assert (out.sampled == frequent).all()
+    hits = out.original[out.masked] == frequent
+    assert hits.any() and (~hits).any()
+    assert torch.equal(out.replaced[out.masked], ~hits)
+
+
+def test_discriminator_loss_is_mean_over_non_padding_tokens(task: Electra, batch: dict) -> None:
+    real = batch["attention_mask"].bool()
+    assert (~real).any()
+    out = task.step(batch)
+    expected = F.binary_cross_entropy_with_logits(out.disc_logits[real], out.replaced[real].float())
+    with_padding = F.binary_cross_entropy_with_logits(out.disc_logits, out.replaced.float())
+    torch.testing.assert_close(out.disc_loss, expected)
+    assert not torch.isclose(out.disc_loss, with_padding)
+
+
+def test_no_gradient_reaches_the_generator_through_the_samples(task: Electra, batch: dict) -> None:
+    task.step(batch).disc_loss.backward()
+    for name, p in task.generator.named_parameters():
+        if p is task.encoder.model.embeddings.word_embeddings.weight or ".embeddings." in f".{name}":
+            continue
+        assert p.grad is None or not p.grad.any(), name
+    assert task.encoder.model.embeddings.word_embeddings.weight.grad.any()  # shared part learns from D
+    task.zero_grad()
+    task.step(batch).mlm_loss.backward()
+    assert task.generator.electra.embeddings_project.weight.grad.any()
+
+
+def test_total_loss_is_mlm_plus_50_disc(task: Electra, batch: dict) -> None:
+    torch.manual_seed(3)
+    out = task(batch)
+    torch.manual_seed(3)
+    parts = task.step(batch)
+    torch.testing.assert_close(out.loss, parts.mlm_loss + 50.0 * parts.disc_loss)
+    assert out.metrics["mlm_loss"] == pytest.approx(parts.mlm_loss.item())
+    assert 0.0 < out.metrics["replaced_fraction"] < 0.3
+    assert 0.0 <= out.metrics["disc_accuracy"] <= 1.0 and 0.0 <= out.metrics["mlm_accuracy"] <= 1.0
+
+
+def test_a_few_steps_lower_both_losses_and_embed_shape(
+    task: Electra, batch: dict, pydocs_bundle: DatasetBundle
+) -> None:
+    batch = {k: v[:12] for k, v in batch.items()}
+    torch.manual_seed(4)
+    with torch.no_grad():
+        before = task.step(batch)
+    optimizer = torch.optim.AdamW(task.parameters(), lr=2e-3)
+    for _ in range(10):
+        loss = task(batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.manual_seed(4)
+    with torch.no_grad():
+        after = task.step(batch)
+    assert after.mlm_loss < before.mlm_loss - 0.5 and after.disc_loss < before.disc_loss - 0.1
+    inputs, _ = pydocs_bundle.evaluation.collate([pydocs_bundle.evaluation.dataset[i] for i in range(5)])
+    assert task.embed(inputs).shape == (5, task.encoder.output_dim)
+
+
+def test_works_with_the_bert_encoder_and_checks_options(
+    registry: Registry, pydocs_bundle: DatasetBundle
+) -> None:
+    task = build_task("electra", pydocs_bundle, "bert", {"generator_size": 0.5}, registry=registry)
+    assert task.generator.electra.embeddings is task.encoder.model.embeddings
+    assert task.generator.config.hidden_size == 64
+    assert torch.isfinite(task(task.collate(list(pydocs_bundle.pretrain[:2]))).loss)
+    with pytest.raises(ConfigError, match="generator_size"):
+        build_task("electra", pydocs_bundle, task_options={"generator_size": 2.0}, registry=registry)
