@@ -108,9 +108,21 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from sslcore.runs import evaluate
 
-    record = evaluate(args.run_dir, args.protocol, data_root=args.data_root, random_init=args.random_init)
+    record = evaluate(
+        args.run_dir,
+        args.protocol,
+        data_root=args.data_root,
+        random_init=args.random_init,
+        dataset_options=parse_assignments(args.dataset_opt, "--dataset-opt"),
+    )
     which = "random-init" if args.random_init else "pretrained"
-    print(f"{args.protocol} probe ({which}) test accuracy: {100 * record['test_accuracy']:.2f}%")
+    scores = [f"test accuracy: {100 * record['test_accuracy']:.2f}%"]
+    scores += [
+        f"{k.removeprefix('test_').upper()}: {100 * record[k]:.2f}"
+        for k in ("test_auc", "test_ap")
+        if k in record
+    ]
+    print(f"{args.protocol} probe ({which}) " + ", ".join(scores))
     return 0
 
 
@@ -177,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="linear")
     p.add_argument("--data-root", help="override the data root stored in the run")
     p.add_argument("--random-init", action="store_true", help="evaluate the encoder before pretraining")
+    p.add_argument(
+        "--dataset-opt",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a dataset option of the run (e.g. probe=mr: another labelled set, same tokenizer)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="quick cross-domain demo on data that ships with the dependencies")

@@ -129,11 +129,14 @@ def load_run(
     random_init: bool = False,
     registry: Registry | None = None,
     encoder: nn.Module | None = None,
+    dataset_options: Mapping[str, Any] | None = None,
 ) -> tuple[PretextTask, DatasetBundle, dict[str, Any]]:
     """Rebuild a run's task (with its latest checkpoint unless ``random_init``) and dataset.
 
     ``encoder``: for a run pretrained with a user module, a fresh instance of the same
-    class (required; the checkpoint's weights are loaded into it); ``None`` otherwise."""
+    class (required; the checkpoint's weights are loaded into it); ``None`` otherwise.
+    ``dataset_options``: overrides of the run's dataset options, e.g. ``{"probe": "mr"}``
+    to evaluate a text run on another labelled set built with the same tokenizer."""
     registry = registry or get_registry()
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).exists():
@@ -144,7 +147,8 @@ def load_run(
     root = data_root if data_root is not None else run["data_root"]
     seed_everything(run["train"]["seed"])
     encoder = _run_encoder(run_dir, run["encoder"], encoder)
-    bundle = build_dataset(run["dataset"], root, run["dataset_options"], registry)
+    options = {**run["dataset_options"], **(dataset_options or {})}
+    bundle = build_dataset(run["dataset"], root, options, registry)
     task = build_task(run["task"], bundle, encoder, run["task_options"], run["encoder_options"], registry)
     if not random_init:
         found = CheckpointDir(run_dir / "checkpoints").latest()
@@ -193,12 +197,14 @@ def evaluate(
     registry: Registry | None = None,
     device: str = "auto",
     encoder: nn.Module | None = None,
+    dataset_options: Mapping[str, Any] | None = None,
     **protocol_options: Any,
 ) -> dict[str, Any]:
-    """Evaluate a run's frozen ``embed`` with ``protocol``; writes ``eval_<protocol>[_random].json``.
-    ``encoder``: see :func:`load_run` (needed for a run pretrained with a user module)."""
+    """Evaluate a run's frozen ``embed`` with ``protocol``; writes
+    ``eval_<protocol>[_random][_<key>-<value>...].json`` (the last part names the
+    ``dataset_options`` overrides, see :func:`load_run`, as does ``encoder``)."""
     probe = get_protocol(protocol)
-    task, bundle, run = load_run(run_dir, data_root, random_init, registry, encoder)
+    task, bundle, run = load_run(run_dir, data_root, random_init, registry, encoder, dataset_options)
     if bundle.evaluation is None:
         raise ConfigError(f"dataset {run['dataset']!r} has no labelled evaluation data")
     dev = torch.device(
@@ -213,9 +219,11 @@ def evaluate(
         "task": run["task"],
         "dataset": run["dataset"],
         "random_init": random_init,
+        "dataset_options": dict(dataset_options or {}),
         "embedding_dim": int(X.shape[1]),
         "seconds": time.perf_counter() - start,
     }
     suffix = "_random" if random_init else ""
+    suffix += "".join(f"_{key}-{value}" for key, value in sorted((dataset_options or {}).items()))
     atomic_write_json(Path(run_dir) / f"eval_{protocol}{suffix}.json", record)
     return record

@@ -20,11 +20,11 @@ TRAIN = dict(steps=4, batch_size=8, lr=1e-2, device="cpu", progress_bar=False, c
 KNN = dict(ks=(3,))
 
 
-def labelled_vectors(root: Path | None, n: int = 40) -> DatasetBundle:
-    """``n`` random vectors; label = sign of the first entry; 30 train and 10 test rows."""
+def labelled_vectors(root: Path | None, n: int = 40, num_test: int = 10) -> DatasetBundle:
+    """``n`` random vectors; label = sign of the first entry; 30 train and ``num_test`` test rows."""
     data = random_vectors(n)
     labelled = [(x, int(x[0] > 0)) for x in data]
-    splits = {"train": np.arange(30), "test": np.arange(30, n)}
+    splits = {"train": np.arange(30), "test": np.arange(30, 30 + num_test)}
     evaluation = EvalSet(labelled, splits, batch_size=16, num_classes=2)
     return DatasetBundle("vecs", "toy", "row", data, evaluation, info={"dim": DIM})
 
@@ -111,3 +111,17 @@ def test_resume_a_user_module_run(registry: Registry, tmp_path: Path) -> None:
         pretrain("ae", "vecs", run, encoder="vec", resume=True, registry=registry, **{**TRAIN, "steps": 8})
     with pytest.raises(ConfigError, match="encoder differ"):
         pretrain("ae", "vecs", run, encoder=VectorEncoder(DIM, 5), resume=True, registry=registry, **TRAIN)
+
+
+def test_evaluate_with_dataset_option_overrides_writes_its_own_record(
+    registry: Registry, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    pretrain("ae", "vecs", output=run, registry=registry, **TRAIN)
+    default = evaluate(run, "knn", registry=registry, device="cpu", **KNN)
+    other = evaluate(run, "knn", registry=registry, device="cpu", dataset_options={"num_test": 4}, **KNN)
+    assert (default["num_test"], other["num_test"]) == (10, 4)
+    assert read_json(run / "eval_knn_num_test-4.json")["dataset_options"] == {"num_test": 4}
+    assert read_json(run / "eval_knn.json")["num_test"] == 10  # the default record is kept
+    with pytest.raises(ConfigError, match="num_tset"):
+        evaluate(run, "knn", registry=registry, device="cpu", dataset_options={"num_tset": 4}, **KNN)
