@@ -8,8 +8,13 @@ from sslcore.errors import UnknownNameError
 from sslcore.evaluation.embeddings import extract_embeddings
 from sslcore.evaluation.knn import knn_probe
 from sslcore.evaluation.linear import ProbeResult, linear_probe
+from sslcore.evaluation.link import link_prediction
 
-PROTOCOLS: dict[str, Callable[..., ProbeResult]] = {"linear": linear_probe, "knn": knn_probe}
+PROTOCOLS: dict[str, Callable[..., ProbeResult]] = {
+    "linear": linear_probe,
+    "knn": knn_probe,
+    "link": link_prediction,
+}
 
 
 def get_protocol(name: str) -> Callable[..., ProbeResult]:

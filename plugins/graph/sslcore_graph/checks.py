@@ -19,8 +19,14 @@ def check_graph(data: Any, where: str = "graph") -> None:
     edge_index = getattr(data, "edge_index", None)
     if not isinstance(x, Tensor) or x.dim() != 2:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        hint = (
+            " (a graph without node features needs some first: the graph datasets add one-hot degree "
+            "or constant features, dataset option missing_features='degree'|'constant')"
+            if x is None
+            else ""
+        )
         raise ValueError(
-            f"{where}: node features x must be a 2-D tensor [num_nodes, num_features], got {shape}"
+            f"{where}: node features x must be a 2-D tensor [num_nodes, num_features], got {shape}{hint}"
         )
     num_nodes = x.shape[0]
     if num_nodes == 0:

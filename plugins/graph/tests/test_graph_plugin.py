@@ -8,9 +8,10 @@ from sslcore import get_registry
 
 def test_plugin_registers_its_components() -> None:
     registry = get_registry()
-    assert registry.plugins["graph"].tasks == ("dgi",)
-    assert registry.plugins["graph"].encoders == ("gcn",)
-    assert set(registry.plugins["graph"].datasets) == {"cora", "citeseer", "pubmed", "sbm", "karate"}
+    # subsets: several parts of the plugin register components (see the anchors in plugin.py)
+    assert {"dgi", "grace", "bgrl", "mvgrl"} <= set(registry.plugins["graph"].tasks)
+    assert {"gcn", "gin", "gat", "sage"} <= set(registry.plugins["graph"].encoders)
+    assert {"cora", "citeseer", "pubmed", "sbm", "karate"} <= set(registry.plugins["graph"].datasets)
     assert registry.task("dgi").default_encoder == "gcn"
     assert not registry.dataset("sbm").needs_root and registry.dataset("cora").needs_root
 

@@ -60,28 +60,42 @@ def writable_root(name: str, raw_dir: Path) -> Path:
     return final
 
 
-def planetoid(name: str, root: Path | None, normalize_features: bool = True) -> DatasetBundle:
+def planetoid(
+    name: str,
+    root: Path | None,
+    normalize_features: bool = True,
+    link_split: bool = False,
+    link_seed: int = 0,
+) -> DatasetBundle:
     """Planetoid graph ``name`` (``Cora``, ``CiteSeer``, ``PubMed``), public split.
 
     Features are row-normalised (``NormalizeFeatures``) as in DGI unless
     ``normalize_features=False``. The graph is undirected as stored by Planetoid.
+    ``link_split=True`` holds out 5 % / 10 % of the edges (seed ``link_seed``) for the
+    ``link`` protocol; pretraining then sees the training edges only.
     """
     raw_dir = find_raw_dir(name, root)
     transform = NormalizeFeatures() if normalize_features else None
     data = Planetoid(str(writable_root(name, raw_dir)), name, split="public", transform=transform)[0]
-    return transductive_bundle(name.lower(), data)
+    return transductive_bundle(name.lower(), data, link_split=link_split, link_seed=link_seed)
 
 
-def cora(root: Path | None, normalize_features: bool = True) -> DatasetBundle:
+def cora(
+    root: Path | None, normalize_features: bool = True, link_split: bool = False, link_seed: int = 0
+) -> DatasetBundle:
     """Cora: 2708 papers, 1433 bag-of-words features, 7 classes, 140/500/1000 split."""
-    return planetoid("Cora", root, normalize_features)
+    return planetoid("Cora", root, normalize_features, link_split, link_seed)
 
 
-def citeseer(root: Path | None, normalize_features: bool = True) -> DatasetBundle:
+def citeseer(
+    root: Path | None, normalize_features: bool = True, link_split: bool = False, link_seed: int = 0
+) -> DatasetBundle:
     """CiteSeer: 3327 papers, 3703 features, 6 classes, 120/500/1000 split."""
-    return planetoid("CiteSeer", root, normalize_features)
+    return planetoid("CiteSeer", root, normalize_features, link_split, link_seed)
 
 
-def pubmed(root: Path | None, normalize_features: bool = True) -> DatasetBundle:
+def pubmed(
+    root: Path | None, normalize_features: bool = True, link_split: bool = False, link_seed: int = 0
+) -> DatasetBundle:
     """PubMed: 19717 papers, 500 TF-IDF features, 3 classes, 60/500/1000 split."""
-    return planetoid("PubMed", root, normalize_features)
+    return planetoid("PubMed", root, normalize_features, link_split, link_seed)

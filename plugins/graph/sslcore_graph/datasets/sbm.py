@@ -54,8 +54,12 @@ def sbm(
     num_features: int = 1024,
     noise: float = 8.0,
     seed: int = 0,
+    link_split: bool = False,
+    link_seed: int = 0,
 ) -> DatasetBundle:
     """Dataset factory for :func:`sbm_graph` (``root`` is ignored) with a seeded split of
-    20 training nodes per class, 100 validation nodes and the rest for test."""
+    20 training nodes per class, 100 validation nodes and the rest for test;
+    ``link_split=True`` holds out edges for the ``link`` protocol (see ``transductive_bundle``)."""
     data = sbm_graph(num_classes, nodes_per_class, p_in, p_out, num_features, noise, seed)
-    return transductive_bundle("sbm", seeded_node_split(data, num_train_per_class=20, num_val=100, seed=seed))
+    data = seeded_node_split(data, num_train_per_class=20, num_val=100, seed=seed)
+    return transductive_bundle("sbm", data, link_split=link_split, link_seed=link_seed)

@@ -9,6 +9,7 @@ from torch_geometric.data import Data
 
 from sslcore.data import DatasetBundle, EvalSet
 from sslcore_graph.checks import check_graph
+from sslcore_graph.link_split import held_out_edge_split
 
 
 def collate_node_labels(items: list[tuple[Data, Tensor]]) -> tuple[Data, Tensor]:
@@ -19,18 +20,38 @@ def collate_node_labels(items: list[tuple[Data, Tensor]]) -> tuple[Data, Tensor]
     return items[0]
 
 
-def transductive_bundle(name: str, data: Data, extra_info: dict[str, Any] | None = None) -> DatasetBundle:
+def transductive_bundle(
+    name: str,
+    data: Data,
+    extra_info: dict[str, Any] | None = None,
+    link_split: bool = False,
+    link_seed: int = 0,
+) -> DatasetBundle:
     """``DatasetBundle`` for full-graph training on ``data`` (with ``x``, ``edge_index``,
     ``y`` and boolean ``train_mask`` / ``val_mask`` / ``test_mask`` ``[num_nodes]``).
 
     ``pretrain = [data]`` with ``batch_size = 1``; evaluation is the single item
     ``(data, data.y)`` and ``splits`` are the node indices of the masks. The masks stay on
     ``data`` but the pretext tasks never read ``y`` or the masks.
+
+    ``link_split=True`` holds out 5 % / 10 % of the edges for link prediction
+    (:func:`~sslcore_graph.link_split.held_out_edge_split`, seeded by ``link_seed``):
+    pretraining *and* embedding for evaluation then use the training edges only, and
+    ``splits`` also carries the held-out pairs ``link_val``, ``link_val_negative``,
+    ``link_test``, ``link_test_negative`` (``[2, num_pairs]``) for the ``link`` protocol.
     """
     check_graph(data, f"dataset {name!r}")
+    if getattr(data, "y", None) is None:
+        raise ValueError(
+            f"dataset {name!r}: the graph has no node labels (y), which the node-classification "
+            f"evaluation needs"
+        )
+    edge_splits: dict[str, Any] = {}
+    if link_split:
+        data, edge_splits = held_out_edge_split(data, seed=link_seed)
     splits = {
         split: getattr(data, f"{split}_mask").nonzero().view(-1).numpy() for split in ("train", "val", "test")
-    }
+    } | edge_splits
     num_classes = int(data.y.max()) + 1
     info = {"num_features": data.num_features, "num_classes": num_classes, "num_nodes": data.num_nodes}
     return DatasetBundle(

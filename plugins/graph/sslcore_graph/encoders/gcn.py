@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.nn import GCNConv
 from torch_geometric.utils import to_torch_csr_tensor
 
-from sslcore.data import info_get
+from sslcore_graph.encoders.message_passing import GraphEncoder, JumpingKnowledge, Readout, in_features_of
 
 
 def sparse_adjacency(data: Data) -> Tensor:
@@ -28,40 +28,75 @@ def sparse_adjacency(data: Data) -> Tensor:
             )
 
 
-class GCNEncoder(nn.Module):
-    r"""Stack of ``num_layers`` PyG ``GCNConv`` layers, each followed by PReLU:
+class GCNEncoder(GraphEncoder):
+    r"""Stack of ``num_layers`` PyG ``GCNConv`` layers, each followed by an activation
+    (PReLU by default):
 
     .. math::
         H^{(l+1)} = \mathrm{PReLU}\big(\hat D^{-1/2} \hat A \hat D^{-1/2} H^{(l)} W^{(l)}\big),
         \qquad \hat A = A + I
 
     With ``num_layers=1`` and 512 units this is DGI's transductive encoder for Cora
-    (Veličković et al. 2019).
+    (Veličković et al. 2019); GRACE's is ``num_layers=2, hidden_dim=256, output_dim=128``.
 
     Input: a PyG ``Data``/``Batch`` with ``x`` ``[num_nodes, in_features]`` and
-    ``edge_index`` ``[2, num_edges]`` (and optional ``edge_weight`` ``[num_edges]``).
-    Output: node embeddings ``[num_nodes, output_dim]``.
+    ``edge_index`` ``[2, num_edges]`` (and optional ``edge_weight`` ``[num_edges]``, used as
+    the adjacency's values, e.g. a diffusion view).
+    Output: node embeddings ``[num_nodes, output_dim]``; :meth:`graph_embed` gives
+    ``[num_graphs, output_dim]`` with the ``readout`` (default ``"mean"``). Other options
+    as :class:`~sslcore_graph.encoders.message_passing.GraphEncoder`.
     """
 
-    def __init__(self, in_features: int, hidden_dim: int = 512, output_dim: int = 512, num_layers: int = 1):
-        super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"gcn: num_layers must be >= 1, got {num_layers}")
-        sizes = [in_features] + [hidden_dim] * (num_layers - 1) + [output_dim]
-        self.convs = nn.ModuleList(GCNConv(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
-        self.acts = nn.ModuleList(nn.PReLU() for _ in sizes[1:])
-        self.output_dim = output_dim
+    def __init__(
+        self,
+        in_features: int,
+        hidden_dim: int = 512,
+        output_dim: int = 512,
+        num_layers: int = 1,
+        activation: str = "prelu",
+        norm: str | None = None,
+        dropout: float = 0.0,
+        jk: JumpingKnowledge = "last",
+        readout: Readout = "mean",
+    ):
+        super().__init__(
+            GCNConv,
+            in_features,
+            hidden_dim,
+            output_dim,
+            num_layers,
+            activation,
+            norm,
+            dropout,
+            jk,
+            readout,
+            "gcn",
+        )
 
-    def forward(self, data: Data) -> Tensor:
-        h, adj_t = data.x, sparse_adjacency(data)
-        for conv, act in zip(self.convs, self.acts):
-            h = act(conv(h, adj_t))
-        return h
+    def adjacency(self, data: Data) -> Tensor:
+        return sparse_adjacency(data)
 
 
 def build_gcn(
-    info: Mapping[str, Any], hidden_dim: int = 512, output_dim: int = 512, num_layers: int = 1
+    info: Mapping[str, Any],
+    hidden_dim: int = 512,
+    output_dim: int = 512,
+    num_layers: int = 1,
+    activation: str = "prelu",
+    norm: str | None = None,
+    dropout: float = 0.0,
+    jk: JumpingKnowledge = "last",
+    readout: Readout = "mean",
 ) -> GCNEncoder:
     """Encoder factory: a :class:`GCNEncoder` for ``info["num_features"]`` input features."""
-    in_features = info_get(info, "num_features", " (the gcn encoder needs a graph dataset)")
-    return GCNEncoder(int(in_features), hidden_dim=hidden_dim, output_dim=output_dim, num_layers=num_layers)
+    return GCNEncoder(
+        in_features_of(info, "gcn"),
+        hidden_dim,
+        output_dim,
+        num_layers,
+        activation,
+        norm,
+        dropout,
+        jk,
+        readout,
+    )

@@ -1,0 +1,38 @@
+"""Plumbing shared by the node-level two-view tasks (GRACE, BGRL): one full graph per
+step and GRACE's pair of stochastic views (edge dropping + feature-column masking)."""
+
+from __future__ import annotations
+
+from torch_geometric.data import Data
+from torch_geometric.transforms import Compose
+
+from sslcore_graph.augment import DropEdges, GeneratorLike, MaskFeatures, make_generator
+from sslcore_graph.checks import check_graph
+
+
+def one_full_graph(samples: list[Data], task: str) -> Data:
+    """``[graph] -> graph`` (full-graph training, ``batch_size=1``), validated by
+    :func:`~sslcore_graph.checks.check_graph`."""
+    if len(samples) != 1:
+        raise ValueError(
+            f"{task} trains on one full graph per step (batch_size=1), got {len(samples)} graphs"
+        )
+    check_graph(samples[0], f"{task} input graph")
+    return samples[0]
+
+
+def edge_and_feature_views(
+    drop_edge: tuple[float, float],
+    mask_feature: tuple[float, float],
+    undirected: bool = False,
+    generator: GeneratorLike = None,
+) -> tuple[Compose, Compose]:
+    r"""GRACE's two views :math:`t_k = \text{MaskFeatures}(p_{f,k}) \circ \text{DropEdges}(p_{e,k})`,
+    ``k = 1, 2``, sharing one generator. ``undirected=False`` drops every directed edge on
+    its own, as GRACE's and BGRL's reference code (``dropout_adj``), so a view of an
+    undirected graph is directed; ``True`` drops both directions of a pair together."""
+    gen = make_generator(generator)
+    return tuple(  # type: ignore[return-value]
+        Compose([DropEdges(pe, undirected=undirected, generator=gen), MaskFeatures(pf, generator=gen)])
+        for pe, pf in zip(drop_edge, mask_feature)
+    )

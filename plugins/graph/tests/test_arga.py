@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from sslcore import get_registry
+from sslcore.build import build_dataset, build_task
+from sslcore.engine import TrainConfig, Trainer
+from sslcore_graph.encoders.gcn import GCNEncoder
+from sslcore_graph.tasks.arga import AdversarialGraphAutoEncoder, AdversarialVariationalGraphAutoEncoder
+
+TASKS = {"arga": AdversarialGraphAutoEncoder, "arvga": AdversarialVariationalGraphAutoEncoder}
+
+
+def make(cls: type) -> AdversarialGraphAutoEncoder:
+    return cls(GCNEncoder(8, output_dim=32), latent_dim=16)
+
+
+def snapshot(params) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in params]
+
+
+def changed(before: list[torch.Tensor], params) -> list[bool]:
+    return [not torch.equal(a, b) for a, b in zip(before, params)]
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_parameters_split_into_generator_and_discriminator(name: str) -> None:
+    task = make(TASKS[name])
+    assert task.schedule == "alternating"
+    disc = {id(p) for p in task.discriminator_parameters()}
+    gen = {id(p) for p in task.generator_parameters()}
+    assert disc == {id(p) for p in task.discriminator.parameters()}
+    assert gen == {id(p) for p in task.encoder.parameters()} and not disc & gen
+    assert disc | gen == {id(p) for p in task.parameters()}
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_each_phase_only_moves_its_own_parameters(name: str, small_graph: Data) -> None:
+    task = make(TASKS[name])
+    d_opt = torch.optim.Adam(task.discriminator_parameters(), lr=0.01)
+    g_opt = torch.optim.Adam(task.generator_parameters(), lr=0.01)
+    batch = task.collate([small_graph])
+
+    gen_before, disc_before = snapshot(task.generator_parameters()), snapshot(task.discriminator_parameters())
+    d_loss = task.discriminator_loss(batch).loss
+    d_opt.zero_grad()
+    d_loss.backward()
+    assert all(p.grad is None for p in task.generator_parameters())  # no gradient reaches G
+    d_opt.step()
+    assert not any(changed(gen_before, task.generator_parameters()))
+    assert all(changed(disc_before, task.discriminator_parameters()))
+
+    gen_before, disc_before = snapshot(task.generator_parameters()), snapshot(task.discriminator_parameters())
+    g_loss = task.generator_loss(batch).loss
+    g_opt.zero_grad()
+    g_loss.backward()
+    g_opt.step()
+    assert not any(changed(disc_before, task.discriminator_parameters()))
+    assert all(changed(gen_before, task.generator_parameters()))
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_generator_steps_against_a_fixed_discriminator_lower_the_generator_loss(
+    name: str, small_graph: Data
+) -> None:
+    torch.manual_seed(0)
+    task = make(TASKS[name])
+    opt = torch.optim.Adam(task.generator_parameters(), lr=0.01)
+    losses = []
+    for _ in range(40):
+        loss = task.generator_loss(small_graph).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert sum(losses[-5:]) / 5 < losses[0] - 0.2
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_the_trainer_runs_both_phases_every_step(name: str, small_graph: Data) -> None:
+    task = make(TASKS[name])
+    gen_before, disc_before = snapshot(task.generator_parameters()), snapshot(task.discriminator_parameters())
+    result = Trainer(task, TrainConfig(steps=3, lr=0.01, log_every=1), None).fit([small_graph], batch_size=1)
+    assert result.steps == 3 and torch.isfinite(torch.tensor(result.final_loss))
+    assert all(changed(gen_before, task.generator_parameters()))
+    assert all(changed(disc_before, task.discriminator_parameters()))
+
+
+def test_the_discriminator_learns_to_tell_embeddings_from_the_prior(small_graph: Data) -> None:
+    torch.manual_seed(0)
+    task = make(AdversarialGraphAutoEncoder)
+    with torch.no_grad():  # embeddings far from N(0, I): easy to tell apart
+        task.encoder.mu.bias.fill_(3.0)
+    opt = torch.optim.Adam(task.discriminator_parameters(), lr=0.01)
+    losses = []
+    for _ in range(30):
+        loss = task.discriminator_loss(small_graph).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0] - 0.3
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_registered_and_built_with_embed_one_row_per_node(name: str) -> None:
+    spec = get_registry().task(name)
+    assert spec.paradigm.value == "generative-contrastive" and spec.signal == TASKS[name].signal
+    bundle = build_dataset("karate")
+    task = build_task(name, bundle, encoder_options={"output_dim": 8}, task_options={"latent_dim": 4})
+    assert task.embed(bundle.pretrain[0]).shape == (34, 4)
+
+
+def test_bad_graphs_are_rejected() -> None:
+    task = make(AdversarialVariationalGraphAutoEncoder)
+    bad = Data(x=torch.randn(3, 8), edge_index=torch.tensor([[0, 1], [1, 3]]))
+    with pytest.raises(ValueError, match="out of range"):
+        task.collate([bad])
+    with pytest.raises(ValueError, match="no edges"):
+        task.discriminator_loss(Data(x=torch.randn(3, 8), edge_index=torch.empty(2, 0, dtype=torch.long)))

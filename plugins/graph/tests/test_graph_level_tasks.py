@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch_geometric.data import Batch, Data
+from torch_geometric.nn import GINConv, global_add_pool
+
+from sslcore import get_registry
+from sslcore_graph.datasets.sbm import sbm_graph
+from sslcore_graph.tasks._graph_views import (
+    drop_nodes,
+    mask_attributes,
+    perturb_edges,
+    random_walk_subgraph,
+)
+from sslcore_graph.tasks.graphcl import GraphCL
+from sslcore_graph.tasks.infograph import InfoGraph
+
+
+class TinyGIN(nn.Module):
+    """Two GIN layers with every layer's node features concatenated (``readout=False``:
+    ``[num_nodes, 32]``) or sum-pooled per graph (``readout=True``: ``[num_graphs, 32]``)."""
+
+    def __init__(self, in_features: int = 4, hidden: int = 16, readout: bool = True):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            GINConv(nn.Sequential(nn.Linear(a, hidden), nn.ReLU(), nn.Linear(hidden, hidden)))
+            for a in (in_features, hidden)
+        )
+        self.output_dim, self.graph_level = 2 * hidden, readout
+
+    def forward(self, data: Data) -> torch.Tensor:
+        h, layers = data.x, []
+        for conv in self.convs:
+            h = torch.relu(conv(h, data.edge_index))
+            layers.append(h)
+        h = torch.cat(layers, dim=1)
+        return global_add_pool(h, data.batch) if self.graph_level else h
+
+
+def tiny_graphs(count: int = 12) -> list[Data]:
+    """Small SBM graphs of 2 blocks, 4 features, different sizes and seeds."""
+    return [
+        sbm_graph(
+            num_classes=2, nodes_per_class=5 + i % 4, p_in=0.5, p_out=0.1, num_features=4, noise=1.0, seed=i
+        )
+        for i in range(count)
+    ]
+
+
+def train(task: nn.Module, batch: object, steps: int, lr: float = 0.01) -> list[float]:
+    opt = torch.optim.Adam(task.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        out = task(batch)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(float(out.loss.detach()))
+    return losses
+
+
+# -- augmentations --------------------------------------------------------------------
+def test_node_dropping_removes_nodes_and_their_edges() -> None:
+    g = sbm_graph(num_classes=2, nodes_per_class=50, p_in=0.2, p_out=0.02, num_features=4, seed=0)
+    view = drop_nodes(g, 0.2)
+    assert 60 <= view.num_nodes <= 95 and view.x.shape == (view.num_nodes, 4)
+    assert int(view.edge_index.max()) < view.num_nodes
+    assert all((g.x == row).all(1).any() for row in view.x)  # kept rows come from the graph
+    assert g.num_nodes == 100  # the input is untouched
+
+
+def test_edge_perturbation_drops_and_adds_edges() -> None:
+    g = sbm_graph(num_classes=2, nodes_per_class=50, p_in=0.2, p_out=0.02, num_features=4, seed=0)
+    view = perturb_edges(g, 0.2)
+    before = set(map(tuple, g.edge_index.t().tolist()))
+    after = set(map(tuple, view.edge_index.t().tolist()))
+    e = len(before)
+    assert 0.1 * e < len(before - after) < 0.3 * e  # about 20 % dropped
+    assert 0.1 * e < len(after - before) < 0.3 * e  # about as many added
+    assert view.num_nodes == g.num_nodes
+
+
+def test_attribute_masking_replaces_a_ratio_of_rows() -> None:
+    g = sbm_graph(num_classes=2, nodes_per_class=10, p_in=0.5, p_out=0.1, num_features=4, seed=0)
+    view = mask_attributes(g, 0.2)
+    changed = (view.x != g.x).any(1)
+    assert int(changed.sum()) == 4 and torch.equal(view.edge_index, g.edge_index)
+
+
+def test_random_walk_subgraph_is_connected_and_of_the_target_size() -> None:
+    g = Data(
+        x=torch.arange(10.0).view(-1, 1),
+        edge_index=torch.tensor(
+            [
+                [i for i in range(9)] + [i + 1 for i in range(9)],
+                [i + 1 for i in range(9)] + [i for i in range(9)],
+            ]
+        ),
+    )
+    view = random_walk_subgraph(g, 0.2)
+    assert view.num_nodes == 8
+    kept = view.x.view(-1).long()
+    assert torch.equal(kept, torch.arange(int(kept.min()), int(kept.min()) + 8))  # an interval of the path
+    assert view.edge_index.shape[1] == 2 * 7
+
+
+# -- GraphCL --------------------------------------------------------------------------
+def test_graphcl_views_pair_each_graph_with_itself() -> None:
+    graphs = tiny_graphs(6)
+    task = GraphCL(TinyGIN(), augmentations=["subgraph"])
+    v1, v2 = task.collate(graphs)
+    assert v1.num_graphs == v2.num_graphs == 6
+    # the subgraph view keeps int(0.8 n) nodes of each graph, in the batch's order
+    assert [int(n) for n in v1.ptr.diff()] == [int(0.8 * g.num_nodes) for g in graphs]
+    assert [int(n) for n in v2.ptr.diff()] == [int(0.8 * g.num_nodes) for g in graphs]
+    with pytest.raises(ValueError, match="augmentations"):
+        GraphCL(TinyGIN(), augmentations=["rotate"])
+
+
+def test_graphcl_steps_lower_the_loss() -> None:
+    torch.manual_seed(0)
+    task = GraphCL(TinyGIN())
+    batch = task.collate(tiny_graphs())
+    losses = train(task, batch, 20)
+    assert losses[-1] < losses[0] - 0.3
+    assert task.temperature == 0.2
+
+
+def test_graphcl_embeds_one_row_per_graph() -> None:
+    task = GraphCL(TinyGIN())
+    z = task.embed(Batch.from_data_list(tiny_graphs(5)))
+    assert z.shape == (5, 32)
+
+
+# -- InfoGraph ------------------------------------------------------------------------
+def test_infograph_positives_are_nodes_with_their_own_graph() -> None:
+    task = InfoGraph(TinyGIN(readout=False))
+    graphs = tiny_graphs(3)
+    batch = task.collate(graphs)
+    pos, neg = task.scores(batch)
+    n = batch.num_nodes
+    assert pos.shape == (n,) and neg.shape == (n * 2,)
+    h = task.encoder(batch)
+    g = global_add_pool(h, batch.batch)
+    res = task.head["local"](h) @ task.head["global"](g).T
+    assert torch.allclose(pos, res[torch.arange(n), batch.batch])
+
+
+def test_infograph_steps_lower_the_loss_and_separate_positives() -> None:
+    torch.manual_seed(0)
+    task = InfoGraph(TinyGIN(readout=False))
+    batch = task.collate(tiny_graphs())
+    losses = train(task, batch, 40, lr=0.005)
+    assert losses[-1] < losses[0] - 0.3
+    with torch.no_grad():
+        pos, neg = task.scores(batch)
+    assert pos.mean() > neg.mean()
+
+
+def test_infograph_rejects_graph_level_encoders_and_single_graph_batches() -> None:
+    graphs = tiny_graphs(3)
+    with pytest.raises(ValueError, match="needs node embeddings"):
+        InfoGraph(TinyGIN(readout=True)).scores(Batch.from_data_list(graphs))
+    with pytest.raises(ValueError, match="at least 2 graphs"):
+        InfoGraph(TinyGIN(readout=False))(Batch.from_data_list(graphs[:1]))
+
+
+def test_infograph_embeds_one_row_per_graph() -> None:
+    task = InfoGraph(TinyGIN(readout=False))
+    assert task.embed(Batch.from_data_list(tiny_graphs(4))).shape == (4, 32)
+
+
+@pytest.mark.parametrize("name", ["gcc", "graphcl", "infograph"])
+def test_class_taxonomy_matches_the_registered_spec(name: str) -> None:
+    from sslcore.plugins.specs import resolve_factory
+
+    spec = get_registry().task(name)
+    facts = resolve_factory(spec.factory).taxonomy()
+    assert (spec.paradigm.value, spec.domain, spec.signal, spec.family, spec.negatives) == (
+        facts["paradigm"],
+        facts["domain"],
+        facts["signal"],
+        facts["family"],
+        facts["negatives"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("gcc", {"num_seeds": 8, "rw_hops": 16, "queue_size": 32}), ("graphcl", {}), ("infograph", {})],
+)
+def test_registered_tasks_train_with_the_default_gin_and_embed_each_graph(name: str, options: dict) -> None:
+    from sslcore.build import build_task
+    from sslcore.engine.config import TrainConfig
+    from sslcore.engine.trainer import Trainer
+    from sslcore.evaluation import extract_embeddings
+    from sslcore_graph.datasets.graphs import from_pyg
+
+    graphs = tiny_graphs()
+    for i, g in enumerate(graphs):
+        g.y = torch.tensor([i % 2])
+    bundle = from_pyg(graphs, name="tiny")
+    task = build_task(name, bundle, task_options=options)
+    assert get_registry().task(name).default_encoder == "gin"
+    result = Trainer(task, TrainConfig(steps=3, batch_size=6, progress_bar=False)).fit(bundle.pretrain)
+    assert result.steps == 3 and np.isfinite(result.final_loss)
+    X, y = extract_embeddings(task, bundle.evaluation)
+    assert X.shape == (12, task.encoder.output_dim) and y.tolist() == [i % 2 for i in range(12)]

@@ -1,0 +1,182 @@
+"""Node-level contrastive tasks: GRACE, BGRL, MVGRL."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data
+
+from sslcore import get_registry
+from sslcore.build import build_dataset, build_task
+from sslcore.contrast import nt_xent
+from sslcore_graph.encoders.gcn import GCNEncoder
+from sslcore_graph.tasks.bgrl import BGRL
+from sslcore_graph.tasks.grace import GRACE
+from sslcore_graph.tasks.mvgrl import MVGRL
+
+TASKS = {"grace": GRACE, "bgrl": BGRL, "mvgrl": MVGRL}
+
+
+def make(name: str, **options):
+    torch.manual_seed(0)
+    return TASKS[name](GCNEncoder(8, hidden_dim=32, output_dim=32, num_layers=2), **options)
+
+
+def train(task, graph: Data, steps: int, lr: float = 0.01) -> list[float]:
+    opt = torch.optim.Adam([p for p in task.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for step in range(steps):
+        out = task(task.collate([graph]))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        task.on_train_step_end((step + 1) / steps)
+        losses.append(float(out.loss.detach()))
+    return losses
+
+
+def grace_loss_plain(u: torch.Tensor, v: torch.Tensor, tau: float) -> torch.Tensor:
+    """GRACE's formula as written in the paper (and its reference code's ``semi_loss``)."""
+
+    def semi(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        a, b = F.normalize(a), F.normalize(b)
+        refl, between = torch.exp(a @ a.T / tau), torch.exp(a @ b.T / tau)
+        return -torch.log(between.diag() / (refl.sum(1) + between.sum(1) - refl.diag()))
+
+    return 0.5 * (semi(u, v) + semi(v, u)).mean()
+
+
+def test_grace_loss_is_nt_xent_over_both_views() -> None:
+    u, v = torch.randn(50, 16), torch.randn(50, 16)
+    for tau in (0.4, 1.0):
+        torch.testing.assert_close(nt_xent(u, v, temperature=tau), grace_loss_plain(u, v, tau))
+
+
+def test_grace_task_loss_is_the_plain_formula_on_its_projections(small_graph: Data) -> None:
+    task = make("grace", drop_edge_1=0.0, drop_edge_2=0.0, mask_feature_1=0.0, mask_feature_2=0.0)
+    z = task.project(small_graph)
+    torch.testing.assert_close(task(small_graph).loss, grace_loss_plain(z, z, 0.4))
+
+
+def test_grace_views_follow_the_configured_rates(small_graph: Data) -> None:
+    task = make("grace", drop_edge_1=0.0, drop_edge_2=1.0, mask_feature_1=1.0, mask_feature_2=0.0)
+    v1, v2 = (view(small_graph) for view in task.views)
+    assert v1.edge_index.shape == small_graph.edge_index.shape and (v1.x == 0).all()
+    assert v2.edge_index.shape[1] == 0 and torch.equal(v2.x, small_graph.x)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_a_few_steps_lower_the_loss(name: str, small_graph: Data) -> None:
+    task = make(name)
+    losses = train(task, small_graph, steps=25)
+    assert sum(losses[-5:]) / 5 < losses[0] - 0.05, losses
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_embed_gives_one_row_per_node(name: str, small_graph: Data) -> None:
+    task = make(name).eval()
+    assert task.embed(small_graph).shape == (small_graph.num_nodes, 32)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_class_taxonomy_matches_the_registered_spec(name: str) -> None:
+    spec = get_registry().task(name)
+    facts = TASKS[name].taxonomy()
+    assert (spec.paradigm.value, spec.domain, spec.signal, spec.family, spec.negatives) == (
+        facts["paradigm"],
+        facts["domain"],
+        facts["signal"],
+        facts["family"],
+        facts["negatives"],
+    )
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_built_from_the_registry_on_karate(name: str) -> None:
+    bundle = build_dataset("karate")
+    task = build_task(name, bundle, encoder_options={"output_dim": 16})
+    assert isinstance(task, TASKS[name])
+    losses = train(task, bundle.pretrain[0], steps=3)
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert task.embed(bundle.pretrain[0]).shape == (34, 16)
+
+
+BAD = {
+    "out of range": Data(x=torch.randn(3, 8), edge_index=torch.tensor([[0, 1], [1, 3]])),
+    "empty": Data(x=torch.randn(0, 8), edge_index=torch.empty(2, 0, dtype=torch.long)),
+    "missing_features": Data(edge_index=torch.tensor([[0], [1]]), num_nodes=2),
+}
+
+
+@pytest.mark.parametrize("name", TASKS)
+@pytest.mark.parametrize("problem", BAD)
+def test_malformed_graphs_are_rejected_naming_the_problem(name: str, problem: str) -> None:
+    task = make(name)
+    with pytest.raises(ValueError, match=f"{name.upper()} input graph.*{problem}"):
+        task.collate([BAD[problem]])
+    with pytest.raises(ValueError, match=problem):
+        task.embed(BAD[problem])
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_one_graph_per_step(name: str, small_graph: Data) -> None:
+    with pytest.raises(ValueError, match="one full graph"):
+        make(name).collate([small_graph, small_graph])
+
+
+def test_bgrl_target_gets_no_gradient_and_moves_by_ema(small_graph: Data) -> None:
+    task = make("bgrl")
+    online_before = {k: v.clone() for k, v in task.encoder.state_dict().items()}
+    target_before = {k: v.clone() for k, v in task.target_encoder.state_dict().items()}
+    assert all(torch.equal(online_before[k], target_before[k]) for k in online_before)  # starts as a copy
+    opt = torch.optim.SGD([p for p in task.parameters() if p.requires_grad], lr=0.5)
+    task(small_graph).loss.backward()
+    assert all(p.grad is None and not p.requires_grad for p in task.target_encoder.parameters())
+    assert all(p.grad is not None for p in task.encoder.parameters())
+    opt.step()
+    for k, v in task.target_encoder.state_dict().items():  # the optimiser leaves the target alone
+        assert torch.equal(v, target_before[k]), k
+    online = {k: v.clone() for k, v in task.encoder.state_dict().items()}
+    assert any(not torch.equal(online[k], online_before[k]) for k in online)
+    task.on_train_step_end(0.0)
+    m = task.momentum.momentum(0)
+    assert m == pytest.approx(0.99)
+    for name, p in task.target_encoder.named_parameters():
+        torch.testing.assert_close(p, m * target_before[name] + (1 - m) * online[name])
+
+
+def test_bgrl_momentum_rises_to_one_over_training() -> None:
+    task = make("bgrl")
+    ms = [task.momentum.momentum(round(p * 10_000)) for p in (0.0, 0.5, 1.0)]
+    assert ms[0] == pytest.approx(0.99) and ms[0] < ms[1] < ms[2] == pytest.approx(1.0)
+
+
+def test_mvgrl_embeds_the_sum_of_both_views(small_graph: Data) -> None:
+    task = make("mvgrl").eval()
+    diffused = task.diffusion_view(small_graph)
+    assert diffused.edge_weight is not None and torch.equal(diffused.x, small_graph.x)
+    expected = task.encoder(small_graph) + task.diffusion_encoder(diffused)
+    torch.testing.assert_close(task.embed(small_graph), expected)
+
+
+def test_mvgrl_diffusion_is_cached_per_graph_and_matches_its_degree(small_graph: Data) -> None:
+    task = make("mvgrl")
+    first, second = task.diffusion_view(small_graph), task.diffusion_view(small_graph)
+    assert first.edge_index is second.edge_index  # computed once for the same graph
+    avg_degree = small_graph.edge_index.shape[1] / small_graph.num_nodes
+    assert abs(first.edge_index.shape[1] / small_graph.num_nodes - avg_degree) < 2
+    other = copy.copy(small_graph)
+    other.edge_index = small_graph.edge_index[:, :100]
+    assert task.diffusion_view(other).edge_index is not first.edge_index
+
+
+def test_mvgrl_encoders_start_independent_and_both_learn(small_graph: Data) -> None:
+    task = make("mvgrl")
+    a, b = task.encoder.convs[0].lin.weight, task.diffusion_encoder.convs[0].lin.weight
+    assert not torch.equal(a, b)
+    task(small_graph).loss.backward()
+    assert a.grad.abs().sum() > 0 and b.grad.abs().sum() > 0
+    assert task.head.weight.grad.abs().sum() > 0  # DGI's bilinear discriminator
