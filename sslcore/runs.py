@@ -2,7 +2,11 @@
 evaluate a run folder. The CLI and the comparison runner are thin layers over these.
 
 A run folder holds ``config.json`` (everything needed to rebuild the task),
-``metrics.jsonl``, ``checkpoints/step_*.pt`` and ``eval_<protocol>.json``. A run
+``metrics.jsonl``, ``checkpoints/step_*.pt`` and ``eval_<protocol>.json``.
+
+Under ``torchrun`` :func:`pretrain` joins the process group, only rank 0 writes run
+files, and a restarted job (``torchrun --max-restarts``, ``TORCHELASTIC_RESTART_COUNT``
+> 0) resumes from the run's newest checkpoint without ``--resume``. A run
 pretrained with a user ``nn.Module`` as its encoder records only the module's class and
 ``output_dim``; :func:`load_run` and :func:`evaluate` then need a fresh instance of it
 (``encoder=``), into which the checkpoint's weights are loaded.
@@ -24,6 +28,7 @@ from torch import nn
 from sslcore.build import build_dataset, build_task
 from sslcore.data import DatasetBundle
 from sslcore.engine import CheckpointDir, TrainConfig, Trainer, TrainResult, seed_everything
+from sslcore.engine import distributed as ddp
 from sslcore.errors import CheckpointError, ConfigError
 from sslcore.evaluation import extract_embeddings, get_protocol
 from sslcore.io import atomic_write_json, read_json
@@ -36,7 +41,7 @@ CONFIG = "config.json"
 def versions(registry: Registry | None = None) -> dict[str, str]:
     """Versions of sslcore, its plugins and the main libraries."""
     registry = registry or get_registry()
-    out = {"python": platform.python_version(), "torch": torch.__version__}
+    out = {"python": platform.python_version(), "torch": str(torch.__version__)}
     for dist in ("sslcore", "numpy", "scikit-learn"):
         try:
             out[dist] = metadata.version(dist)
@@ -79,9 +84,42 @@ def pretrain(
     ``encoder``: a registered encoder name (``None``: the task's default) or a user
     ``nn.Module`` with an integer ``output_dim``, trained in place; evaluate such a run
     with ``evaluate(output, encoder=<a fresh instance of the same class>)``."""
-    registry = registry or get_registry()
-    output = Path(output)
     config = TrainConfig.from_dict(train)
+    created = ddp.init_from_env(config.device)
+    try:
+        return _pretrain(
+            task,
+            dataset,
+            Path(output),
+            data_root,
+            encoder,
+            task_options,
+            encoder_options,
+            dataset_options,
+            resume,
+            registry or get_registry(),
+            config,
+        )
+    finally:
+        if created:
+            ddp.destroy()
+
+
+def _pretrain(
+    task: str,
+    dataset: str,
+    output: Path,
+    data_root: str | Path | None,
+    encoder: str | nn.Module | None,
+    task_options: Mapping[str, Any] | None,
+    encoder_options: Mapping[str, Any] | None,
+    dataset_options: Mapping[str, Any] | None,
+    resume: bool,
+    registry: Registry,
+    config: TrainConfig,
+) -> TrainResult:
+    if ddp.elastic_restart_count() > 0 and CheckpointDir(output / "checkpoints").paths():
+        resume = True  # torchrun restarted the job after a failure: continue the run
     run = {
         "task": registry.qualified_name("task", task),
         "dataset": registry.qualified_name("dataset", dataset),
@@ -118,8 +156,10 @@ def pretrain(
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
     run["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    atomic_write_json(config_path, run)
-    trainer = Trainer(model, config, output)
+    run["world_size"] = ddp.world_size()
+    if ddp.is_main():
+        atomic_write_json(config_path, run)
+    trainer = Trainer(model, config, output, run_info=run)
     return trainer.fit(bundle.pretrain, batch_size=bundle.batch_size, resume=resume)
 
 

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_pair, compute_dtype, no_autocast
-from sslcore.contrast.distributed import gather_rows, global_count, share_loss, world_size
+from sslcore.contrast.distributed import gather_rows, global_count, share_loss, use_global, world_size
 
 
-def alignment(z1: Tensor, z2: Tensor, alpha: float = 2.0, distributed: bool = False) -> Tensor:
+def alignment(z1: Tensor, z2: Tensor, alpha: float = 2.0, distributed: bool | None = None) -> Tensor:
     r"""Expected distance between the normalised embeddings of positive pairs.
 
     With :math:`f(x) = z_1/\lVert z_1\rVert` and :math:`f(y) = z_2/\lVert z_2\rVert` row-wise:
@@ -27,7 +27,7 @@ def alignment(z1: Tensor, z2: Tensor, alpha: float = 2.0, distributed: bool = Fa
     Args:
         z1, z2: ``[N, d]``; row ``i`` of each is a positive pair.
         alpha: :math:`\alpha > 0` (paper: 2).
-        distributed: average over the rows of every rank.
+        distributed: ``None`` (default): on when the trainer runs DDP. On: average over the rows of every rank.
 
     Returns:
         Scalar (fp32 accumulation for low-precision inputs).
@@ -39,12 +39,12 @@ def alignment(z1: Tensor, z2: Tensor, alpha: float = 2.0, distributed: bool = Fa
     with no_autocast(z1.device):
         diff = F.normalize(z1.to(dtype), dim=1) - F.normalize(z2.to(dtype), dim=1)
         rows = diff.pow(2).sum(dim=1) if alpha == 2 else torch.linalg.vector_norm(diff, dim=1).pow(alpha)
-        if distributed and world_size() > 1:
+        if use_global(distributed):
             return share_loss(rows.sum() / global_count(len(rows), rows.device).to(dtype))
         return rows.mean()
 
 
-def uniformity(z: Tensor, t: float = 2.0, distributed: bool = False) -> Tensor:
+def uniformity(z: Tensor, t: float = 2.0, distributed: bool | None = None) -> Tensor:
     r"""Log of the average Gaussian potential between distinct normalised embeddings.
 
     With :math:`f(x) = z/\lVert z\rVert` row-wise, over the :math:`N(N-1)/2` pairs
@@ -61,14 +61,14 @@ def uniformity(z: Tensor, t: float = 2.0, distributed: bool = False) -> Tensor:
     Args:
         z: ``[N, d]`` embeddings, ``N >= 2``.
         t: :math:`t > 0` (paper: 2).
-        distributed: over the pairs of the rows of every rank (the rows are gathered).
+        distributed: ``None`` (default): on when the trainer runs DDP. On: over the pairs of the rows of every rank (the rows are gathered).
 
     Returns:
         Scalar (fp32 accumulation for low-precision inputs).
     """
-    if distributed and world_size() > 1:
+    if use_global(distributed):
         gathered, _ = gather_rows(z)
-        return share_loss(uniformity(gathered, t) / world_size())
+        return share_loss(uniformity(gathered, t, distributed=False) / world_size())
     if z.dim() != 2:
         raise ValueError(f"uniformity: z must be 2-D [N, d], got shape {tuple(z.shape)}")
     if z.shape[0] == 0 or z.shape[1] == 0:

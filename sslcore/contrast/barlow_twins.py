@@ -6,11 +6,11 @@ import torch
 from torch import Tensor
 
 from sslcore.contrast._checks import check_min_batch, check_pair, compute_dtype, no_autocast
-from sslcore.contrast.distributed import gather_rows, share_loss, world_size
+from sslcore.contrast.distributed import gather_rows, share_loss, use_global, world_size
 
 
 def barlow_twins(
-    z1: Tensor, z2: Tensor, lambda_offdiag: float = 5e-3, eps: float = 1e-5, distributed: bool = False
+    z1: Tensor, z2: Tensor, lambda_offdiag: float = 5e-3, eps: float = 1e-5, distributed: bool | None = None
 ) -> Tensor:
     r"""Push the cross-correlation of two views' standardised embeddings to the identity.
 
@@ -31,16 +31,16 @@ def barlow_twins(
         z1, z2: ``[N, d]`` projections of the two views, ``N >= 2``.
         lambda_offdiag: :math:`\lambda \ge 0`, weight of the redundancy-reduction term.
         eps: :math:`\epsilon \ge 0` added to the variance.
-        distributed: batch statistics and :math:`C` over the rows of every rank.
+        distributed: ``None`` (default): on when the trainer runs DDP. On: batch statistics and :math:`C` over the rows of every rank.
 
     Returns:
         Scalar loss (fp32 accumulation for low-precision inputs). The ``[d, d]`` matrix
         :math:`C` is materialised.
     """
     check_pair("barlow_twins", z1, z2)
-    if distributed and world_size() > 1:
+    if use_global(distributed):
         (z1, _), (z2, _) = gather_rows(z1), gather_rows(z2)
-        return share_loss(barlow_twins(z1, z2, lambda_offdiag, eps) / world_size())
+        return share_loss(barlow_twins(z1, z2, lambda_offdiag, eps, distributed=False) / world_size())
     check_min_batch("barlow_twins", z1.shape[0])
     if not lambda_offdiag >= 0:
         raise ValueError(f"barlow_twins: lambda_offdiag must be >= 0, got {lambda_offdiag}")

@@ -8,11 +8,15 @@ from torch import Tensor
 
 from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
 from sslcore.contrast.backends import cross_lse, resolve_backend, row_logsumexp
-from sslcore.contrast.distributed import gather_rows, global_count, share_loss, world_size
+from sslcore.contrast.distributed import gather_rows, global_count, share_loss, use_global
 
 
 def cross_view(
-    a: Tensor, b: Tensor, temperature: float | Tensor = 0.07, backend: str = "auto", distributed: bool = False
+    a: Tensor,
+    b: Tensor,
+    temperature: float | Tensor = 0.07,
+    backend: str = "auto",
+    distributed: bool | None = None,
 ) -> Tensor:
     r"""Symmetric InfoNCE between two views (or modalities) of N samples.
 
@@ -28,7 +32,7 @@ def cross_view(
     Args:
         a, b: ``[N, d]``; row ``i`` of ``a`` pairs with row ``i`` of ``b``.
         temperature: :math:`\tau > 0`, float or learnable scalar tensor (CLIP's logit scale is ``1/τ``).
-        distributed: contrast against the pairs of every rank (exact global loss and gradients).
+        distributed: ``None`` (default): on when the trainer runs DDP. On: contrast against the pairs of every rank (exact global loss and gradients).
     """
     check_pair("cross_view", a, b, "a", "b")
     check_temperature("cross_view", temperature)
@@ -37,7 +41,7 @@ def cross_view(
         dtype = compute_dtype(a, b)
         a, b = F.normalize(a.to(dtype), dim=1), F.normalize(b.to(dtype), dim=1)
         pos = (a * b).sum(1) / temperature
-        if distributed and world_size() > 1:
+        if use_global(distributed):
             row = row_logsumexp(a, gather_rows(b)[0], temperature, None, backend)
             col = row_logsumexp(b, gather_rows(a)[0], temperature, None, backend)
             total = global_count(len(pos), pos.device).to(pos.dtype)

@@ -12,12 +12,19 @@ gradient over the concatenated batch. (Gathering without that all-reduce, or
 all-reducing a loss every rank computed in full, is off by the world size — the bug
 behind several published implementations.)
 
-Under DDP, which averages parameter gradients over the :math:`W` ranks, multiply the
-loss by :math:`W` to train exactly as one process on the global batch would.
+Under DDP, which averages parameter gradients over the :math:`W` ranks, the loss must be
+multiplied by :math:`W` to train exactly as one process on the global batch would. The
+trainer runs every DDP step inside :func:`ddp_step`; there a kernel called with
+``distributed=None`` (the default) contrasts over the global batch and
+:func:`share_loss` scales its gradient by :math:`W`. A loss that mixes such a kernel with a
+plain local mean (which DDP's averaging already turns into the global mean) is then also
+exact. Outside :func:`ddp_step` (evaluation, user code) ``None`` means local.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -28,6 +35,29 @@ from torch import Tensor
 def world_size() -> int:
     """Number of processes, 1 when torch.distributed is not initialised."""
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+_DDP_STEP = False
+
+
+@contextmanager
+def ddp_step(enabled: bool = True) -> Iterator[None]:
+    """Inside: kernels with ``distributed=None`` use the global batch, and :func:`share_loss`
+    scales its gradient by the world size (DDP averages gradients over ranks)."""
+    global _DDP_STEP
+    previous, _DDP_STEP = _DDP_STEP, enabled
+    try:
+        yield
+    finally:
+        _DDP_STEP = previous
+
+
+def use_global(distributed: bool | None) -> bool:
+    """Whether a kernel contrasts over the global batch: ``distributed`` if given, else
+    whether a DDP step is running (:func:`ddp_step`); never without a process group of
+    more than one rank."""
+    flag = _DDP_STEP if distributed is None else distributed
+    return bool(flag) and world_size() > 1
 
 
 def _sizes(n: int, device: torch.device) -> list[int]:
@@ -83,9 +113,12 @@ def global_count(n: int | Tensor, device: torch.device | str = "cpu") -> Tensor:
 
 
 def share_loss(share: Tensor) -> Tensor:
-    """Value :math:`\\sum_r L_r` (identical on every rank), gradient of this rank's :math:`L_r`."""
+    """Value :math:`\\sum_r L_r` (identical on every rank), gradient of this rank's :math:`L_r`
+    (times :math:`W` inside :func:`ddp_step`, to undo DDP's gradient averaging)."""
     if world_size() == 1:
         return share
     total = share.detach().clone()
     dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    if _DDP_STEP:
+        share = share * world_size()
     return share + (total - share.detach())

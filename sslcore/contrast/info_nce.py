@@ -8,7 +8,7 @@ from torch import Tensor
 
 from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
 from sslcore.contrast.backends import resolve_backend, row_logsumexp
-from sslcore.contrast.distributed import gather_rows, global_count, share_loss, world_size
+from sslcore.contrast.distributed import gather_rows, global_count, share_loss, use_global
 
 
 def info_nce(
@@ -17,7 +17,7 @@ def info_nce(
     negatives: Tensor | None = None,
     temperature: float | Tensor = 0.07,
     backend: str = "auto",
-    distributed: bool = False,
+    distributed: bool | None = None,
 ) -> Tensor:
     r"""InfoNCE: classify each query's own key among negatives.
 
@@ -39,7 +39,7 @@ def info_nce(
         query, key: ``[N, d]``; row ``i`` of ``key`` is the positive of query ``i``.
         negatives: ``None``, ``[K, d]`` or ``[N, K, d]``.
         temperature: :math:`\tau > 0`, float or scalar tensor.
-        distributed: average over the queries of every rank; with ``negatives=None`` the
+        distributed: ``None`` (default): on when the trainer runs DDP. On: average over the queries of every rank; with ``negatives=None`` the
             keys of every rank are the negatives (the global batch). Loss and input
             gradients equal one process's over the concatenated batch.
 
@@ -52,8 +52,8 @@ def info_nce(
     if negatives is not None and negatives.device != query.device:
         raise ValueError(f"info_nce: negatives are on {negatives.device} but query is on {query.device}")
     with no_autocast(query.device):
-        rows = _info_nce_rows(query, key, negatives, temperature, backend, distributed)
-        if distributed and world_size() > 1:
+        rows = _info_nce_rows(query, key, negatives, temperature, backend, use_global(distributed))
+        if use_global(distributed):
             return share_loss(rows.sum() / global_count(len(rows), rows.device).to(rows.dtype))
         return rows.mean()
 

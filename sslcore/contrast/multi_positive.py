@@ -8,7 +8,7 @@ from torch import Tensor
 
 from sslcore.contrast._checks import check_temperature, compute_dtype, no_autocast
 from sslcore.contrast.backends import resolve_backend, row_logsumexp, self_lse
-from sslcore.contrast.distributed import gather_rows, global_count, share_loss, world_size
+from sslcore.contrast.distributed import gather_rows, global_count, share_loss, use_global
 
 
 def multi_positive(
@@ -16,7 +16,7 @@ def multi_positive(
     labels: Tensor,
     temperature: float | Tensor = 0.1,
     backend: str = "auto",
-    distributed: bool = False,
+    distributed: bool | None = None,
 ) -> Tensor:
     r"""Contrast each row with every other row of the same label.
 
@@ -37,7 +37,7 @@ def multi_positive(
         labels: ``[M]`` integer labels or instance indices.
         temperature: :math:`\tau > 0`.
         backend: ``"auto"``, ``"reference"`` or ``"tiled"``.
-        distributed: positives and negatives from every rank (exact global loss and gradients).
+        distributed: ``None`` (default): on when the trainer runs DDP. On: positives and negatives from every rank (exact global loss and gradients).
     """
     if z.dim() != 2 or z.shape[0] == 0 or z.shape[1] == 0:
         raise ValueError(f"multi_positive: z must be a non-empty [M, d] tensor, got shape {tuple(z.shape)}")
@@ -49,7 +49,7 @@ def multi_positive(
         raise ValueError(f"multi_positive: labels must be integers, got {labels.dtype}")
     check_temperature("multi_positive", temperature)
     backend = resolve_backend("multi_positive", backend, z)
-    if distributed and world_size() > 1:
+    if use_global(distributed):
         with no_autocast(z.device):
             return _multi_positive_global(z, labels, temperature, backend)
     _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)

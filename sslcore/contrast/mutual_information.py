@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import compute_dtype, no_autocast
-from sslcore.contrast.distributed import global_count, share_loss, world_size
+from sslcore.contrast.distributed import global_count, share_loss, use_global
 
 
 def _check_scores(name: str, pos_scores: Tensor, neg_scores: Tensor) -> None:
@@ -23,7 +23,7 @@ def _check_scores(name: str, pos_scores: Tensor, neg_scores: Tensor) -> None:
         )
 
 
-def jsd_mi(pos_scores: Tensor, neg_scores: Tensor, distributed: bool = False) -> Tensor:
+def jsd_mi(pos_scores: Tensor, neg_scores: Tensor, distributed: bool | None = None) -> Tensor:
     r"""Negated Jensen-Shannon mutual-information estimate, as a loss.
 
     For critic scores :math:`T` of pairs drawn from the joint :math:`P` (positives) and
@@ -42,7 +42,7 @@ def jsd_mi(pos_scores: Tensor, neg_scores: Tensor, distributed: bool = False) ->
     Args:
         pos_scores: ``[*]`` scores of positive pairs (any shape, non-empty).
         neg_scores: ``[*]`` scores of negative pairs (any shape, non-empty).
-        distributed: both expectations over the scores of every rank.
+        distributed: ``None`` (default): on when the trainer runs DDP. On: both expectations over the scores of every rank.
 
     Returns:
         Scalar loss :math:`\ge 0` (fp32 accumulation for low-precision inputs).
@@ -51,13 +51,13 @@ def jsd_mi(pos_scores: Tensor, neg_scores: Tensor, distributed: bool = False) ->
     dtype = compute_dtype(pos_scores, neg_scores)
     with no_autocast(pos_scores.device):
         pos, neg = F.softplus(-pos_scores.to(dtype)), F.softplus(neg_scores.to(dtype))
-        if distributed and world_size() > 1:
+        if use_global(distributed):
             n_pos, n_neg = (global_count(t.numel(), t.device).to(dtype) for t in (pos, neg))
             return share_loss(pos.sum() / n_pos + neg.sum() / n_neg)
         return pos.mean() + neg.mean()
 
 
-def bce_mi(pos_scores: Tensor, neg_scores: Tensor, distributed: bool = False) -> Tensor:
+def bce_mi(pos_scores: Tensor, neg_scores: Tensor, distributed: bool | None = None) -> Tensor:
     r"""DGI's discriminator loss: binary cross-entropy with logits, positives labelled 1
     and negatives 0, averaged over all scores.
 
@@ -71,7 +71,7 @@ def bce_mi(pos_scores: Tensor, neg_scores: Tensor, distributed: bool = False) ->
     Args:
         pos_scores: ``[*]`` discriminator logits of positive (real) pairs, non-empty.
         neg_scores: ``[*]`` logits of negative (corrupted) pairs, non-empty.
-        distributed: average over the scores of every rank.
+        distributed: ``None`` (default): on when the trainer runs DDP. On: average over the scores of every rank.
 
     Returns:
         Scalar loss :math:`\ge 0` (fp32 accumulation for low-precision inputs).
@@ -81,6 +81,6 @@ def bce_mi(pos_scores: Tensor, neg_scores: Tensor, distributed: bool = False) ->
     with no_autocast(pos_scores.device):
         pos, neg = pos_scores.to(dtype).reshape(-1), neg_scores.to(dtype).reshape(-1)
         total = F.softplus(-pos).sum() + F.softplus(neg).sum()
-        if distributed and world_size() > 1:
+        if use_global(distributed):
             return share_loss(total / global_count(pos.numel() + neg.numel(), total.device).to(dtype))
         return total / (pos.numel() + neg.numel())

@@ -6,10 +6,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_pair, compute_dtype, no_autocast
-from sslcore.contrast.distributed import global_count, share_loss, world_size
+from sslcore.contrast.distributed import global_count, share_loss, use_global
 
 
-def negative_cosine(p: Tensor, z: Tensor, distributed: bool = False) -> Tensor:
+def negative_cosine(p: Tensor, z: Tensor, distributed: bool | None = None) -> Tensor:
     r"""Mean negative cosine similarity between predictions and targets.
 
     .. math::
@@ -22,7 +22,7 @@ def negative_cosine(p: Tensor, z: Tensor, distributed: bool = False) -> Tensor:
     Args:
         p: ``[N, d]`` predictions.
         z: ``[N, d]`` targets.
-        distributed: average over the rows of every rank.
+        distributed: ``None`` (default): on when the trainer runs DDP. On: average over the rows of every rank.
 
     Returns:
         Scalar in ``[-1, 1]``.
@@ -31,6 +31,6 @@ def negative_cosine(p: Tensor, z: Tensor, distributed: bool = False) -> Tensor:
     dtype = compute_dtype(p, z)
     with no_autocast(p.device):
         cosine = F.cosine_similarity(p.to(dtype), z.to(dtype), dim=1)
-        if distributed and world_size() > 1:
+        if use_global(distributed):
             return share_loss(-cosine.sum() / global_count(len(cosine), cosine.device).to(dtype))
         return -cosine.mean()

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
 from sslcore.contrast.backends import resolve_backend, row_logsumexp, self_lse
-from sslcore.contrast.distributed import gather_rows, share_loss, world_size
+from sslcore.contrast.distributed import gather_rows, share_loss, use_global
 
 
 def nt_xent(
@@ -16,7 +16,7 @@ def nt_xent(
     z2: Tensor,
     temperature: float | Tensor = 0.5,
     backend: str = "auto",
-    distributed: bool = False,
+    distributed: bool | None = None,
 ) -> Tensor:
     r"""NT-Xent over the 2N views of N samples.
 
@@ -36,7 +36,7 @@ def nt_xent(
         backend: ``"auto"``, ``"reference"`` (materialised ``[2N, 2N]`` logits) or
             ``"tiled"`` (streamed tiles, O(N·d) memory; see :mod:`sslcore.contrast.backends`).
 
-        distributed: contrast against the views of every rank (the global batch); the
+        distributed: ``None`` (default): on when the trainer runs DDP. On: contrast against the views of every rank (the global batch); the
             loss and input gradients equal those of one process over the concatenated
             batch (see :mod:`sslcore.contrast.distributed`).
 
@@ -49,7 +49,7 @@ def nt_xent(
     n = z1.shape[0]
     with no_autocast(z1.device):
         z = F.normalize(torch.cat([z1, z2]).to(compute_dtype(z1, z2)), dim=1)
-        if distributed and world_size() > 1:
+        if use_global(distributed):
             return _nt_xent_global(z, n, temperature, backend)
         if backend == "reference":
             logits = z @ z.T / temperature

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.distributed import gather_rows, share_loss, world_size
+from sslcore.contrast.distributed import gather_rows, share_loss, use_global, world_size
 
 
 def _check_scores(name: str, scores: Tensor, what: str = "scores") -> None:
@@ -80,7 +80,7 @@ def swav_loss(
     epsilon: float = 0.05,
     iterations: int = 3,
     queue_scores: Sequence[Tensor | None] | None = None,
-    distributed: bool = False,
+    distributed: bool | None = None,
 ) -> Tensor:
     r"""Swapped prediction: predict a view's Sinkhorn codes from every other view.
 
@@ -108,7 +108,7 @@ def swav_loss(
             features of earlier batches against the current prototypes (or ``None``).
             They are stacked above the batch for Sinkhorn-Knopp, and only the batch's
             ``B`` codes are used (SwAV's small-batch queue).
-        distributed: Sinkhorn-Knopp and the average over the samples (and queues) of
+        distributed: ``None`` (default): on when the trainer runs DDP. On: Sinkhorn-Knopp and the average over the samples (and queues) of
             every rank, as the reference's ``distributed_sinkhorn``; exact global loss
             and gradients.
 
@@ -116,12 +116,12 @@ def swav_loss(
         Scalar loss (fp32 accumulation for low-precision inputs).
     """
     name = "swav_loss"
-    if distributed and world_size() > 1:
+    if use_global(distributed):
         views = [gather_rows(v)[0] for v in scores_views]
         queues = (
             None if queue_scores is None else [q if q is None else gather_rows(q)[0] for q in queue_scores]
         )
-        loss = swav_loss(views, assign_views, temperature, epsilon, iterations, queues)
+        loss = swav_loss(views, assign_views, temperature, epsilon, iterations, queues, distributed=False)
         return share_loss(loss / world_size())
     views = list(scores_views)
     if len(views) < 2:

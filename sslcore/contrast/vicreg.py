@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_min_batch, check_pair, compute_dtype, no_autocast
-from sslcore.contrast.distributed import gather_rows, share_loss, world_size
+from sslcore.contrast.distributed import gather_rows, share_loss, use_global, world_size
 
 
 class VICRegTerms(NamedTuple):
@@ -71,7 +71,7 @@ def vicreg(
     cov_weight: float = 1.0,
     gamma: float = 1.0,
     eps: float = 1e-4,
-    distributed: bool = False,
+    distributed: bool | None = None,
 ) -> Tensor:
     r"""VICReg loss :math:`\mathcal{L} = \lambda s + \mu v + \nu c` (terms as in :func:`vicreg_terms`).
 
@@ -79,14 +79,14 @@ def vicreg(
         z1, z2: ``[N, d]`` embeddings of the two views, ``N >= 2``.
         sim_weight, var_weight, cov_weight: :math:`\lambda, \mu, \nu` (paper: 25, 25, 1).
         gamma, eps: see :func:`vicreg_terms`.
-        distributed: all three terms over the rows of every rank.
+        distributed: ``None`` (default): on when the trainer runs DDP. On: all three terms over the rows of every rank.
 
     Returns:
         Scalar loss; call :func:`vicreg_terms` for the three terms as metrics.
     """
-    if distributed and world_size() > 1:
+    if use_global(distributed):
         (z1, _), (z2, _) = gather_rows(z1), gather_rows(z2)
-        loss = vicreg(z1, z2, sim_weight, var_weight, cov_weight, gamma, eps)
+        loss = vicreg(z1, z2, sim_weight, var_weight, cov_weight, gamma, eps, distributed=False)
         return share_loss(loss / world_size())
     s, v, c = vicreg_terms(z1, z2, gamma=gamma, eps=eps)
     return sim_weight * s + var_weight * v + cov_weight * c

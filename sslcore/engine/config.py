@@ -10,7 +10,8 @@ from typing import Any, Literal
 from sslcore.errors import ConfigError, suggest
 
 OPTIMIZERS = ("adamw", "sgd")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
+NAN_POLICIES = ("stop", "skip")
 
 
 @dataclass
@@ -21,6 +22,16 @@ class TrainConfig:
     reached first); the learning-rate schedule (linear warmup over the first ``warmup``
     fraction of the budget, then cosine decay to ``min_lr_ratio * lr``) follows the
     fraction of that budget used.
+
+    Under ``torchrun`` (several processes) ``batch_size`` is the *global* batch, split
+    evenly over the processes, so a run follows the same trajectory on any number of
+    processes. ``precision``: ``fp32``, ``bf16`` autocast (CPU and CUDA) or ``fp16``
+    autocast with loss scaling (CUDA only). ``nan_policy``: on a NaN or infinite loss,
+    ``stop`` (raise, keeping the last good checkpoint) or ``skip`` the step.
+    ``sync_batchnorm``: convert BatchNorm to SyncBatchNorm under DDP (CUDA).
+    ``find_unused_parameters``: DDP's option (needed when a step leaves some parameters
+    without a gradient, e.g. the alternating adversarial schedule). ``tensorboard``:
+    also write TensorBoard events to ``<output>/tensorboard`` (needs ``tensorboard``).
     """
 
     epochs: float | None = None
@@ -34,7 +45,8 @@ class TrainConfig:
     warmup: float = 0.05
     min_lr_ratio: float = 0.0
     grad_clip: float | None = None
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    nan_policy: Literal["stop", "skip"] = "stop"
     seed: int = 0
     num_workers: int = 0
     threads: int | None = None
@@ -43,6 +55,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     progress_bar: bool = True
+    sync_batchnorm: bool = False
+    find_unused_parameters: bool = True
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs is None and self.steps is None and self.seconds is None:
@@ -56,7 +71,11 @@ class TrainConfig:
                 f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}{suggest(self.optimizer, OPTIMIZERS)}"
             )
         if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision {self.precision!r} is not one of {PRECISIONS}")
+            raise ConfigError(
+                f"precision {self.precision!r} is not one of {PRECISIONS}{suggest(self.precision, PRECISIONS)}"
+            )
+        if self.nan_policy not in NAN_POLICIES:
+            raise ConfigError(f"nan_policy {self.nan_policy!r} is not one of {NAN_POLICIES}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0 <= self.warmup < 1:

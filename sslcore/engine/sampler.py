@@ -1,8 +1,10 @@
 """A shuffling sampler whose order is a pure function of (seed, epoch), so a resumed
-run can skip exactly the samples it already saw."""
+run can skip exactly the samples it already saw; under torch.distributed each rank reads
+its own shard of every global batch."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -11,14 +13,45 @@ from torch.utils.data import Sampler
 
 class ResumableRandomSampler(Sampler[int]):
     """Yields a permutation of ``range(num_samples)`` seeded by ``(seed, epoch)``,
-    starting at position ``start`` (set by the trainer on resume)."""
+    starting at position ``start`` (set by the trainer on resume).
 
-    def __init__(self, num_samples: int, seed: int = 0, shuffle: bool = True):
+    With ``world_size > 1`` (like :class:`torch.utils.data.DistributedSampler`), rank ``r``
+    takes the positions ``r, r + W, r + 2W, ...`` of that order. Read in per-rank batches
+    of ``global_batch / W``, the union of the ranks' k-th batches is exactly the k-th
+    global batch of the single-process order, so a W-process run sees the same global
+    batches as one process. ``drop_last_global`` keeps only whole global batches (the
+    single-process loader's ``drop_last``); without it (a dataset no larger than one
+    batch) the order is padded by wrapping around to a multiple of W, as
+    :class:`~torch.utils.data.DistributedSampler` does, so every rank gets as many
+    samples (with one sample, e.g. a full graph, every rank gets it). ``start`` is a position in the global order
+    (a multiple of the global batch), so a run can resume with another world size.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+        global_batch: int | None = None,
+        drop_last_global: bool = False,
+    ):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, {world_size})")
         self.num_samples, self.seed, self.shuffle = num_samples, seed, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.global_batch = global_batch or num_samples
+        self.drop_last_global = drop_last_global
         self.epoch, self.start = 0, 0
 
     def set_position(self, epoch: int, start: int = 0) -> None:
         self.epoch, self.start = epoch, start
+
+    def _usable(self) -> int:
+        if self.drop_last_global:
+            return self.num_samples // self.global_batch * self.global_batch
+        return self.num_samples
 
     def __iter__(self) -> Iterator[int]:
         if self.shuffle:
@@ -26,7 +59,12 @@ class ResumableRandomSampler(Sampler[int]):
             order = torch.randperm(self.num_samples, generator=g)
         else:
             order = torch.arange(self.num_samples)
-        return iter(order[self.start :].tolist())
+        order = order[self.start : self._usable()]
+        padding = -len(order) % self.world_size
+        if padding and len(order):
+            order = torch.cat([order, order.repeat(math.ceil(padding / len(order)))[:padding]])
+        return iter(order[self.rank :: self.world_size].tolist())
 
     def __len__(self) -> int:
-        return self.num_samples - self.start
+        remaining = max(self._usable() - self.start, 0)
+        return math.ceil(remaining / self.world_size)

@@ -1,10 +1,17 @@
 """One training loop for every pretext task.
 
 Optimiser (AdamW or SGD, no weight decay on biases and norms), warmup + cosine schedule
-over an epoch / step / time budget, gradient clipping, optional bf16 autocast, seeding,
-a tqdm progress bar, a JSONL metrics log, atomic checkpoints and exact resume (the data
-order is a function of ``(seed, epoch)`` and RNG states are checkpointed). A task that
+over an epoch / step / time budget, gradient clipping, fp32 / bf16 / fp16 precision,
+seeding, a tqdm progress bar, a JSONL metrics log (optionally TensorBoard events), atomic
+checkpoints and exact resume (the data order is a function of ``(seed, epoch)`` and RNG
+states are checkpointed), a NaN guard, and a clean stop on SIGTERM / SIGINT. A task that
 sets ``needs_indices`` gets ``(index, sample)`` pairs (:class:`~sslcore.data.IndexedDataset`).
+
+Under ``torchrun`` (or any initialised process group) the task is trained with
+:class:`~torch.nn.parallel.DistributedDataParallel`: each rank reads its shard of every
+global batch, contrast kernels draw negatives from the global batch
+(:func:`sslcore.contrast.distributed.ddp_step`), and only rank 0 writes logs and
+checkpoints. See ``docs/distributed.md``.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,20 +32,29 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from sslcore.contrast.distributed import ddp_step
 from sslcore.data import IndexedDataset
+from sslcore.engine import distributed as ddp
 from sslcore.engine.batch import move_to
-from sslcore.engine.checkpoint import CheckpointDir, rng_state, set_rng_state
+from sslcore.engine.checkpoint import CheckpointDir, load_checkpoint, rng_state, set_rng_state
 from sslcore.engine.config import TrainConfig
+from sslcore.engine.observability import TensorBoardLog, check_tensorboard, peak_memory_mb
+from sslcore.engine.precision import Precision
+from sslcore.engine.provenance import software_versions
 from sslcore.engine.sampler import ResumableRandomSampler
 from sslcore.engine.schedule import warmup_cosine
+from sslcore.engine.signals import StopSignals
 from sslcore.errors import CheckpointError, ConfigError, NonFiniteLossError
 from sslcore.io import atomic_write_text
 from sslcore.paradigms import AdversarialTask, PretextTask, TaskOutput
 
+resolve_device = ddp.resolve_device
+
 
 @dataclass
 class TrainResult:
-    """What :meth:`Trainer.fit` returns."""
+    """What :meth:`Trainer.fit` returns. ``interrupted``: the stop signal's name (e.g.
+    ``"SIGTERM"``) when training stopped early on a signal, after writing a checkpoint."""
 
     steps: int
     epochs: float
@@ -46,18 +63,27 @@ class TrainResult:
     samples: int
     checkpoint: Path | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: str | None = None
+    skipped_steps: int = 0
+    world_size: int = 1
+
+
+@dataclass
+class _Position:
+    """Where training is: the part of the state that a checkpoint restores besides weights."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    elapsed: float = 0.0
+    samples: int = 0
+    skipped: int = 0
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def make_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
@@ -87,12 +113,26 @@ class CountingCollate:
 
 
 class Trainer:
-    """Train ``task`` under ``config``, writing logs and checkpoints to ``output_dir``."""
+    """Train ``task`` under ``config``, writing logs and checkpoints to ``output_dir``.
 
-    def __init__(self, task: PretextTask, config: TrainConfig, output_dir: str | Path | None = None):
+    ``run_info``: a JSON-like description of the run (e.g. ``config.json``'s content)
+    recorded in every checkpoint, beside the training config and software versions."""
+
+    def __init__(
+        self,
+        task: PretextTask,
+        config: TrainConfig,
+        output_dir: str | Path | None = None,
+        run_info: Mapping[str, Any] | None = None,
+    ):
         self.task, self.config = task, config
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.device = resolve_device(config.device)
+        self.precision = Precision(config.precision, self.device)
+        if config.tensorboard and self.output_dir is not None:
+            check_tensorboard()
+        # plain JSON types only: checkpoints are read back with weights_only=True
+        self.run_info = json.loads(json.dumps(dict(run_info or {}), default=str))
         self.alternating = isinstance(task, AdversarialTask) and task.schedule == "alternating"
         self.checkpoints = (
             CheckpointDir(self.output_dir / "checkpoints", config.keep_checkpoints)
@@ -100,6 +140,13 @@ class Trainer:
             else None
         )
         self.last_checkpoint: Path | None = None
+        self.rank, self.world = 0, 1
+        self._model: nn.Module | None = None  # the DDP wrapper when world > 1
+        self._tensorboard: TensorBoardLog | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
 
     # -- set-up ------------------------------------------------------------------------
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -112,8 +159,9 @@ class Trainer:
         return {"model": make_optimizer(self.task.parameters(), self.config)}
 
     def _loader(
-        self, data: Dataset | Sequence[Any], batch_size: int
+        self, data: Dataset | Sequence[Any], batch_size: int, rank: int = 0, world: int = 1
     ) -> tuple[DataLoader, ResumableRandomSampler]:
+        """Per-rank loader over this rank's shard; ``batch_size`` is the global batch."""
         n = len(data)  # type: ignore[arg-type]
         if n == 0:
             raise ConfigError("the pretraining dataset is empty: nothing to train on")
@@ -123,154 +171,262 @@ class Trainer:
                 f"{type(self.task).__name__} needs batches of at least {self.task.min_batch_size} samples "
                 f"but gets {effective} (batch_size={batch_size}, dataset size={n})"
             )
-        sampler = ResumableRandomSampler(n, seed=self.config.seed)
+        if world > 1 and n > batch_size and batch_size % world:
+            raise ConfigError(
+                f"batch_size={batch_size} is the global batch and must be divisible by the number of "
+                f"processes ({world})"
+            )
+        if world > effective:
+            warnings.warn(
+                f"a batch of {effective} sample(s) does not split over {world} processes: each process "
+                "gets a copy (e.g. full-graph training), with its own random augmentations",
+                stacklevel=3,
+            )
+        sampler = ResumableRandomSampler(
+            n,
+            seed=self.config.seed,
+            rank=rank,
+            world_size=world,
+            global_batch=effective,
+            drop_last_global=n > batch_size,
+        )
         loader = DataLoader(
             IndexedDataset(data) if self.task.needs_indices else data,  # type: ignore[arg-type]
-            batch_size=batch_size,
+            batch_size=effective // world if n > batch_size else math.ceil(effective / world),
             sampler=sampler,
             collate_fn=CountingCollate(self.task.collate),
             num_workers=self.config.num_workers,
-            drop_last=n > batch_size,
+            drop_last=False,  # the sampler keeps whole global batches only
             # a private generator: creating an iterator must not consume the global RNG,
             # or a resumed run would diverge from an uninterrupted one
             generator=torch.Generator().manual_seed(self.config.seed),
         )
         return loader, sampler
 
+    def _prepare_model(self) -> None:
+        if self.world > 1 and self.config.sync_batchnorm:
+            ddp.check_sync_batchnorm(self.device)
+            ddp.convert_sync_batchnorm(self.task)
+        self.task.to(self.device)
+        self.task.train()
+
     # -- the loop ----------------------------------------------------------------------
     def fit(
         self, data: Dataset | Sequence[Any], batch_size: int | None = None, resume: bool = False
     ) -> TrainResult:
+        """Train on ``data`` (``batch_size``: the global batch; default the config's);
+        ``resume`` continues from the newest readable checkpoint in ``output_dir``.
+        Joins torchrun's process group if the environment describes one."""
+        created = ddp.init_from_env(self.config.device)
+        try:
+            return self._fit(data, batch_size or self.config.batch_size, resume)
+        finally:
+            if self._tensorboard is not None:
+                self._tensorboard.close()
+                self._tensorboard = None
+            if created:
+                ddp.destroy()
+
+    def _fit(self, data: Dataset | Sequence[Any], batch_size: int, resume: bool) -> TrainResult:
         cfg = self.config
-        batch_size = batch_size or cfg.batch_size
-        seed_everything(cfg.seed)
+        self.rank, self.world = ddp.rank(), ddp.world_size()
+        seed_everything(cfg.seed + self.rank)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.task.to(self.device)
-        self.task.train()
-        loader, sampler = self._loader(data, batch_size)
+        self._prepare_model()
+        loader, sampler = self._loader(data, batch_size, self.rank, self.world)
         steps_per_epoch = len(loader)
         total_steps = self._total_steps(steps_per_epoch)
         optimizers = self._optimizers()
         base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in optimizers.items()}
 
-        step, epoch, batch_in_epoch, elapsed_before, samples = 0, 0, 0, 0.0, 0
+        pos = _Position()
         if resume:
-            restored = self._restore(optimizers)
+            restored = self._restore(optimizers, sampler.global_batch)
             if restored is not None:
-                step, epoch, batch_in_epoch, elapsed_before, samples = restored
-                self._truncate_log(step)
+                pos = restored
+                if self.is_main:
+                    self._truncate_log(pos.step)
+        self._model = (
+            ddp.wrap_ddp(self.task, self.device, cfg.find_unused_parameters) if self.world > 1 else None
+        )
+        if cfg.tensorboard and self.output_dir is not None and self.is_main:
+            self._tensorboard = TensorBoardLog(self.output_dir / "tensorboard", purge_step=pos.step + 1)
 
         history: list[dict[str, Any]] = []
         window: list[float] = []
         window_metrics: dict[str, list[float]] = {}
+        window_skipped = 0
         last_loss = float("nan")
+        elapsed_before = pos.elapsed
         start = time.perf_counter()
+        agreed_elapsed = elapsed_before
         window_start, window_samples = start, 0
+        interrupted: str | None = None
         bar = tqdm(
-            total=total_steps, initial=step, disable=not cfg.progress_bar, desc=type(self.task).__name__
+            total=total_steps,
+            initial=pos.step,
+            disable=not (cfg.progress_bar and self.is_main),
+            desc=type(self.task).__name__,
         )
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
 
         def progress() -> float:
             fractions = []
             if total_steps:
-                fractions.append(step / total_steps)
+                fractions.append(pos.step / total_steps)
             if cfg.seconds:
-                fractions.append((elapsed_before + time.perf_counter() - start) / cfg.seconds)
+                # every rank must use the same learning rate: the agreed elapsed time under DDP
+                now = agreed_elapsed if self.world > 1 else elapsed_before + time.perf_counter() - start
+                fractions.append(now / cfg.seconds)
             return min(max(fractions), 1.0)
 
-        done = self._budget_reached(step, elapsed_before, total_steps)
-        while not done:
-            sampler.set_position(epoch, batch_in_epoch * batch_size)
-            for count, batch in loader:
-                factor = warmup_cosine(progress(), cfg.warmup, cfg.min_lr_ratio)
-                for key, opt in optimizers.items():
-                    for group, base in zip(opt.param_groups, base_lrs[key]):
-                        group["lr"] = base * factor
-                batch = move_to(batch, self.device)
-                out = self._step(batch, optimizers, autocast, step + 1)
-                step += 1
-                batch_in_epoch += 1
-                samples += count
-                window_samples += count
-                last_loss = float(out.loss.detach())
-                window.append(last_loss)
-                for k, v in out.metrics.items():
-                    window_metrics.setdefault(k, []).append(float(v))
-                self.task.on_train_step_end(progress())
-                bar.update(1)
-                elapsed = elapsed_before + time.perf_counter() - start
-                done = self._budget_reached(step, elapsed, total_steps)
-                if step % cfg.log_every == 0 or done:
-                    now = time.perf_counter()
-                    record = {
-                        "step": step,
-                        "epoch": epoch + batch_in_epoch / max(steps_per_epoch, 1),
-                        "loss": float(np.mean(window)),
-                        "lr": optimizers[next(iter(optimizers))].param_groups[0]["lr"],
-                        "elapsed": round(elapsed, 3),
-                        "samples_per_sec": window_samples / max(now - window_start, 1e-9),
-                        **{k: float(np.mean(v)) for k, v in window_metrics.items()},
-                    }
-                    history.append(record)
-                    self._log(record)
-                    bar.set_postfix(loss=f"{record['loss']:.4f}")
-                    window, window_metrics = [], {}
-                    window_start, window_samples = now, 0
-                if step % cfg.checkpoint_every == 0 or done:
-                    self._save(optimizers, step, epoch, batch_in_epoch, elapsed, samples)
-                if done:
-                    break
-            else:
-                epoch += 1
-                batch_in_epoch = 0
+        done = self._budget_reached(pos.step, elapsed_before, total_steps)
+        with StopSignals() as signals:
+            while not done:
+                sampler.set_position(pos.epoch, pos.batch_in_epoch * sampler.global_batch)
+                for count, batch in loader:
+                    factor = warmup_cosine(progress(), cfg.warmup, cfg.min_lr_ratio)
+                    for key, opt in optimizers.items():
+                        for group, base in zip(opt.param_groups, base_lrs[key]):
+                            group["lr"] = base * factor
+                    batch = move_to(batch, self.device)
+                    out, loss_value, skipped = self._step(batch, optimizers, pos.step + 1)
+                    pos.step += 1
+                    pos.batch_in_epoch += 1
+                    if skipped:
+                        pos.skipped += 1
+                        window_skipped += 1
+                    else:
+                        last_loss = loss_value
+                        window.append(loss_value)
+                        for k, v in out.metrics.items():
+                            window_metrics.setdefault(k, []).append(float(v))
+                    self.task.on_train_step_end(progress())
+                    bar.update(1)
+                    elapsed = elapsed_before + time.perf_counter() - start
+                    # ranks agree on the samples seen, on stopping (signal) and on the time budget
+                    count, stop_votes, elapsed_sum = ddp.all_sum(
+                        [float(count), float(signals.received is not None), elapsed], self.device
+                    )
+                    # (padded copies of a batch smaller than the world are not counted twice)
+                    count, agreed_elapsed = min(int(count), sampler.global_batch), elapsed_sum / self.world
+                    pos.samples += count
+                    window_samples += count
+                    done = self._budget_reached(pos.step, agreed_elapsed, total_steps)
+                    stopping = stop_votes > 0
+                    if pos.step % cfg.log_every == 0 or done or stopping:
+                        now = time.perf_counter()
+                        record = {
+                            "step": pos.step,
+                            "epoch": pos.epoch + pos.batch_in_epoch / max(steps_per_epoch, 1),
+                            "loss": float(np.mean(window)) if window else float("nan"),
+                            "lr": optimizers[next(iter(optimizers))].param_groups[0]["lr"],
+                            "elapsed": round(agreed_elapsed, 3),
+                            "samples_per_sec": window_samples / max(now - window_start, 1e-9),
+                            "peak_memory_mb": round(peak_memory_mb(self.device), 1),
+                            **({"skipped_steps": window_skipped} if window_skipped else {}),
+                            **{k: float(np.mean(v)) for k, v in window_metrics.items()},
+                        }
+                        history.append(record)
+                        self._log(record)
+                        bar.set_postfix(loss=f"{record['loss']:.4f}")
+                        window, window_metrics, window_skipped = [], {}, 0
+                        window_start, window_samples = now, 0
+                    pos.elapsed = agreed_elapsed
+                    if pos.step % cfg.checkpoint_every == 0 or done or stopping:
+                        self._save(optimizers, pos, sampler.global_batch)
+                    if stopping:
+                        interrupted = signals.name or "stop requested by another process"
+                        done = True
+                    if done:
+                        break
+                else:
+                    pos.epoch += 1
+                    pos.batch_in_epoch = 0
         bar.close()
+        ddp.barrier()  # every rank returns after rank 0 has written the final checkpoint
         return TrainResult(
-            steps=step,
-            epochs=epoch + batch_in_epoch / max(steps_per_epoch, 1),
+            steps=pos.step,
+            epochs=pos.epoch + pos.batch_in_epoch / max(steps_per_epoch, 1),
             seconds=elapsed_before + time.perf_counter() - start,
             final_loss=last_loss,
-            samples=samples,
+            samples=pos.samples,
             checkpoint=self.last_checkpoint,
             history=history,
+            interrupted=interrupted,
+            skipped_steps=pos.skipped,
+            world_size=self.world,
         )
 
+    # -- one step ----------------------------------------------------------------------
+    def _forward(self, batch: Any, method: str) -> TaskOutput:
+        with self.precision.autocast():
+            if self._model is None:
+                return self.task(batch) if method == "forward" else getattr(self.task, method)(batch)
+            with ddp_step():
+                loss, metrics = self._model(batch, method)
+            return TaskOutput(loss, metrics)
+
     def _step(
-        self, batch: Any, optimizers: dict[str, torch.optim.Optimizer], autocast: Any, step: int
-    ) -> TaskOutput:
+        self, batch: Any, optimizers: dict[str, torch.optim.Optimizer], step: int
+    ) -> tuple[TaskOutput, float, bool]:
+        """One update; returns the output, the loss over the global batch and whether the
+        step was skipped (non-finite loss under ``nan_policy="skip"``)."""
         if not self.alternating:
-            with autocast:
-                out = self.task(batch)
-            self._backward(out, optimizers["model"], self.task.parameters(), step)
-            return out
+            out = self._forward(batch, "forward")
+            value, applied = self._backward(out, "model", optimizers["model"], self.task.parameters(), step)
+            return out, value, not applied
         task: AdversarialTask = self.task  # type: ignore[assignment]
-        with autocast:
-            d_out = task.discriminator_loss(batch)
-        self._backward(d_out, optimizers["discriminator"], task.discriminator_parameters(), step)
-        with autocast:
-            g_out = task.generator_loss(batch)
-        self._backward(g_out, optimizers["generator"], task.generator_parameters(), step)
+        d_out = self._forward(batch, "discriminator_loss")
+        d_value, applied = self._backward(
+            d_out, "discriminator", optimizers["discriminator"], task.discriminator_parameters(), step
+        )
+        if not applied:
+            return d_out, d_value, True
+        g_out = self._forward(batch, "generator_loss")
+        g_value, applied = self._backward(
+            g_out, "generator", optimizers["generator"], task.generator_parameters(), step
+        )
         metrics = {**g_out.metrics, **{f"disc/{k}": v for k, v in d_out.metrics.items()}}
-        metrics["disc/loss"] = float(d_out.loss.detach())
-        return TaskOutput(g_out.loss, metrics)
+        metrics["disc/loss"] = d_value
+        return TaskOutput(g_out.loss, metrics), g_value, not applied
 
     def _backward(
-        self, out: TaskOutput, opt: torch.optim.Optimizer, params: Iterable[nn.Parameter], step: int
-    ) -> None:
+        self,
+        out: TaskOutput,
+        key: str,
+        opt: torch.optim.Optimizer,
+        params: Iterable[nn.Parameter],
+        step: int,
+    ) -> tuple[float, bool]:
+        """Check the loss, then backward, clip and step; returns ``(loss over the global
+        batch, whether the update was applied)``."""
         if not isinstance(out, TaskOutput):
             raise TypeError(
                 f"{type(self.task).__name__}.forward must return a TaskOutput, got {type(out).__name__}"
             )
         if out.loss.dim() != 0:
             raise ValueError(f"the task's loss must be a scalar, got shape {tuple(out.loss.shape)}")
-        if not torch.isfinite(out.loss.detach()).item():
-            raise NonFiniteLossError(step, float(out.loss.detach()), self.last_checkpoint)
+        # the mean over ranks: a local mean becomes the global mean, a global loss stays itself;
+        # a NaN on any rank reaches every rank, so all of them stop or skip together
+        value = ddp.all_sum([float(out.loss.detach())], self.device)[0] / self.world
         opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+        if not math.isfinite(value):
+            if self.config.nan_policy == "stop":
+                raise NonFiniteLossError(step, value, self.last_checkpoint)
+            return value, False
+        scaler = self.precision.scaler(key)
+        (scaler.scale(out.loss) if scaler is not None else out.loss).backward()
         if self.config.grad_clip:
+            if scaler is not None:
+                scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(list(params), self.config.grad_clip)
-        opt.step()
+        if scaler is not None:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        return value, True
 
     # -- budget ------------------------------------------------------------------------
     def _total_steps(self, steps_per_epoch: int) -> int | None:
@@ -288,11 +444,13 @@ class Trainer:
 
     # -- logs and checkpoints ------------------------------------------------------------
     def _log(self, record: dict[str, Any]) -> None:
-        if self.output_dir is None:
+        if self.output_dir is None or not self.is_main:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with open(self.output_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        if self._tensorboard is not None:
+            self._tensorboard.write(record)
 
     def _truncate_log(self, step: int) -> None:
         """Drop log lines written after the checkpoint we resume from."""
@@ -302,44 +460,88 @@ class Trainer:
         kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
         atomic_write_text(path, "".join(line + "\n" for line in kept))
 
-    def _save(
-        self,
-        optimizers: dict[str, torch.optim.Optimizer],
-        step: int,
-        epoch: int,
-        batch_in_epoch: int,
-        elapsed: float,
-        samples: int,
-    ) -> None:
+    def _save(self, optimizers: dict[str, torch.optim.Optimizer], pos: _Position, global_batch: int) -> None:
         if self.checkpoints is None:
             return
-        state = {
-            "model": self.task.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-            "step": step,
-            "epoch": epoch,
-            "batch_in_epoch": batch_in_epoch,
-            "elapsed": elapsed,
-            "samples": samples,
-            "rng": rng_state(),
-            "task": type(self.task).__name__,
-        }
-        self.last_checkpoint = self.checkpoints.save(step, state)
+        rng_ranks = ddp.gather_to_main(rng_state())  # a collective: every rank takes part
+        path = self.checkpoints.folder / f"step_{pos.step:08d}.pt"
+        if self.is_main:
+            state = {
+                "model": self.task.state_dict(),
+                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                "scalers": self.precision.state_dict(),
+                "step": pos.step,
+                "epoch": pos.epoch,
+                "batch_in_epoch": pos.batch_in_epoch,
+                "elapsed": pos.elapsed,
+                "samples": pos.samples,
+                "skipped_steps": pos.skipped,
+                # the data position: the next sample is this one of epoch `epoch`'s order
+                "data": {
+                    "epoch": pos.epoch,
+                    "position": pos.batch_in_epoch * global_batch,
+                    "global_batch": global_batch,
+                    "seed": self.config.seed,
+                },
+                "rng": rng_ranks[0],  # type: ignore[index]
+                "rng_ranks": rng_ranks,
+                "world_size": self.world,
+                "task": type(self.task).__name__,
+                "config": self.config.to_dict(),
+                "versions": {**software_versions(self.task), **self.run_info.get("versions", {})},
+                "run": self.run_info,
+            }
+            path = self.checkpoints.save(pos.step, state)
+        self.last_checkpoint = path
 
-    def _restore(
-        self, optimizers: dict[str, torch.optim.Optimizer]
-    ) -> tuple[int, int, int, float, int] | None:
-        found = self.checkpoints.latest() if self.checkpoints else None
-        if found is None:
+    def _restore(self, optimizers: dict[str, torch.optim.Optimizer], global_batch: int) -> _Position | None:
+        if self.checkpoints is None:
             return None
-        path, state = found
+        # rank 0 picks the newest readable checkpoint (warning about unreadable newer
+        # ones); every rank then reads that file (the output folder is shared)
+        found = None
+        if self.is_main:
+            found = self.checkpoints.latest()
+            chosen = str(found[0]) if found else None
+        chosen = ddp.broadcast(chosen if self.is_main else None)
+        if chosen is None:
+            return None
+        path = Path(chosen)
+        state = found[1] if found is not None else load_checkpoint(path)
         if state.get("task") != type(self.task).__name__:
             raise CheckpointError(
                 f"checkpoint {path} is of task {state.get('task')!r}, not {type(self.task).__name__!r}"
             )
+        saved_batch = state.get("data", {}).get("global_batch", global_batch)
+        if saved_batch != global_batch:
+            raise CheckpointError(
+                f"checkpoint {path} was written with a global batch of {saved_batch} samples, this run "
+                f"uses {global_batch}: resume with the same batch_size"
+            )
         self.task.load_state_dict(state["model"])
         for key, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][key])
-        set_rng_state(state["rng"])
+        self.precision.load_state_dict(state.get("scalers", {}))
+        self._restore_rng(state, path)
         self.last_checkpoint = path
-        return state["step"], state["epoch"], state["batch_in_epoch"], state["elapsed"], state["samples"]
+        return _Position(
+            step=state["step"],
+            epoch=state["epoch"],
+            batch_in_epoch=state["batch_in_epoch"],
+            elapsed=state["elapsed"],
+            samples=state["samples"],
+            skipped=state.get("skipped_steps", 0),
+        )
+
+    def _restore_rng(self, state: dict[str, Any], path: Path) -> None:
+        saved_world = state.get("world_size", 1)
+        if saved_world == self.world:
+            ranks = state.get("rng_ranks") or [state["rng"]]
+            set_rng_state(ranks[self.rank])
+            return
+        warnings.warn(
+            f"checkpoint {path} was written by {saved_world} process(es) and is resumed by {self.world}: "
+            "weights, optimiser and data position are restored, random streams are reseeded",
+            stacklevel=3,
+        )
+        seed_everything(self.config.seed + self.rank + 7919 * state["step"])

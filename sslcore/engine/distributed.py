@@ -1,0 +1,172 @@
+"""The trainer's side of ``torch.distributed``: join the process group ``torchrun`` describes,
+pick the device and backend, wrap the task in DDP, and agree on per-step facts.
+
+``torchrun --nproc-per-node N`` starts N processes with ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set; :func:`init_from_env` joins them
+(gloo on CPU, nccl on CUDA). A process group the user created (e.g. under
+``torch.multiprocessing.spawn``) is used as is. Nothing here is home-made: gradients are
+synchronised by :class:`torch.nn.parallel.DistributedDataParallel`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from sslcore.errors import ConfigError
+
+
+def is_initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def world_size() -> int:
+    """Processes in the job (1 without a process group)."""
+    return dist.get_world_size() if is_initialized() else 1
+
+
+def rank() -> int:
+    """This process's global rank (0 without a process group)."""
+    return dist.get_rank() if is_initialized() else 0
+
+
+def is_main() -> bool:
+    """Whether this process writes logs, checkpoints and run files (rank 0)."""
+    return rank() == 0
+
+
+def env_world_size() -> int:
+    """``WORLD_SIZE`` set by ``torchrun`` (1 when not launched by it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def env_rank() -> int:
+    """``RANK`` set by ``torchrun`` (0 when not launched by it)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def elastic_restart_count() -> int:
+    """How many times ``torchrun --max-restarts`` has restarted this job (0: first attempt)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto``: CUDA if available (``cuda:LOCAL_RANK`` under torchrun), else CPU."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and resolved.index is None and env_world_size() > 1:
+        resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return resolved
+
+
+def init_from_env(device: str = "auto") -> bool:
+    """Join the process group described by torchrun's environment variables, if any.
+
+    Returns True when this call created the group (the caller then destroys it with
+    :func:`destroy`), False when there is nothing to do (one process, or a group already
+    exists)."""
+    if is_initialized() or env_world_size() <= 1:
+        return False
+    missing = [v for v in ("RANK", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
+    if missing:
+        raise ConfigError(
+            f"WORLD_SIZE={env_world_size()} but {', '.join(missing)} not set: launch with "
+            "`torchrun --nproc-per-node N -m sslcore pretrain ...`"
+        )
+    target = resolve_device(device)
+    backend = "nccl" if target.type == "cuda" else "gloo"
+    if target.type == "cuda":
+        torch.cuda.set_device(target)
+    store, rank_, size = next(dist.rendezvous("env://"))
+    attempt = elastic_restart_count()
+    if attempt:
+        # the launcher's store outlives a restart: keep this attempt's keys apart from the
+        # previous attempt's (which name the dead workers' addresses)
+        store = dist.PrefixStore(f"sslcore/attempt_{attempt}", store)
+    dist.init_process_group(backend=backend, store=store, rank=rank_, world_size=size)
+    return True
+
+
+def destroy() -> None:
+    if is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+def all_sum(values: list[float], device: torch.device) -> list[float]:
+    """Sum of ``values`` over ranks (float64; NaN and inf propagate)."""
+    if world_size() == 1:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.tolist()
+
+
+def broadcast(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (between our own processes only)."""
+    if world_size() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_to_main(obj: Any) -> list[Any] | None:
+    """Every rank's ``obj`` on rank 0 (in rank order), None elsewhere."""
+    if world_size() == 1:
+        return [obj]
+    out: list[Any] | None = [None] * world_size() if is_main() else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
+def check_sync_batchnorm(device: torch.device) -> None:
+    """SyncBatchNorm synchronises only on accelerators (PyTorch's restriction)."""
+    if world_size() > 1 and device.type == "cpu":
+        raise ConfigError(
+            "sync_batchnorm needs CUDA (torch.nn.SyncBatchNorm does not run on CPU); "
+            "train on GPUs or set sync_batchnorm=False"
+        )
+
+
+def convert_sync_batchnorm(task: nn.Module) -> nn.Module:
+    """Replace every BatchNorm of ``task`` (in place) by :class:`torch.nn.SyncBatchNorm`,
+    sharing the parameters and buffers."""
+    for name, child in list(task.named_children()):
+        converted = nn.SyncBatchNorm.convert_sync_batchnorm(child)
+        if converted is not child:
+            setattr(task, name, converted)
+    return task
+
+
+class TaskStep(nn.Module):
+    """What DDP wraps: ``forward(batch, method)`` calls ``task.<method>(batch)`` and returns
+    ``(loss, metrics)``, so the alternating adversarial schedule's two losses also go
+    through DDP's forward (which prepares the gradient all-reduce)."""
+
+    def __init__(self, task: nn.Module):
+        super().__init__()
+        self.task = task
+
+    def forward(self, batch: Any, method: str = "forward") -> tuple[Tensor, dict[str, Any]]:
+        out = self.task(batch) if method == "forward" else getattr(self.task, method)(batch)
+        return out.loss, out.metrics
+
+
+def wrap_ddp(task: nn.Module, device: torch.device, find_unused_parameters: bool) -> DistributedDataParallel:
+    """``task`` in :class:`~torch.nn.parallel.DistributedDataParallel` (parameters are
+    broadcast from rank 0 here; gradients are averaged over ranks in ``backward``)."""
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(
+        TaskStep(task), device_ids=ids, find_unused_parameters=find_unused_parameters
+    )

@@ -1,0 +1,120 @@
+"""Export a run's pretrained encoder as safe artefacts.
+
+``<out>/encoder.safetensors`` holds the encoder's tensors (safetensors: no code is run
+when it is read) and ``<out>/encoder.json`` describes them: the run's task, encoder,
+options and dataset, the software versions, each tensor's shape and dtype, and the
+file's SHA-256. An encoder wrapping a ``transformers`` model (``.model`` with
+``save_pretrained``, e.g. the NLP plugin's ``bert`` / ``electra``) is also written to
+``<out>/transformers/`` with the run's tokenizer, so ``AutoModel.from_pretrained`` loads
+it. Load the weights back into a fresh encoder with :func:`load_encoder`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save
+from torch import nn
+
+from sslcore.errors import CheckpointError
+from sslcore.io import atomic_write, atomic_write_json, read_json
+from sslcore.plugins.manager import Registry
+
+WEIGHTS = "encoder.safetensors"
+SIDECAR = "encoder.json"
+FORMAT = "sslcore-encoder/1"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export_encoder(encoder: nn.Module, out_dir: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``encoder``'s state dict to ``out_dir/encoder.safetensors`` and the sidecar
+    ``encoder.json`` (``metadata`` merged in); returns the weights file."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # contiguous CPU copies: safetensors refuses views and tensors that share storage
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in encoder.state_dict().items()}
+    weights = out / WEIGHTS
+    atomic_write(weights, lambda f: f.write(_serialise(tensors)))
+    sidecar = {
+        "format": FORMAT,
+        "encoder_class": f"{type(encoder).__module__}.{type(encoder).__qualname__}",
+        "output_dim": getattr(encoder, "output_dim", None),
+        "tensors": {
+            k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")}
+            for k, v in tensors.items()
+        },
+        "sha256": _sha256(weights),
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **(metadata or {}),
+    }
+    atomic_write_json(out / SIDECAR, sidecar)
+    return weights
+
+
+def _serialise(tensors: dict[str, torch.Tensor]) -> bytes:
+    return save(tensors, metadata={"format": FORMAT})
+
+
+def read_export(export_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(tensors, sidecar)`` of an export folder; CheckpointError if the weights do not
+    match the sidecar's checksum."""
+    folder = Path(export_dir)
+    weights, sidecar_path = folder / WEIGHTS, folder / SIDECAR
+    if not weights.exists() or not sidecar_path.exists():
+        raise CheckpointError(f"{folder} is not an sslcore export: {WEIGHTS} and {SIDECAR} are expected")
+    sidecar = read_json(sidecar_path)
+    if sidecar.get("sha256") != _sha256(weights):
+        raise CheckpointError(f"{weights} does not match the checksum in {sidecar_path}: the file changed")
+    return load_file(str(weights)), sidecar
+
+
+def load_encoder(export_dir: str | Path, encoder: nn.Module) -> nn.Module:
+    """Load an export's weights into ``encoder`` (a fresh instance of the exported class)."""
+    tensors, _ = read_export(export_dir)
+    encoder.load_state_dict(tensors)
+    return encoder
+
+
+def export_run(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    data_root: str | Path | None = None,
+    registry: Registry | None = None,
+    encoder: nn.Module | None = None,
+) -> dict[str, Path]:
+    """Export the encoder of a run folder's latest checkpoint; returns the files written
+    (``weights``, ``sidecar`` and, for ``transformers`` encoders, ``transformers``).
+    ``encoder``: for a run pretrained with a user module, a fresh instance of it."""
+    from sslcore.runs import load_run
+
+    task, bundle, run = load_run(run_dir, data_root=data_root, registry=registry, encoder=encoder)
+    out = Path(out_dir)
+    metadata = {
+        "run": str(Path(run_dir).resolve()),
+        **{k: run.get(k) for k in ("task", "dataset", "encoder", "encoder_options", "dataset_options")},
+        "versions": run.get("versions", {}),
+    }
+    written = {"weights": export_encoder(task.encoder, out, metadata), "sidecar": out / SIDECAR}
+    model = getattr(task.encoder, "model", None)
+    if callable(getattr(model, "save_pretrained", None)):
+        target = out / "transformers"
+        model.save_pretrained(str(target))  # type: ignore[union-attr]
+        tokenizer = bundle.info.get("tokenizer")
+        if callable(getattr(tokenizer, "save_pretrained", None)):
+            tokenizer.save_pretrained(str(target))
+        written["transformers"] = target
+    return written
+
+
+__all__ = ["export_encoder", "export_run", "load_encoder", "read_export"]

@@ -1,0 +1,66 @@
+"""Safe artefacts: a run's encoder exported as safetensors with a JSON sidecar, loaded back
+without unpickling anything; tampering is detected; the CLI's ``export`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import sslcore.plugins.manager as manager
+from sslcore.cli import main
+from sslcore.engine import CheckpointDir
+from sslcore.errors import CheckpointError
+from sslcore.export import export_run, load_encoder, read_export
+from sslcore.io import read_json
+from tests import dist_train
+from tests.toy_tasks import DIM, VectorEncoder
+
+
+@pytest.fixture()
+def run(tmp_path: Path) -> Path:
+    out = tmp_path / "run"
+    assert (
+        dist_train.main(["--output", str(out), "--task", "ae", "--steps", "4", "--checkpoint-every", "2"])
+        == 0
+    )
+    return out
+
+
+def test_export_writes_safetensors_and_a_sidecar_that_load_back(run: Path, tmp_path: Path) -> None:
+    written = export_run(run, tmp_path / "export", registry=dist_train.toy_registry())
+    assert written["weights"].name == "encoder.safetensors" and "transformers" not in written
+    sidecar = read_json(written["sidecar"])
+    assert sidecar["format"] == "sslcore-encoder/1"
+    assert (sidecar["task"], sidecar["dataset"], sidecar["encoder"]) == ("toy:ae", "toy:vecs", None)
+    assert sidecar["output_dim"] == 4 and "sslcore" in sidecar["versions"]
+    assert sidecar["tensors"]["linear.weight"] == {"shape": [4, DIM], "dtype": "float32"}
+    # the safetensors file is plain data: not a pickle
+    assert not written["weights"].read_bytes().startswith(b"\x80")
+
+    checkpoint = CheckpointDir(run / "checkpoints").latest()[1]["model"]  # type: ignore[index]
+    encoder = load_encoder(tmp_path / "export", VectorEncoder(DIM, 4))
+    for key, value in encoder.state_dict().items():
+        assert torch.equal(value, checkpoint[f"encoder.{key}"])
+
+
+def test_a_modified_export_is_refused(run: Path, tmp_path: Path) -> None:
+    written = export_run(run, tmp_path / "export", registry=dist_train.toy_registry())
+    tensors, _ = read_export(tmp_path / "export")
+    data = bytearray(written["weights"].read_bytes())
+    data[-1] ^= 0xFF
+    written["weights"].write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match the checksum"):
+        read_export(tmp_path / "export")
+    with pytest.raises(CheckpointError, match="is not an sslcore export"):
+        read_export(tmp_path)
+    assert set(tensors) == {"linear.weight", "linear.bias"}
+
+
+def test_cli_export(run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setattr(manager, "_DEFAULT", dist_train.toy_registry())
+    assert main(["export", str(run), str(tmp_path / "cli-export")]) == 0
+    assert "weights: " in capsys.readouterr().out
+    assert (tmp_path / "cli-export" / "encoder.safetensors").exists()
+    assert (tmp_path / "cli-export" / "encoder.json").exists()
