@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml plugins/*/pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sslcore demo
+	$(BIN)/sslcore compare --suite quick
 
 test: $(STAMP)
 	$(BIN)/ruff check sslcore plugins tests examples benchmarks

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sslcore.errors import ConfigError, SSLCoreError
@@ -84,6 +86,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     train = {k: v for k, v in vars(args).items() if k in _TRAIN_FLAGS and v is not None}
     if args.no_progress:
         train["progress_bar"] = False
+    for flag in ("sync_batchnorm", "tensorboard"):
+        if getattr(args, flag):
+            train[flag] = True
     if not any(k in train for k in ("epochs", "steps", "seconds")):
         train["epochs"] = 1
     result = pretrain(
@@ -98,10 +103,32 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         resume=args.resume,
         **train,
     )
+    from sslcore.engine import distributed as ddp
+
+    if ddp.env_rank() != 0:  # under torchrun only rank 0 reports
+        return 0 if result.interrupted is None else 128 + int(signal.SIGTERM)
+    if result.interrupted is not None:
+        print(
+            f"interrupted ({result.interrupted}) at step {result.steps}; checkpoint {result.checkpoint}; "
+            f"continue with the same command and --resume",
+            file=sys.stderr,
+        )
+        signum = getattr(signal, result.interrupted, signal.SIGTERM)
+        return 128 + int(signum)
     print(
         f"trained {result.steps} steps ({result.epochs:.2f} epochs, {result.samples} samples) in "
         f"{result.seconds:.1f}s; final loss {result.final_loss:.4f}; checkpoint {result.checkpoint}"
+        + (f"; {result.skipped_steps} non-finite steps skipped" if result.skipped_steps else "")
     )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from sslcore.export import export_run
+
+    written = export_run(args.run_dir, args.out_dir, data_root=args.data_root)
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
     return 0
 
 
@@ -126,11 +153,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from sslcore.demo import run_demo
+def cmd_compare(args: argparse.Namespace) -> int:
+    from sslcore.compare import load_grid, run_grid, suite_grid
+    from sslcore.compare.report import failures_table, markdown_table, summarise, write_report
 
-    run_demo(args.output, budget_scale=args.scale)
-    return 0
+    if (args.grid is None) == (args.suite is None):
+        raise ConfigError("give a grid file or --suite NAME (quick, standard), not both")
+    grid = suite_grid(args.suite) if args.suite else load_grid(args.grid)
+    if args.data_root:
+        grid = grid.with_data_root(args.data_root)
+    output = Path(args.output or f"runs/compare-{args.suite or Path(args.grid).stem}")
+    records = run_grid(grid, output)
+    paths = write_report(grid, records, output)
+    print("\n" + markdown_table(summarise(records)))
+    failures = failures_table(records)
+    if failures:
+        print("\nFailed runs:\n" + failures)
+    print(f"\nreport: {paths['markdown']} (with report.csv, report.json and PNG plots)")
+    return 1 if failures else 0
 
 
 _TRAIN_FLAGS = {
@@ -152,6 +192,7 @@ _TRAIN_FLAGS = {
     "log_every": int,
     "checkpoint_every": int,
     "keep_checkpoints": int,
+    "nan_policy": str,
 }
 
 
@@ -182,7 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE")
     p.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--sync-batchnorm", action="store_true", help="SyncBatchNorm under torchrun (CUDA)")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events")
     p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser(
+        "export", help="export a run's encoder as safetensors + JSON sidecar (+ transformers directory)"
+    )
+    p.add_argument("run_dir")
+    p.add_argument("out_dir")
+    p.add_argument("--data-root", help="override the data root stored in the run")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("evaluate", help="evaluate a run's frozen embeddings; prints test accuracy")
     p.add_argument("run_dir")
@@ -197,10 +248,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("demo", help="quick cross-domain demo on data that ships with the dependencies")
-    p.add_argument("--output", default="runs/demo")
-    p.add_argument("--scale", type=float, default=1.0, help="multiply every training budget")
-    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser(
+        "compare",
+        help="pretrain and probe a grid of tasks x encoders x datasets x seeds; writes a report",
+        description="Run a comparison grid (a TOML/YAML file, or a suite that ships with sslcore). "
+        "Finished runs are kept in OUTPUT/results.jsonl: rerunning skips them and resumes an "
+        "interrupted run.",
+    )
+    p.add_argument("grid", nargs="?", help="grid file (.toml, or .yaml with PyYAML)")
+    p.add_argument("--suite", help="a grid that ships with sslcore: quick (no data needed) or standard")
+    p.add_argument("--output", help="report and run folder (default runs/compare-<name>)")
+    p.add_argument("--data-root", help="data folder for every run (overrides the grid's data_root)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("demo", help="the quick cross-domain comparison (same as: compare --suite quick)")
+    p.add_argument("--output", default=None)
+    p.set_defaults(func=cmd_compare, grid=None, suite="quick", data_root=None)
     return parser
 
 

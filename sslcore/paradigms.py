@@ -25,15 +25,12 @@ NEGATIVES: tuple[str, ...] = ("end-to-end", "memory-bank", "momentum", "none")
 SCHEDULES: tuple[str, ...] = ("joint", "alternating")
 
 
-class Paradigm(str, enum.Enum):
+class Paradigm(enum.StrEnum):
     """The three families of self-supervised objectives."""
 
     GENERATIVE = "generative"
     CONTRASTIVE = "contrastive"
     ADVERSARIAL = "generative-contrastive"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass

@@ -126,7 +126,7 @@ def test_parse_assignments() -> None:
 
 def test_core_imports_no_plugin_or_domain_library() -> None:
     code = (
-        "import sys, sslcore, sslcore.runs, sslcore.cli, sslcore.engine, sslcore.evaluation, sslcore.demo\n"
+        "import sys, sslcore, sslcore.runs, sslcore.cli, sslcore.engine, sslcore.evaluation, sslcore.compare\n"
         "heavy = {'sslcore_vision', 'sslcore_nlp', 'sslcore_graph', 'torchvision', 'transformers', 'torch_geometric'}\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
     )

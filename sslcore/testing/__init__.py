@@ -1,4 +1,5 @@
-"""Helpers for tests of sslcore and of plugins."""
+"""Helpers for tests of sslcore and of plugins: the shared-data lookup and the plugin
+conformance suite (:class:`ConformanceSuite`)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,11 @@ def require_shared_data(*relative: str) -> Path:
             pytrace=False,
         )
     return root
+
+
+def __getattr__(name: str):
+    if name == "ConformanceSuite":  # imported lazily: it pulls in the build machinery
+        from sslcore.testing.conformance import ConformanceSuite
+
+        return ConformanceSuite
+    raise AttributeError(name)

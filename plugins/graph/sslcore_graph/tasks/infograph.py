@@ -48,6 +48,8 @@ class InfoGraph(ContrastiveTask):
     ``Data``).
     """
 
+    min_batch_size = 2  # the batch's other graphs are the negatives
+
     domain = "graph"
     signal = "node-graph (local-global) mutual information"
     family = "context-instance"

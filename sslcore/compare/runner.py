@@ -1,0 +1,197 @@
+"""Run a comparison grid: pretrain each run, evaluate it with its protocol against the
+same encoder at random initialisation and a raw-feature baseline, measure its
+representation geometry, and append the record to ``results.jsonl`` atomically.
+
+Rerunning on the same output folder skips finished runs and resumes an interrupted
+one from its newest checkpoint; failed runs are recorded with their error and retried.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sslcore.compare.baselines import RawFeatures
+from sslcore.compare.flops import flops_per_step
+from sslcore.compare.geometry import geometry
+from sslcore.compare.grid import Grid, GridError, GridRun
+from sslcore.errors import UnknownNameError
+from sslcore.evaluation import extract_embeddings, get_protocol
+from sslcore.io import atomic_write_text
+from sslcore.plugins.manager import Registry, get_registry
+from sslcore.runs import load_run, pretrain
+
+RESULTS = "results.jsonl"
+
+
+def check_grid(grid: Grid, registry: Registry) -> None:
+    """Before any run starts: every task, dataset, encoder and protocol exists (an
+    uninstalled plugin is named here), and each task's domain matches its dataset's."""
+    problems = []
+    for run in grid.runs:
+        try:
+            task = registry.task(run.task)
+            dataset = registry.dataset(run.dataset)
+            if run.encoder is not None:
+                registry.encoder(run.encoder)
+            get_protocol(run.protocol)
+        except UnknownNameError as exc:
+            problems.append(str(exc))
+            continue
+        if dataset.needs_root and (run.data_root is None or not Path(run.data_root).is_dir()):
+            where = "no data_root is set" if run.data_root is None else f"{run.data_root} is not a folder"
+            problems.append(
+                f"dataset {run.dataset!r} reads files but {where}; pass --data-root or set data_root in the grid"
+            )
+        if task.domain != dataset.domain:
+            problems.append(
+                f"task {run.task!r} is a {task.domain} task but dataset {run.dataset!r} is {dataset.domain} data"
+            )
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        raise GridError(f"{grid.path}: the grid cannot run:\n  - " + "\n  - ".join(unique))
+
+
+def read_results(output: Path) -> list[dict[str, Any]]:
+    path = output / RESULTS
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def append_result(output: Path, record: dict[str, Any]) -> None:
+    """Rewrite ``results.jsonl`` with ``record`` added (replacing an earlier record of the
+    same run), atomically: a crash leaves the previous complete file."""
+    kept = [r for r in read_results(output) if r["run_id"] != record["run_id"]]
+    lines = [json.dumps(r, sort_keys=True, default=str) for r in [*kept, record]]
+    atomic_write_text(output / RESULTS, "\n".join(lines) + "\n")
+
+
+def run_grid(
+    grid: Grid, output: str | Path, registry: Registry | None = None, log: Any = print
+) -> list[dict[str, Any]]:
+    """Run every unfinished run of ``grid`` into ``output``; returns all records."""
+    registry = registry or get_registry()
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    check_grid(grid, registry)
+    done = {r["run_id"] for r in read_results(output) if r.get("status") == "ok"}
+    for n, run in enumerate(grid.runs, 1):
+        label = f"[compare {n}/{len(grid.runs)}] {run.task} on {run.dataset} (seed {run.seed}, {run.budget})"
+        if run.run_id in done:
+            log(f"{label}: finished earlier, skipped")
+            continue
+        log(f"{label} ...")
+        start = time.perf_counter()
+        try:
+            record = _run_one(run, grid, output / "runs" / run.run_id, registry)
+        except Exception as exc:  # a crashing run is recorded and the grid goes on
+            record = _base_record(run, registry) | {
+                "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=8),
+            }
+            log(f"{label}: FAILED ({record['error']}); continuing")
+        record["wall_seconds"] = time.perf_counter() - start
+        append_result(output, record)
+        if record["status"] == "ok":
+            log(
+                f"{label}: probe {100 * record['pretrained']:.1f} % "
+                f"(random init {100 * record['random_init']:.1f} %, raw {_pct(record['raw'])})"
+            )
+    return read_results(output)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def _base_record(run: GridRun, registry: Registry) -> dict[str, Any]:
+    spec = registry.task(run.task)
+    return {
+        "run_id": run.run_id,
+        "task": run.task,
+        "dataset": run.dataset,
+        "encoder": run.encoder,
+        "seed": run.seed,
+        "budget": run.budget,
+        "protocol": run.protocol,
+        "domain": spec.domain,
+        "paradigm": str(spec.paradigm),
+        "family": spec.family,
+        "config": {
+            "train": run.train,
+            "task_options": run.task_options,
+            "encoder_options": run.encoder_options,
+            "dataset_options": run.dataset_options,
+        },
+    }
+
+
+def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dict[str, Any]:
+    settings = grid.settings
+    train = {"seed": run.seed, "device": settings.get("device", "auto"), "progress_bar": False}
+    if settings.get("threads") is not None:
+        train["threads"] = settings["threads"]
+    train |= run.train | run.budget
+    result = pretrain(
+        run.task,
+        run.dataset,
+        run_dir,
+        data_root=run.data_root,
+        encoder=run.encoder,
+        task_options=run.task_options,
+        encoder_options=run.encoder_options,
+        dataset_options=run.dataset_options,
+        resume=(run_dir / "config.json").exists(),
+        registry=registry,
+        **train,
+    )
+    if not np.isfinite(result.final_loss):
+        raise ValueError(f"training ended with a non-finite loss ({result.final_loss})")
+    probe = get_protocol(run.protocol)
+    pretrained, bundle, config = load_run(run_dir, registry=registry)
+    random_init, _, _ = load_run(run_dir, random_init=True, registry=registry)
+    evalset = bundle.evaluation
+    if evalset is None:
+        raise ValueError(f"dataset {run.dataset!r} has no labelled evaluation data to probe")
+    test = evalset.splits["test"] if evalset.splits and "test" in evalset.splits else slice(None)
+    scores: dict[str, Any] = {}
+    geometries = {}
+    models = {"pretrained": pretrained, "random_init": random_init, "raw": RawFeatures.from_info(bundle.info)}
+    for which, model in models.items():
+        try:
+            X, y = extract_embeddings(model, evalset)
+        except (TypeError, ValueError) as exc:
+            if which != "raw":
+                raise
+            scores["raw"], scores["raw_error"] = None, str(exc)
+            continue
+        scores[which] = probe(X, y, evalset.splits, seed=run.seed).test_accuracy
+        if which != "raw":
+            geometries[which] = geometry(X[test], y[test], seed=run.seed)
+            embedding_dim = int(X.shape[1])
+    flops = flops_per_step(random_init, bundle.pretrain, bundle.batch_size or config["train"]["batch_size"])
+    return _base_record(run, registry) | {
+        "status": "ok",
+        **scores,
+        "gain_over_random": scores["pretrained"] - scores["random_init"],
+        "gain_over_raw": None if scores.get("raw") is None else scores["pretrained"] - scores["raw"],
+        "geometry": geometries,
+        "embedding_dim": embedding_dim,
+        "steps": result.steps,
+        "epochs": result.epochs,
+        "samples": result.samples,
+        "train_seconds": result.seconds,
+        "final_loss": result.final_loss,
+        "flops_per_step": flops,
+        "train_flops": None if flops is None else flops * result.steps,
+        "versions": config.get("versions", {}),
+        "threads": torch.get_num_threads(),
+    }

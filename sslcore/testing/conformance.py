@@ -1,0 +1,250 @@
+"""The plugin conformance suite: one contract, checked over everything a plugin registers
+(in the spirit of timm's tests over its whole model registry).
+
+A plugin's test file::
+
+    from sslcore.testing import ConformanceSuite
+
+    class TestMyPlugin(ConformanceSuite):
+        plugin = "tabular"                       # the entry-point name
+        datasets = {"scarf": "breast-cancer"}    # optional: which dataset each task uses
+
+The sslcore pytest plugin parametrises ``task_name``, ``encoder_name`` and
+``dataset_name`` over the plugin's registry, so every registered component gets every
+check. Other class attributes: ``plugin_module`` (register a module in-process instead
+of an installed entry point), ``data_root``, ``dataset_options`` / ``task_options``
+(per name), ``skip`` (name -> reason) and ``batch_size``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, ClassVar
+
+import pytest
+import torch
+from torch import Tensor
+
+from sslcore.build import build_dataset, build_encoder, build_task, task_info
+from sslcore.data import DatasetBundle
+from sslcore.engine import seed_everything
+from sslcore.engine.batch import move_to
+from sslcore.errors import ConfigError
+from sslcore.paradigms import AdversarialTask, PretextTask
+from sslcore.plugins.manager import Registry, get_registry
+from sslcore.plugins.specs import DatasetSpec, EncoderSpec, TaskSpec
+
+
+@cache
+def _registry(plugin: str, plugin_module: str | None) -> Registry:
+    if plugin_module is None:
+        registry = get_registry()
+        if plugin not in registry.plugins:
+            raise pytest.UsageError(
+                f"conformance suite: plugin {plugin!r} is not installed (installed: "
+                f"{', '.join(registry.plugins) or 'none'}); install it or set plugin_module"
+            )
+        return registry
+    import importlib
+
+    registry = Registry()
+    registry.register(importlib.import_module(plugin_module), plugin)
+    return registry
+
+
+_BUNDLES: dict[tuple[int, str, str | None, tuple], DatasetBundle] = {}
+
+
+def _bundle(registry: Registry, name: str, root: str | None, options: tuple) -> DatasetBundle:
+    """Datasets are built once per session (registry, name, root, options)."""
+    key = (id(registry), name, root, options)
+    if key not in _BUNDLES:
+        _BUNDLES[key] = build_dataset(name, root, dict(options), registry)
+    return _BUNDLES[key]
+
+
+def _losses(task: PretextTask, batch: Any) -> list[Tensor]:
+    if isinstance(task, AdversarialTask) and task.schedule == "alternating":
+        return [task.discriminator_loss(batch).loss, task.generator_loss(batch).loss]
+    return [task(batch).loss]
+
+
+class ConformanceSuite:
+    """Subclass with ``plugin = "<name>"``; see the module docstring."""
+
+    plugin: ClassVar[str] = ""
+    plugin_module: ClassVar[str | None] = None
+    data_root: ClassVar[str | None] = None
+    datasets: ClassVar[Mapping[str, str]] = {}
+    dataset_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    task_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    skip: ClassVar[Mapping[str, str]] = {}
+    batch_size: ClassVar[int] = 8
+
+    # --- parametrisation (called by sslcore's pytest plugin at collection) ---
+
+    @classmethod
+    def registry(cls) -> Registry:
+        return _registry(cls.plugin, cls.plugin_module)
+
+    @classmethod
+    def names(cls, kind: str) -> list[str]:
+        info = cls.registry().plugins[cls.plugin]
+        return [f"{cls.plugin}:{name}" for name in getattr(info, f"{kind}s")]
+
+    # --- helpers ---
+
+    def _skip(self, name: str) -> None:
+        short = name.split(":", 1)[-1]
+        if short in self.skip:
+            pytest.skip(self.skip[short])
+
+    def bundle_for(self, spec: TaskSpec | EncoderSpec) -> DatasetBundle:
+        """The dataset a task (or encoder) is checked on: ``datasets[name]`` or the
+        plugin's first dataset of the same domain that needs no data root."""
+        registry = self.registry()
+        name = self.datasets.get(spec.name)
+        if name is None:
+            own = [registry.dataset(d) for d in self.names("dataset")]
+            candidates = [d for d in own if d.domain == spec.domain and not d.needs_root]
+            candidates = candidates or [
+                d for d in registry.specs("dataset", spec.domain).values() if not d.needs_root
+            ]
+            if not candidates:
+                pytest.skip(f"no {spec.domain} dataset without a data root; set datasets[{spec.name!r}]")
+            name = candidates[0].name
+        options = tuple(sorted(self.dataset_options.get(name, {}).items()))
+        return _bundle(registry, name, self.data_root, options)
+
+    def build(self, task_name: str, seed: int = 0) -> tuple[PretextTask, DatasetBundle]:
+        spec = self.registry().task(task_name)
+        bundle = self.bundle_for(spec)
+        seed_everything(seed)
+        options = self.task_options.get(spec.name, {})
+        return build_task(task_name, bundle, None, options, None, self.registry()), bundle
+
+    def batch(self, task: PretextTask, bundle: DatasetBundle) -> Any:
+        n = min(bundle.batch_size or self.batch_size, len(bundle.pretrain), max(self.batch_size, 2))
+        n = max(n, min(task.min_batch_size, len(bundle.pretrain)))
+        items = [(i, bundle.pretrain[i]) if task.needs_indices else bundle.pretrain[i] for i in range(n)]
+        return task.collate(items)
+
+    def eval_inputs(self, bundle: DatasetBundle) -> tuple[Any, Tensor]:
+        evalset = bundle.evaluation
+        if evalset is None:
+            pytest.skip(f"dataset {bundle.name!r} has no evaluation data")
+        n = min(len(evalset.dataset), self.batch_size)
+        inputs, labels = evalset.collate([evalset.dataset[i] for i in range(n)])
+        return inputs, torch.as_tensor(labels)
+
+    # --- specs ---
+
+    def test_specs_are_valid(self) -> None:
+        registry = self.registry()
+        for name in self.names("task"):
+            spec = registry.task(name)
+            assert isinstance(spec, TaskSpec) and spec.domain and spec.summary, f"{name}: domain and summary"
+            if spec.default_encoder is not None:
+                assert registry.encoder(spec.default_encoder).domain == spec.domain, (
+                    f"{name}: default encoder"
+                )
+        for name in self.names("encoder"):
+            assert isinstance(registry.encoder(name), EncoderSpec)
+        for name in self.names("dataset"):
+            assert isinstance(registry.dataset(name), DatasetSpec) and registry.dataset(name).sample
+
+    # --- tasks ---
+
+    def test_task_forward_backward(self, task_name: str) -> None:
+        self._skip(task_name)
+        task, bundle = self.build(task_name)
+        task.train()
+        batch = self.batch(task, bundle)
+        for loss in _losses(task, batch):
+            assert loss.dim() == 0 and torch.isfinite(loss), (
+                f"{task_name}: loss {loss} is not a finite scalar"
+            )
+            loss.backward()
+        grads = [p.grad for p in task.encoder.parameters() if p.grad is not None]
+        assert grads, f"{task_name}: no gradient reaches the encoder"
+        assert all(torch.isfinite(g).all() for g in grads), f"{task_name}: non-finite encoder gradient"
+        assert any(g.abs().sum() > 0 for g in grads), f"{task_name}: the encoder's gradients are all zero"
+
+    def test_task_embed_shape(self, task_name: str) -> None:
+        self._skip(task_name)
+        task, bundle = self.build(task_name)
+        inputs, labels = self.eval_inputs(bundle)
+        task.eval()
+        with torch.no_grad():
+            z = task.embed(inputs)
+        expected = (len(labels), task.encoder.output_dim)
+        assert tuple(z.shape) == expected, f"{task_name}: embed gave {tuple(z.shape)}, expected {expected}"
+        assert torch.isfinite(z).all()
+
+    def test_task_state_dict_round_trip(self, task_name: str) -> None:
+        self._skip(task_name)
+        task, bundle = self.build(task_name, seed=0)
+        fresh, _ = self.build(task_name, seed=1)
+        buffer = io.BytesIO()
+        torch.save(task.state_dict(), buffer)
+        buffer.seek(0)
+        fresh.load_state_dict(torch.load(buffer, weights_only=True))
+        inputs, _ = self.eval_inputs(bundle)
+        task.eval()
+        fresh.eval()
+        with torch.no_grad():
+            assert torch.allclose(task.embed(inputs), fresh.embed(inputs), atol=1e-6)
+
+    def test_task_is_deterministic_under_a_seed(self, task_name: str) -> None:
+        self._skip(task_name)
+        losses = []
+        for _ in range(2):
+            task, bundle = self.build(task_name, seed=0)
+            task.train()
+            seed_everything(0)
+            batch = move_to(self.batch(task, bundle), "cpu")
+            losses.append([float(loss.detach()) for loss in _losses(task, batch)])
+        assert losses[0] == pytest.approx(losses[1], rel=1e-5), f"{task_name}: same seed, different losses"
+
+    def test_task_rejects_an_unknown_option(self, task_name: str) -> None:
+        self._skip(task_name)
+        bundle = self.bundle_for(self.registry().task(task_name))
+        with pytest.raises(ConfigError, match="no_such_option"):
+            build_task(task_name, bundle, None, {"no_such_option": 1}, None, self.registry())
+
+    # --- encoders and datasets ---
+
+    def test_encoder_contract(self, encoder_name: str) -> None:
+        self._skip(encoder_name)
+        spec = self.registry().encoder(encoder_name)
+        bundle = self.bundle_for(spec)
+        encoder = build_encoder(encoder_name, task_info(bundle), {}, self.registry())
+        assert isinstance(encoder.output_dim, int) and encoder.output_dim > 0
+        with pytest.raises(ConfigError, match="no_such_option"):
+            build_encoder(encoder_name, task_info(bundle), {"no_such_option": 1}, self.registry())
+
+    def test_dataset_contract(self, dataset_name: str) -> None:
+        self._skip(dataset_name)
+        spec = self.registry().dataset(dataset_name)
+        if spec.needs_root and self.data_root is None:
+            pytest.skip(f"{dataset_name} needs a data root; set data_root")
+        options = tuple(sorted(self.dataset_options.get(spec.name, {}).items()))
+        bundle = _bundle(self.registry(), dataset_name, self.data_root, options)
+        assert bundle.domain == spec.domain and len(bundle.pretrain) > 0
+        if bundle.evaluation is not None and bundle.evaluation.splits:
+            n = _num_rows(bundle)
+            for split, rows in bundle.evaluation.splits.items():
+                assert len(rows) > 0, f"{dataset_name}: split {split!r} is empty"
+                if n is not None:
+                    assert 0 <= rows.min() and rows.max() < n, f"{dataset_name}: split {split!r} out of range"
+
+
+def _num_rows(bundle: DatasetBundle) -> int | None:
+    """Rows the evaluation set embeds to (items, or nodes of a single transductive graph)."""
+    items = bundle.evaluation.dataset
+    if len(items) == 1:
+        labels = items[0][1]
+        return len(labels) if hasattr(labels, "__len__") else 1
+    return len(items)

@@ -1,0 +1,255 @@
+"""``sslcore compare``: grid files, the runner (resume, failures, pre-flight checks),
+reports, the raw-feature baseline and representation geometry, on toy tasks."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sslcore import DatasetSpec, EncoderSpec, Paradigm, TaskSpec, hookimpl
+from sslcore.compare import GridError, parse_grid, read_results, run_grid, suite_grid, write_report
+from sslcore.compare.baselines import RawFeatures
+from sslcore.compare.geometry import effective_rank, geometry, label_alignment
+from sslcore.plugins import Registry
+from tests.test_runs import labelled_vectors
+from tests.toy_tasks import AutoEncoder, NoisyViewsContrast, VectorEncoder
+
+GRID = """
+[settings]
+seeds = [0, 1]
+device = "cpu"
+
+[[run]]
+task = ["ae", "contrast"]
+dataset = "vecs"
+budget = {steps = 4}
+train = {batch_size = 8, lr = 1e-2}
+"""
+
+
+class Boom(AutoEncoder):
+    def forward(self, batch):
+        raise RuntimeError("the task exploded")
+
+
+class ComparePlugin:
+    @hookimpl
+    def sslcore_register_tasks(self):
+        return [
+            TaskSpec("ae", "toy", Paradigm.GENERATIVE, AutoEncoder, default_encoder="vec"),
+            TaskSpec(
+                "contrast",
+                "toy",
+                Paradigm.CONTRASTIVE,
+                NoisyViewsContrast,
+                family="instance-instance",
+                negatives="end-to-end",
+                default_encoder="vec",
+            ),
+            TaskSpec("boom", "toy", Paradigm.GENERATIVE, Boom, default_encoder="vec"),
+        ]
+
+    @hookimpl
+    def sslcore_register_encoders(self):
+        return [EncoderSpec("vec", "toy", lambda info: VectorEncoder(info["dim"]))]
+
+    @hookimpl
+    def sslcore_register_datasets(self):
+        return [DatasetSpec("vecs", "toy", labelled_vectors, "row", needs_root=False)]
+
+
+@pytest.fixture()
+def registry() -> Registry:
+    reg = Registry()
+    reg.register(ComparePlugin(), "toycompare")
+    return reg
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+# --- grid files ---
+
+
+def test_a_grid_expands_to_the_product_of_its_lists() -> None:
+    grid = parse_grid(GRID)
+    assert [(r.task, r.seed) for r in grid.runs] == [("ae", 0), ("ae", 1), ("contrast", 0), ("contrast", 1)]
+    assert all(r.budget == {"steps": 4} and r.train == {"batch_size": 8, "lr": 1e-2} for r in grid.runs)
+    ids = [r.run_id for r in grid.runs]
+    assert len(set(ids)) == 4 and ids == [r.run_id for r in parse_grid(GRID).runs]  # distinct, stable
+
+
+def test_an_unknown_key_names_the_file_line_and_closest_key() -> None:
+    text = GRID.replace("train = ", "trian = ")
+    with pytest.raises(GridError, match=r"grid.toml, line 10: key 'trian'.*did you mean 'train'"):
+        parse_grid(text, "grid.toml")
+
+
+def test_malformed_toml_and_wrong_types_are_clear_errors() -> None:
+    with pytest.raises(GridError, match=r"grid.toml: malformed TOML.*line 3"):
+        parse_grid("[settings]\nseeds = [0]\nbudget = {steps = \n", "grid.toml")
+    with pytest.raises(GridError, match=r"line 3: key 'seeds' must be a non-empty list of integers"):
+        parse_grid(GRID.replace("seeds = [0, 1]", "seeds = 3"), "g.toml")
+    with pytest.raises(GridError, match="has no 'budget'"):
+        parse_grid(GRID.replace("budget = {steps = 4}", ""), "g.toml")
+    with pytest.raises(GridError, match="no runs"):
+        parse_grid("[settings]\nseeds = [0]\n", "g.toml")
+
+
+def test_a_missing_task_is_reported_before_any_run(registry: Registry, tmp_path: Path) -> None:
+    grid = parse_grid(GRID.replace('["ae", "contrast"]', '["ae", "simclr"]'), "g.toml")
+    with pytest.raises(GridError, match=r"unknown task 'simclr'"):
+        run_grid(grid, tmp_path, registry=registry, log=quiet)
+    assert not (tmp_path / "runs").exists()
+
+
+# --- the runner ---
+
+
+def test_runs_are_recorded_with_probes_baselines_geometry_and_compute(
+    registry: Registry, tmp_path: Path
+) -> None:
+    records = run_grid(parse_grid(GRID), tmp_path, registry=registry, log=quiet)
+    assert len(records) == 4 and {r["status"] for r in records} == {"ok"}
+    for r in records:
+        for key in ("pretrained", "random_init", "raw"):
+            assert 0.0 <= r[key] <= 1.0
+        assert r["gain_over_random"] == pytest.approx(r["pretrained"] - r["random_init"])
+        assert r["steps"] == 4 and r["flops_per_step"] > 0 and r["train_flops"] == 4 * r["flops_per_step"]
+        assert set(r["geometry"]) == {"pretrained", "random_init"}
+        assert 1.0 <= r["geometry"]["pretrained"]["effective_rank"] <= r["embedding_dim"]
+        assert r["domain"] == "toy" and r["paradigm"] in ("generative", "contrastive")
+    # the raw baseline probes the 8-d vectors themselves, whose label is the sign of x[0]
+    assert records[0]["raw"] == 1.0
+
+
+def test_an_interrupted_grid_resumes_without_redoing_finished_runs(
+    registry: Registry, tmp_path: Path
+) -> None:
+    grid = parse_grid(GRID)
+    started: list[str] = []
+
+    def interrupt_at_third_run(message: str) -> None:
+        if message.endswith("..."):
+            started.append(message)
+            if len(started) == 3:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(grid, tmp_path, registry=registry, log=interrupt_at_third_run)
+    first = read_results(tmp_path)
+    assert len(first) == 2
+    messages: list[str] = []
+    records = run_grid(grid, tmp_path, registry=registry, log=messages.append)
+    assert sum("finished earlier, skipped" in m for m in messages) == 2
+    assert len(records) == 4
+    assert records[:2] == first  # finished records untouched
+
+
+def test_a_crashing_run_is_recorded_as_failed_and_the_grid_continues(
+    registry: Registry, tmp_path: Path
+) -> None:
+    grid = parse_grid(GRID.replace('["ae", "contrast"]', '["boom", "ae"]').replace("[0, 1]", "[0]"))
+    records = run_grid(grid, tmp_path, registry=registry, log=quiet)
+    assert [r["status"] for r in records] == ["failed", "ok"]
+    assert "the task exploded" in records[0]["error"]
+    paths = write_report(grid, records, tmp_path, registry)
+    assert (
+        "Failed runs" in paths["markdown"].read_text()
+        and "the task exploded" in paths["markdown"].read_text()
+    )
+
+
+def test_the_report_has_table_csv_json_and_plots(registry: Registry, tmp_path: Path) -> None:
+    grid = parse_grid(GRID)
+    records = run_grid(grid, tmp_path, registry=registry, log=quiet)
+    paths = write_report(grid, records, tmp_path, registry)
+    md = paths["markdown"].read_text()
+    assert md.count("| toy |") == 2  # one row per task, means over the 2 seeds
+    rows = list(csv.DictReader(paths["csv"].open()))
+    assert [r["task"] for r in rows] == ["ae", "contrast"] and {r["seeds"] for r in rows} == {"2"}
+    ae = [r for r in records if r["task"] == "ae"]
+    assert float(rows[0]["pretrained"]) == pytest.approx(np.mean([r["pretrained"] for r in ae]))
+    report = json.loads(paths["json"].read_text())
+    assert report["grid"] == GRID and "torch" in report["versions"] and report["hardware"]["cpus"]
+    assert len(report["runs"]) == 4
+    for kind in ("accuracy", "compute", "gain", "geometry"):
+        assert paths[kind].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- baselines and geometry ---
+
+
+def test_raw_features_of_each_input_kind() -> None:
+    images = torch.arange(24.0).reshape(2, 3, 2, 2)
+    assert torch.equal(RawFeatures().embed(images), images.reshape(2, 12))
+    ids = torch.tensor([[2, 5, 5, 0], [3, 3, 3, 1]])
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    bag = RawFeatures(vocab_size=6).embed({"input_ids": ids, "attention_mask": mask})
+    expected = torch.zeros(2, 6)
+    expected[0, 2], expected[0, 5], expected[1, 3], expected[1, 1] = 1, 2, 3, 1  # padding not counted
+    assert torch.allclose(bag, torch.log1p(expected))
+    with pytest.raises(TypeError, match="no raw-feature baseline"):
+        RawFeatures().embed([1, 2, 3])
+
+
+def test_raw_features_of_graphs() -> None:
+    pyg = pytest.importorskip("torch_geometric.data")
+    g1 = pyg.Data(x=torch.tensor([[1.0, 0.0], [3.0, 2.0]]), edge_index=torch.zeros(2, 0, dtype=torch.long))
+    g2 = pyg.Data(x=torch.tensor([[5.0, 5.0]]), edge_index=torch.zeros(2, 0, dtype=torch.long))
+    assert torch.equal(RawFeatures().embed(g1), g1.x)
+    batch = pyg.Batch.from_data_list([g1, g2])
+    assert torch.equal(RawFeatures().embed(batch), torch.tensor([[2.0, 1.0], [5.0, 5.0]]))
+
+
+def test_geometry_of_known_configurations() -> None:
+    rng = np.random.default_rng(0)
+    spread = rng.normal(size=(500, 16))
+    line = np.outer(rng.normal(size=500), rng.normal(size=16))
+    assert effective_rank(line) == pytest.approx(1.0, abs=1e-6)
+    assert 12 < effective_rank(spread) <= 16
+    y = np.repeat([0, 1], 250)
+    collapsed = np.where(y[:, None] == 0, 1.0, -1.0) * np.ones((500, 16))
+    assert label_alignment(collapsed, y) == pytest.approx(0.0, abs=1e-6)
+    g_spread, g_collapsed = geometry(spread, y), geometry(collapsed, y)
+    assert g_spread["uniformity"] < g_collapsed["uniformity"]  # spread out is more uniform
+    assert g_spread["alignment"] > g_collapsed["alignment"]
+    with pytest.raises(ValueError, match="X must be"):
+        geometry(spread, y[:10])
+
+
+def test_the_quick_suite_covers_every_paradigm_per_domain_on_bundled_data() -> None:
+    grid = suite_grid("quick")
+    from sslcore.plugins import get_registry
+
+    registry = get_registry()
+    by_domain: dict[str, set[str]] = {}
+    for run in grid.runs:
+        assert run.data_root is None  # nothing from disk
+        try:
+            spec = registry.task(run.task)
+        except KeyError:
+            continue  # that plugin is not installed
+        assert not registry.dataset(run.dataset).needs_root
+        by_domain.setdefault(spec.domain, set()).add(str(spec.paradigm))
+    for paradigms in by_domain.values():
+        assert paradigms == {"generative", "contrastive", "generative-contrastive"}
+
+
+def test_the_standard_suite_names_installed_components_and_takes_a_data_root(tmp_path: Path) -> None:
+    from sslcore.compare.runner import check_grid
+    from sslcore.plugins import get_registry
+
+    registry = get_registry()
+    if not {"vision", "nlp", "graph"} <= set(registry.plugins):
+        pytest.skip("needs the three domain plugins")
+    grid = suite_grid("standard").with_data_root(tmp_path)
+    check_grid(grid, registry)  # every name resolves, every task matches its dataset's domain
+    assert {r.data_root for r in grid.runs} == {str(tmp_path.resolve())}
+    assert {registry.task(r.task).domain for r in grid.runs} == {"vision", "nlp", "graph"}
