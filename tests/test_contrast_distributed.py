@@ -12,6 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from sslcore.contrast import (
+    NegativeQueue,
     alignment,
     barlow_twins,
     bce_mi,
@@ -71,6 +72,11 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     x = [t[start:stop] for t in _inputs(2)]
     nt_xent(x[0], x[1], tau, distributed=True).backward()
     results["tau_grad"] = tau.grad
+    queue, local_queue = NegativeQueue(64, 4, dtype=torch.float64), NegativeQueue(64, 4, dtype=torch.float64)
+    keys = _inputs(1)[0][:, :4]
+    queue.push(keys[start:stop])  # every rank's keys, gathered
+    local_queue.push(keys[start:stop], distributed=False)
+    results["queue"], results["local_queue"] = queue.negatives(), local_queue.negatives()
     torch.save(results, Path(out_dir) / f"rank{rank}.pt")
     dist.destroy_process_group()
 
@@ -103,6 +109,16 @@ def test_distributed_learnable_temperature_gradient_sums_to_single_process(distr
     x = _inputs(2)
     (grad,) = torch.autograd.grad(nt_xent(x[0], x[1], tau), tau)
     torch.testing.assert_close(sum(r["tau_grad"] for r in ranks), grad, rtol=1e-5, atol=1e-8)
+
+
+def test_queue_push_under_distributed_stores_every_ranks_keys_in_rank_order(distributed_results) -> None:
+    world, ranks = distributed_results
+    expected = NegativeQueue(64, 4, dtype=torch.float64)
+    expected.push(_inputs(1)[0][:, :4])
+    for r in ranks:
+        torch.testing.assert_close(r["queue"], expected.negatives())
+    sizes = SPLITS[world]
+    assert [len(r["local_queue"]) for r in ranks] == list(sizes)
 
 
 def test_distributed_flag_without_process_group_is_the_local_loss() -> None:

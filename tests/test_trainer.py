@@ -528,6 +528,21 @@ def test_optimizer_decays_weight_matrices_only() -> None:
     assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["momentum"] == 0.5
 
 
+def test_adam_adds_the_l2_penalty_to_the_gradient_adamw_decouples_it() -> None:
+    """One step from zero gradient: Adam's step follows the L2 term (sign of w, size lr),
+    AdamW's decay is lr * wd * w."""
+    for name, expected in (
+        ("adam", lambda w: w - 0.1 * torch.sign(w)),
+        ("adamw", lambda w: w * (1 - 0.1 * 0.5)),
+    ):
+        weight = torch.nn.Parameter(torch.tensor([[1.0, -2.0]]))
+        opt = make_optimizer([weight], config(steps=1, optimizer=name, lr=0.1, weight_decay=0.5))
+        before = weight.detach().clone()
+        weight.grad = torch.zeros_like(weight)
+        opt.step()
+        assert torch.allclose(weight.detach(), expected(before), atol=1e-6), name
+
+
 # -- configuration errors ------------------------------------------------------------------------------------
 def test_from_dict_rejects_unknown_keys_with_the_closest_valid_key() -> None:
     with pytest.raises(
@@ -548,7 +563,7 @@ def test_from_dict_rejects_unknown_keys_with_the_closest_valid_key() -> None:
         ({"steps": 0}, "steps must be > 0, got 0"),
         ({"epochs": -1.0}, "epochs must be > 0"),
         ({"seconds": 0}, "seconds must be > 0"),
-        ({"steps": 1, "optimizer": "adam"}, "optimizer 'adam' is not one of .*; did you mean 'adamw'"),
+        ({"steps": 1, "optimizer": "adamm"}, "optimizer 'adamm' is not one of .*; did you mean 'adam'"),
         ({"steps": 1, "precision": "bf61"}, "precision 'bf61' is not one of .*; did you mean 'bf16'"),
         ({"steps": 1, "nan_policy": "ignore"}, "nan_policy 'ignore' is not one of"),
         ({"steps": 1, "batch_size": 0}, "batch_size must be >= 1"),

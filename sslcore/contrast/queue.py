@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sslcore.contrast._checks import compute_dtype
+from sslcore.contrast.distributed import gather_rows, world_size
 
 
 class NegativeQueue(nn.Module):
@@ -22,7 +23,7 @@ class NegativeQueue(nn.Module):
 
         loss = info_nce(q, k, queue.negatives(), temperature=0.2)
         ...
-        queue.push(k)            # in multi-process training: the gathered keys
+        queue.push(k)            # under torch.distributed: every rank's keys, gathered
 
     Args:
         size: capacity :math:`K \ge 1`.
@@ -47,9 +48,14 @@ class NegativeQueue(nn.Module):
         self.register_buffer("count", torch.zeros((), dtype=torch.long))  # rows filled
 
     @torch.no_grad()
-    def push(self, keys: Tensor) -> None:
+    def push(self, keys: Tensor, distributed: bool | None = None) -> None:
         """Append ``keys`` ``[n, dim]`` (detached, normalised, cast to the storage dtype),
-        dropping the oldest entries when full. ``n = 0`` is a no-op."""
+        dropping the oldest entries when full. ``n = 0`` is a no-op.
+
+        ``distributed``: ``None`` (default) pushes every rank's keys, gathered in rank
+        order, whenever torch.distributed runs more than one process (as MoCo's
+        ``concat_all_gather``), so every rank's queue holds the same global keys; every
+        rank must then call ``push`` at the same step. ``False``: this rank's keys only."""
         if keys.dim() != 2 or keys.shape[1] != self.dim:
             raise ValueError(
                 f"NegativeQueue.push: keys must be [n, {self.dim}], got shape {tuple(keys.shape)}"
@@ -58,10 +64,12 @@ class NegativeQueue(nn.Module):
             raise ValueError(
                 f"NegativeQueue.push: keys are on {keys.device} but the queue is on {self.keys.device}"
             )
-        n = keys.shape[0]
+        new = keys.detach()
+        if distributed is not False and world_size() > 1:
+            new = gather_rows(new)[0]
+        n = new.shape[0]
         if n == 0:
             return
-        new = keys.detach()
         if self.normalize:
             new = F.normalize(new.to(compute_dtype(new)), dim=1)
         kept = min(n, self.size)

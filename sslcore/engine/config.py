@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from sslcore.errors import ConfigError, suggest
 
-OPTIMIZERS = ("adamw", "sgd")
+OPTIMIZERS = ("adamw", "adam", "sgd")
 PRECISIONS = ("fp32", "bf16", "fp16")
 NAN_POLICIES = ("stop", "skip")
 
@@ -38,7 +38,7 @@ class TrainConfig:
     steps: int | None = None
     seconds: float | None = None
     batch_size: int = 256
-    optimizer: Literal["adamw", "sgd"] = "adamw"
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = 1e-3
     weight_decay: float = 1e-4
     momentum: float = 0.9

@@ -87,7 +87,9 @@ def seed_everything(seed: int) -> None:
 
 
 def make_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW or SGD with weight decay on weight matrices only (not biases or norms)."""
+    """AdamW (decoupled weight decay), Adam (L2 penalty added to the gradient, as many
+    reference implementations use) or SGD with momentum; weight decay on weight matrices
+    only (not biases or norms)."""
     params = [p for p in params if p.requires_grad]
     decay = [p for p in params if p.dim() > 1]
     no_decay = [p for p in params if p.dim() <= 1]
@@ -97,6 +99,8 @@ def make_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch
     ]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=config.lr)
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
