@@ -43,7 +43,7 @@ WALL_BUDGET = 600.0  # 10 minutes
 
 # The recipe (tuned with short hand loops; see plugins/vision/README.md).
 TASK_OPTIONS = {"temperature": 0.2, "proj_dim": 128, "hidden_dim": 512, "crop_min_scale": 0.08, "jitter": 0.5}
-ENCODER_OPTIONS = {"width": 32, "output_dim": 256, "stem_stride": 2}
+ENCODER_OPTIONS = {"width": 64, "output_dim": 256, "stem_stride": 2}
 TRAIN = {"batch_size": 256, "lr": 2e-3, "weight_decay": 1e-4, "warmup": 0.05, "optimizer": "adamw"}
 
 
