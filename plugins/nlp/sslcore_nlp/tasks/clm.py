@@ -29,6 +29,12 @@ from sslcore_nlp.masking import IGNORE
 from sslcore_nlp.tasks.mlm_head import tied_mlm_head
 
 
+def _tokens(batch: Mapping[str, Tensor]) -> float:
+    """Non-padding input tokens of the batch (the throughput metric, as ``mlm``'s)."""
+    mask = batch.get("attention_mask")
+    return float(mask.sum()) if mask is not None else float(batch["input_ids"].numel())
+
+
 class CausalLanguageModeling(GenerativeTask):
     """``collate`` pads ``{"input_ids": [...]}`` samples into ``input_ids /
     attention_mask / labels [B, L]`` (``DataCollatorForLanguageModeling(mlm=False)``:
@@ -64,7 +70,7 @@ class CausalLanguageModeling(GenerativeTask):
         targets = batch["labels"][:, 1:]
         predicted = targets != IGNORE
         if not predicted.any():
-            return TaskOutput(states.sum() * 0.0, {"predicted_tokens": 0.0})
+            return TaskOutput(states.sum() * 0.0, {"predicted_tokens": 0.0, "tokens": _tokens(batch)})
         logits = self.decoder(states[predicted])  # [M, vocab_size]
         loss = F.cross_entropy(logits, targets[predicted])
         with torch.no_grad():
@@ -75,5 +81,6 @@ class CausalLanguageModeling(GenerativeTask):
                 "next_token_accuracy": float(accuracy),
                 "perplexity": float(loss.detach().exp()),
                 "predicted_tokens": float(predicted.sum()),
+                "tokens": _tokens(batch),
             },
         )

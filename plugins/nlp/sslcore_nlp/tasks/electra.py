@@ -184,6 +184,7 @@ class Electra(AdversarialTask):
                 "replaced_fraction": float(out.replaced[real].float().mean()),
                 "disc_loss": float(out.disc_loss),
                 "disc_accuracy": float((predicted == out.replaced)[real].float().mean()),
+                "tokens": float(real.sum()),
             }
             if out.replaced.any():
                 metrics["disc_recall"] = float(predicted[out.replaced].float().mean())

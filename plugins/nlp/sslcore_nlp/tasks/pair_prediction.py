@@ -32,6 +32,12 @@ from sslcore_nlp.data.sentence_pairs import Pair, SampleDocuments, encode_pair, 
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+def _tokens(batch: Mapping[str, Tensor]) -> float:
+    """Non-padding input tokens of the batch (the throughput metric, as ``mlm``'s)."""
+    mask = batch.get("attention_mask")
+    return float(mask.sum()) if mask is not None else float(batch["input_ids"].numel())
+
+
 def collate_rng() -> random.Random:
     """A ``random.Random`` seeded from torch's generator, so ``torch.manual_seed`` (and
     DataLoader's per-worker seeding) makes the pairs reproducible."""
@@ -82,7 +88,8 @@ class SegmentPairTask(ContrastiveTask):
         loss = F.cross_entropy(logits, labels)
         with torch.no_grad():
             accuracy = (logits.argmax(-1) == labels).float().mean()
-        return TaskOutput(loss, {self.metric: float(accuracy), "pairs": float(len(labels))})
+        metrics = {self.metric: float(accuracy), "pairs": float(len(labels)), "tokens": _tokens(batch)}
+        return TaskOutput(loss, metrics)
 
 
 class SentenceOrderPrediction(SegmentPairTask):

@@ -1,0 +1,535 @@
+"""NLP methods benchmark (issue 5): every text pretext task on WikiText-2, tiny encoder.
+
+For each task and seed: pretrain the same tiny BERT-style encoder (``bert`` preset
+``tiny``, mean pooling, dropout 0.1; ELECTRA's discriminator is that encoder too) with
+``sslcore.runs.pretrain`` on the WikiText-2 file, with the same locally trained WordPiece
+tokenizer (``vocab_size=8000``, cached by corpus hash) and ``max_length=64`` blocks, for
+the same CPU time budget (``--seconds``, default 900 = 15 minutes; ``--steps`` adds a step
+cap). Then probe the frozen encoder with the core linear protocol on MR, CR, MPQA (10-fold
+CV, C by an inner 5-fold search) and SST-2 (C on dev, accuracy on test), each set rebuilt
+with the run's tokenizer, and the same encoder at random initialisation. Tokens per
+second = the non-padding input tokens the task logs (``tokens`` metric) / training time.
+
+Beside them: TF-IDF (word uni+bigrams, sublinear tf) + logistic regression on the raw
+sentences, with the core probe's C grid and selection (same folds, same dev split).
+Then continued pretraining: the MLM run of the first seed is exported with
+``sslcore_nlp.export.export_run`` and pretrained again with ``mlm`` from that directory
+(``--encoder-opt pretrained=<dir>``, ``--dataset-opt tokenizer=<dir>``) for
+``--continue-seconds``; its first logged loss must lie below the from-scratch run's and
+its tokenizer must be the exported one.
+
+Acceptance: ELECTRA's average probe accuracy (4 sets x seeds) above MLM's; every task's
+average above its random-init average; continued pretraining runs, starts below the
+from-scratch loss and keeps the tokenizer. TF-IDF is reported, not a criterion.
+
+Each finished (task, seed) is written at once to the results file (atomically), and a
+rerun skips what is already there (probes missing from a stored run are added);
+``--force`` reruns.
+
+    .venv/bin/python benchmarks/nlp_methods.py [--tasks mlm electra ...] [--seeds 0 1 2]
+        [--seconds 900] [--steps N] [--probes mr cr mpqa sst2] [--threads 1] [--data-root DIR]
+
+Writes ``benchmarks/results/nlp_methods.json`` and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from _common import provenance, write_result
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+from sklearn.pipeline import Pipeline, make_pipeline
+from threadpoolctl import threadpool_limits
+
+from sslcore.data import cache_dir
+from sslcore.evaluation.linear import DEFAULT_CS
+from sslcore.evaluation.splits import selection_split
+from sslcore.io import atomic_write_json, read_json
+from sslcore.plugins.manager import get_registry
+from sslcore.runs import evaluate, load_run, pretrain
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "nlp_methods.json"
+DATA_ROOT = HERE.parent.parent / "shared" / "data"  # the shared data folder beside the repository
+
+PROBES = ("mr", "cr", "mpqa", "sst2")
+PROBE_NAMES = {"mr": "MR", "cr": "CR", "mpqa": "MPQA", "sst2": "SST-2"}
+ENCODER = "bert"  # one encoder for every task (ELECTRA's `electra` tiny preset is the same transformer)
+ENCODER_OPTIONS: dict[str, Any] = {"preset": "tiny", "pooling": "mean", "dropout": 0.1}
+DATASET_OPTIONS: dict[str, Any] = {"vocab_size": 8000, "max_length": 64}
+TRAIN: dict[str, Any] = {"weight_decay": 0.01, "warmup": 0.05, "optimizer": "adamw"}
+
+#: task -> (task options, batch size, learning rate). MLM is nlp_foundation's recipe;
+#: ELECTRA and CLM get the same batch and rate (equal compute, no per-task tuning);
+#: SimCSE / SOP / NSP the plugin README's suggested CPU recipes.
+RECIPES: dict[str, tuple[dict[str, Any], int, float]] = {
+    "mlm": ({"mask_prob": 0.15}, 64, 2e-3),
+    "electra": ({}, 64, 2e-3),
+    "simcse": ({}, 64, 5e-4),
+    "sop": ({}, 32, 1e-3),
+    "nsp": ({}, 32, 1e-3),
+    "clm": ({}, 64, 2e-3),
+}
+TFIDF_OPTIONS: dict[str, Any] = {"ngram_range": (1, 2), "sublinear_tf": True, "lowercase": True}
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seconds", type=float, default=900.0, help="pretraining budget per run (wall clock)")
+    p.add_argument("--steps", type=int, default=None, help="also cap pretraining at this many steps")
+    p.add_argument("--probes", nargs="+", default=list(PROBES), choices=list(PROBES))
+    p.add_argument("--continue-seconds", type=float, default=120.0, help="continued MLM pretraining budget")
+    p.add_argument("--no-continue", action="store_true", help="skip the continued-pretraining check")
+    p.add_argument("--no-tfidf", action="store_true", help="skip the TF-IDF baseline")
+    p.add_argument("--threads", type=int, default=1, help="torch / BLAS intra-op threads")
+    p.add_argument(
+        "--data-root", type=Path, default=DATA_ROOT, help="folder holding text/corpus and text/senteval"
+    )
+    p.add_argument("--output", type=Path, default=RESULTS)
+    p.add_argument("--force", action="store_true", help="rerun (task, seed) pairs already in the results")
+    args = p.parse_args()
+    if not 0 < args.seconds <= 900:
+        p.error("--seconds must be in (0, 900]: the acceptance allows at most 15 minutes per task")
+    return args
+
+
+# -- training --------------------------------------------------------------------------------
+
+
+def training_summary(run_dir: Path, seconds: float) -> dict[str, Any]:
+    """First / last logged record and token throughput from the run's ``metrics.jsonl``
+    (each record averages the metrics of the steps since the previous one)."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    tokens, previous_step = 0.0, 0
+    for record in records:
+        tokens += record.get("tokens", 0.0) * (record["step"] - previous_step)
+        previous_step = record["step"]
+    drop = ("lr", "elapsed", "epoch", "peak_memory_mb", "samples_per_sec")
+    return {
+        "first_logged": {k: v for k, v in records[0].items() if k not in drop},
+        "last_logged": {k: v for k, v in records[-1].items() if k not in drop},
+        "tokens": tokens,
+        "tokens_per_second": tokens / seconds if "tokens" in records[0] else None,
+    }
+
+
+def train(
+    task: str, seed: int, args: argparse.Namespace, run_dir: Path, **overrides: Any
+) -> tuple[Any, dict[str, Any]]:
+    """``pretrain`` ``task`` with its recipe; ``overrides`` replace options / budget."""
+    options, batch_size, lr = RECIPES[task]
+    kwargs: dict[str, Any] = {
+        "task_options": options,
+        "encoder_options": ENCODER_OPTIONS,
+        "dataset_options": DATASET_OPTIONS,
+        "seconds": args.seconds,
+        "steps": args.steps,
+        **overrides,
+    }
+    result = pretrain(
+        task,
+        "wikitext2",
+        output=run_dir,
+        data_root=args.data_root,
+        encoder=ENCODER,
+        seed=seed,
+        progress_bar=False,
+        device="cpu",
+        batch_size=batch_size,
+        lr=lr,
+        **TRAIN,
+        **kwargs,
+    )
+    return result, training_summary(run_dir, result.seconds)
+
+
+def probe(run_dir: Path, name: str) -> dict[str, Any]:
+    """Linear probe of the trained and the random-init encoder on SentEval set ``name``."""
+    out = {}
+    for which, random_init in (("pretrained", False), ("random_init", True)):
+        r = evaluate(
+            run_dir, "linear", random_init=random_init, device="cpu", dataset_options={"probe": name}
+        )
+        out[which] = {k: r[k] for k in ("test_accuracy", "test_std", "selected", "num_test", "seconds")}
+    return out
+
+
+def pretrained_run(task: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Pretrain ``task`` for the budget; the probes are added by :func:`add_probes`."""
+    options, batch_size, lr = RECIPES[task]
+    run_dir = cache_dir("benchmarks", "nlp_methods", f"{task}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+    spec = get_registry().task(task)
+    load = os.getloadavg()
+    result, logs = train(task, seed, args, run_dir)
+    return {
+        "paradigm": str(spec.paradigm),
+        "family": spec.family,
+        "budget_seconds": args.seconds,
+        "budget_steps": args.steps,
+        "steps": result.steps,
+        "epochs": result.epochs,
+        "seconds": result.seconds,
+        "samples": result.samples,
+        "final_loss": result.final_loss,
+        "logs": logs,
+        "recipe": {"task_options": options, "batch_size": batch_size, "lr": lr, **TRAIN},
+        "load_average_before": load,
+        "load_average_after_training": os.getloadavg(),
+        "run_dir": str(run_dir),
+        "probes": {},
+    }
+
+
+def add_probes(entry: dict[str, Any], probes: list[str], force: bool) -> bool:
+    """Probe the run for each set in ``probes`` not yet in ``entry``; True if any was added."""
+    added = False
+    for name in probes:
+        if name in entry["probes"] and not force:
+            continue
+        entry["probes"][name] = probe(Path(entry["run_dir"]), name)
+        added = True
+    return added
+
+
+# -- TF-IDF baseline --------------------------------------------------------------------------
+
+
+def _tfidf_model(C: float, seed: int) -> Pipeline:
+    return make_pipeline(
+        TfidfVectorizer(**TFIDF_OPTIONS), LogisticRegression(C=C, max_iter=1000, random_state=seed)
+    )
+
+
+def tfidf_probe(name: str, seed: int, root: Path) -> dict[str, Any]:
+    """TF-IDF + logistic regression on the raw sentences of SentEval set ``name``, with the
+    core linear probe's protocol (:func:`sslcore.evaluation.linear_probe`): its C grid;
+    no split -> stratified 10-fold CV with C from an inner 5-fold search; a split -> C on
+    ``val`` (or a held-out 10 % of train), refit on train, test accuracy. The vectoriser is
+    fit on the fitting rows only (it is part of the model), as the probe's scaler is."""
+    from sslcore_nlp.data.senteval import read_senteval
+
+    texts, labels, splits = read_senteval(root, name)
+    X, y = np.asarray(texts, dtype=object), np.asarray(labels)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if splits is None:
+            search = GridSearchCV(
+                _tfidf_model(1.0, seed), {"logisticregression__C": list(DEFAULT_CS)}, cv=5, n_jobs=1
+            )
+            scores = cross_val_score(search, X, y, cv=StratifiedKFold(10, shuffle=True, random_state=seed))
+            return {
+                "test_accuracy": float(scores.mean()),
+                "test_std": float(scores.std()),
+                "selected": {},
+                "num_test": len(y),
+                "seconds": time.perf_counter() - start,
+            }
+        fit, select, test = selection_split(y, splits, seed)
+        best_C, best_acc = DEFAULT_CS[0], -1.0
+        for C in DEFAULT_CS:
+            acc = _tfidf_model(C, seed).fit(X[fit], y[fit]).score(X[select], y[select])
+            if acc > best_acc:
+                best_C, best_acc = C, acc
+        train_rows = np.asarray(splits["train"])
+        model = _tfidf_model(best_C, seed).fit(X[train_rows], y[train_rows])
+        return {
+            "test_accuracy": float(model.score(X[test], y[test])),
+            "test_std": None,
+            "selected": {"C": best_C},
+            "num_test": len(test),
+            "seconds": time.perf_counter() - start,
+        }
+
+
+# -- continued pretraining --------------------------------------------------------------------
+
+
+def continued_pretraining(source: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Export the MLM run ``source``, pretrain ``mlm`` again from the export (its tokenizer
+    and weights), and check the loss starts lower and the vocabulary is the exported one."""
+    from sslcore_nlp.export import export_run
+    from sslcore_nlp.tokenizer import load_tokenizer
+
+    source_dir = Path(source["run_dir"])
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    export_dir = export_run(
+        source_dir, source_dir.with_name(f"{source_dir.name}-export-{stamp}"), args.data_root
+    )
+    run_dir = cache_dir("benchmarks", "nlp_methods", f"{source_dir.name}-continued-{stamp}")
+    result, logs = train(
+        "mlm",
+        source["seed"],
+        args,
+        run_dir,
+        encoder_options={**ENCODER_OPTIONS, "pretrained": str(export_dir)},
+        dataset_options={**DATASET_OPTIONS, "tokenizer": str(export_dir)},
+        seconds=args.continue_seconds,
+    )
+    exported = load_tokenizer(export_dir).get_vocab()
+    _, source_bundle, _ = load_run(source_dir, args.data_root)
+    task, bundle, _ = load_run(run_dir, args.data_root)
+    used = bundle.info["tokenizer"].get_vocab()
+    scratch_first = source["logs"]["first_logged"]["loss"]
+    continued_first = logs["first_logged"]["loss"]
+    return {
+        "source_run": str(source_dir),
+        "export_dir": str(export_dir),
+        "run_dir": str(run_dir),
+        "budget_seconds": args.continue_seconds,
+        "steps": result.steps,
+        "seconds": result.seconds,
+        "logs": logs,
+        "scratch_first_loss": scratch_first,
+        "scratch_last_loss": source["logs"]["last_logged"]["loss"],
+        "continued_first_loss": continued_first,
+        "continued_last_loss": logs["last_logged"]["loss"],
+        "starts_below_scratch": continued_first < scratch_first,
+        "tokenizer_kept": used == exported == source_bundle.info["tokenizer"].get_vocab(),
+        "vocab_size": len(used),
+        "model_vocab_size": int(task.encoder.model.config.vocab_size),
+    }
+
+
+# -- summary ----------------------------------------------------------------------------------
+
+
+def run_average(entry: dict[str, Any], which: str, probes: tuple[str, ...]) -> float | None:
+    """Mean accuracy (%) of one run over ``probes``; None if one is missing."""
+    if not all(p in entry["probes"] for p in probes):
+        return None
+    return 100 * statistics.mean(entry["probes"][p][which]["test_accuracy"] for p in probes)
+
+
+def summary(record: dict[str, Any], probes: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One row per task (mean over its seeds) and one for TF-IDF."""
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for key, entry in record["runs"].items():
+        by_task.setdefault(key.rsplit("/", 1)[0], []).append(entry)
+    rows = []
+    for task, entries in by_task.items():
+        complete = [e for e in entries if run_average(e, "pretrained", probes) is not None]
+        avg = [run_average(e, "pretrained", probes) for e in complete]
+        rnd = [run_average(e, "random_init", probes) for e in complete]
+        tps = [e["logs"]["tokens_per_second"] for e in entries if e["logs"]["tokens_per_second"]]
+        per_set = {
+            p: 100
+            * statistics.mean(
+                e["probes"][p]["pretrained"]["test_accuracy"] for e in entries if p in e["probes"]
+            )
+            for p in probes
+            if any(p in e["probes"] for e in entries)
+        }
+        rows.append(
+            {
+                "task": task,
+                "paradigm": entries[0]["paradigm"],
+                "seeds": sorted(e["seed"] for e in entries),
+                "complete_seeds": len(complete),
+                "per_set": per_set,
+                "average": statistics.mean(avg) if avg else None,
+                "std": statistics.stdev(avg) if len(avg) > 1 else 0.0,
+                "random_init": statistics.mean(rnd) if rnd else None,
+                "tokens_per_second": statistics.median(tps) if tps else None,
+                "first_loss": statistics.mean(e["logs"]["first_logged"]["loss"] for e in entries),
+                "final_loss": statistics.mean(e["logs"]["last_logged"]["loss"] for e in entries),
+                "steps": statistics.mean(e["steps"] for e in entries),
+            }
+        )
+    if record.get("tfidf"):
+        seeds = list(record["tfidf"].values())
+        per_set = {
+            p: 100 * statistics.mean(s[p]["test_accuracy"] for s in seeds if p in s)
+            for p in probes
+            if any(p in s for s in seeds)
+        }
+        avg = [
+            100 * statistics.mean(s[p]["test_accuracy"] for p in probes)
+            for s in seeds
+            if all(p in s for p in probes)
+        ]
+        rows.append(
+            {
+                "task": "tf-idf + logreg",
+                "paradigm": "baseline",
+                "seeds": sorted(int(k) for k in record["tfidf"]),
+                "complete_seeds": len(avg),
+                "per_set": per_set,
+                "average": statistics.mean(avg) if avg else None,
+                "std": statistics.stdev(avg) if len(avg) > 1 else 0.0,
+                "random_init": None,
+                "tokens_per_second": None,
+                "first_loss": None,
+                "final_loss": None,
+                "steps": None,
+            }
+        )
+    return rows
+
+
+def fmt(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def markdown(rows: list[dict[str, Any]], probes: tuple[str, ...], record: dict[str, Any]) -> str:
+    head = " | ".join(PROBE_NAMES[p] for p in probes)
+    lines = [
+        f"| task | paradigm | seeds | {head} | average | random init | tokens/s | loss first -> last |",
+        "|---|---|---:|" + "---:|" * len(probes) + "---:|---:|---:|---:|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["paradigm"] == "baseline", -(r["average"] or 0.0))):
+        average = f"{r['average']:.2f} ± {r['std']:.2f}" if r["average"] is not None else "-"
+        loss = f"{r['first_loss']:.3f} -> {r['final_loss']:.3f}" if r["final_loss"] is not None else "-"
+        lines.append(
+            f"| {r['task']} | {r['paradigm']} | {len(r['seeds'])} | "
+            + " | ".join(fmt(r["per_set"].get(p)) for p in probes)
+            + f" | {average} | {fmt(r['random_init'])} | {fmt(r['tokens_per_second'], '.0f')} | {loss} |"
+        )
+    c = record.get("continued")
+    if c:
+        lines.append(
+            f"\ncontinued MLM from {c['export_dir']}: first logged loss {c['continued_first_loss']:.3f} "
+            f"(from scratch {c['scratch_first_loss']:.3f}), last {c['continued_last_loss']:.3f} after "
+            f"{c['steps']} steps; tokenizer kept: {'yes' if c['tokenizer_kept'] else 'NO'} "
+            f"(vocabulary {c['vocab_size']}, model {c['model_vocab_size']})"
+        )
+    return "\n".join(lines)
+
+
+def acceptance(
+    rows: list[dict[str, Any]], record: dict[str, Any], args: argparse.Namespace, probes: tuple[str, ...]
+) -> dict[str, Any]:
+    """The issue's criteria on the complete (all probes) runs; missing pieces fail them."""
+    by_task = {r["task"]: r for r in rows}
+    wanted = len(args.seeds)
+    incomplete = [t for t in args.tasks if t not in by_task or by_task[t]["complete_seeds"] < wanted]
+    mlm, electra = by_task.get("mlm"), by_task.get("electra")
+    electra_beats_mlm = bool(
+        mlm
+        and electra
+        and mlm["average"] is not None
+        and electra["average"] is not None
+        and electra["average"] > mlm["average"]
+    )
+    not_above_random = [
+        r["task"]
+        for r in rows
+        if r["paradigm"] != "baseline" and (r["average"] is None or r["average"] <= r["random_init"])
+    ]
+    c = record.get("continued") or {}
+    continued_ok = bool(c.get("starts_below_scratch") and c.get("tokenizer_kept"))
+    return {
+        "probes": list(probes),
+        "electra_average": electra["average"] if electra else None,
+        "mlm_average": mlm["average"] if mlm else None,
+        "electra_beats_mlm": electra_beats_mlm,
+        "not_above_random_init": not_above_random,
+        "continued_pretraining_ok": continued_ok,
+        "incomplete_tasks": incomplete,
+        "tfidf_average": by_task.get("tf-idf + logreg", {}).get("average"),
+        "accepted": electra_beats_mlm
+        and not not_above_random
+        and continued_ok
+        and not incomplete
+        and set(probes) == set(PROBES),
+    }
+
+
+def main() -> int:
+    args = parse_args()
+    record = read_json(args.output) if args.output.exists() else {}
+    record.setdefault("runs", {})
+    record.setdefault("tfidf", {})
+    record.update(
+        benchmark="nlp_methods",
+        dataset="wikitext2 (WikiText-2 validation file) / SentEval MR, CR, MPQA, SST-2 (probes)",
+        encoder=ENCODER,
+        encoder_options=ENCODER_OPTIONS,
+        dataset_options=DATASET_OPTIONS,
+        tfidf_options={**TFIDF_OPTIONS, "Cs": list(DEFAULT_CS)},
+    )
+
+    def save() -> None:
+        record.update(**provenance(torch_threads=args.threads))
+        atomic_write_json(args.output, record)  # each finished piece is kept at once
+
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(args.threads):
+        for task in args.tasks:
+            for seed in args.seeds:
+                key = f"{task}/{seed}"
+                if key not in record["runs"] or args.force:
+                    entry = pretrained_run(task, seed, args)
+                    entry["seed"] = seed
+                    record["runs"][key] = entry
+                    save()
+                    logs = entry["logs"]
+                    print(
+                        f"{key}: {entry['steps']} steps in {entry['seconds']:.0f} s, "
+                        f"{fmt(logs['tokens_per_second'], '.0f')} tokens/s, loss "
+                        f"{logs['first_logged']['loss']:.3f} -> {logs['last_logged']['loss']:.3f}",
+                        flush=True,
+                    )
+                entry = record["runs"][key]
+                start = time.perf_counter()
+                if add_probes(entry, args.probes, args.force):
+                    save()
+                    accs = {
+                        p: (
+                            round(100 * v["pretrained"]["test_accuracy"], 2),
+                            round(100 * v["random_init"]["test_accuracy"], 2),
+                        )
+                        for p, v in entry["probes"].items()
+                    }
+                    print(
+                        f"{key} probes (pretrained, random init) {accs} in {time.perf_counter() - start:.0f} s",
+                        flush=True,
+                    )
+        if not args.no_tfidf:
+            for seed in args.seeds:
+                stored = record["tfidf"].setdefault(str(seed), {})
+                for name in args.probes:
+                    if name not in stored or args.force:
+                        stored[name] = tfidf_probe(name, seed, args.data_root)
+                        save()
+                        print(
+                            f"tf-idf/{seed} {name}: {100 * stored[name]['test_accuracy']:.2f} % "
+                            f"in {stored[name]['seconds']:.0f} s",
+                            flush=True,
+                        )
+        source = record["runs"].get(f"mlm/{args.seeds[0]}")
+        if not args.no_continue and source is not None and (args.force or "continued" not in record):
+            record["continued"] = continued_pretraining(source, args)
+            save()
+    probes = tuple(p for p in PROBES if p in args.probes)
+    rows = summary(record, probes)
+    record["summary"] = rows
+    record.update(acceptance(rows, record, args, probes))
+    record.update(**provenance(torch_threads=args.threads))
+    verdict = (
+        f"\nELECTRA average {fmt(record['electra_average'])} vs MLM {fmt(record['mlm_average'])}: "
+        f"{'higher' if record['electra_beats_mlm'] else 'NOT higher'}; "
+        f"not above random init: {record['not_above_random_init'] or 'none'}; "
+        f"continued pretraining: {'ok' if record['continued_pretraining_ok'] else 'NOT ok'}; "
+        f"TF-IDF average {fmt(record['tfidf_average'])}; "
+        f"incomplete: {record['incomplete_tasks'] or 'none'}; accepted: {'yes' if record['accepted'] else 'NO'}"
+    )
+    return write_result(args.output, record, markdown(rows, probes, record) + "\n" + verdict)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
