@@ -96,7 +96,7 @@ RECIPES: dict[str, Recipe] = {
         {
             "epochs": 300,
             "lr": 5e-4,
-            "optimizer": "adamw",
+            "optimizer": "adam",  # the reference's torch.optim.Adam: L2 added to the gradient
             "weight_decay": 1e-5,
             "warmup": 0.0,
             "min_lr_ratio": 1.0,
