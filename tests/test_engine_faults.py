@@ -217,16 +217,29 @@ def test_tensorboard_gets_every_log_record_and_purges_on_resume(
     assert second.purge_step == 5 and [r["step"] for r in second.records] == [5, 6] and second.closed
 
 
-@pytest.mark.skipif(tensorboard_available(), reason="tensorboard is installed")
-def test_tensorboard_without_the_package_is_a_clear_error(tmp_path: Path) -> None:
+def test_tensorboard_without_the_package_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sslcore.engine.observability as observability
+
+    monkeypatch.setattr(observability, "tensorboard_available", lambda: False)
     with pytest.raises(ConfigError, match="pip install tensorboard"):
         Trainer(make_autoencoder(), config(steps=1, tensorboard=True), tmp_path)
 
 
 @pytest.mark.skipif(not tensorboard_available(), reason="tensorboard is not installed")
 def test_tensorboard_event_files_beside_the_jsonl_log(tmp_path: Path) -> None:
-    Trainer(make_autoencoder(), config(steps=2, tensorboard=True), tmp_path).fit(random_vectors(16))
-    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    Trainer(make_autoencoder(), config(steps=4, log_every=1, tensorboard=True), tmp_path).fit(
+        random_vectors(16)
+    )
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    losses = events.Scalars("train/loss")
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [e.step for e in losses] == [r["step"] for r in logged] == [1, 2, 3, 4]
+    assert [e.value for e in losses] == pytest.approx([r["loss"] for r in logged])
 
 
 # -- sharding ----------------------------------------------------------------------------------------

@@ -40,14 +40,16 @@ def check_tensorboard() -> None:
 
 class TensorBoardLog:
     """Scalars of each log record as TensorBoard events under ``folder`` (written by
-    :class:`torch.utils.tensorboard.SummaryWriter`), tagged ``train/<key>``."""
+    :class:`torch.utils.tensorboard.SummaryWriter`), tagged ``train/<key>``.
+    ``purge_step``: on resume, events at or after this step (written after the checkpoint
+    the run resumes from) are dropped, as the JSONL log is truncated."""
 
     SKIP = ("step", "epoch", "elapsed")
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, purge_step: int | None = None):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(folder))
+        self.writer = SummaryWriter(log_dir=str(folder), purge_step=purge_step)
 
     def write(self, record: dict[str, Any]) -> None:
         step = int(record["step"])
