@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from sslcore.compare.baselines import RawFeatures
 from sslcore.compare.flops import flops_per_step
@@ -90,7 +91,8 @@ def run_grid(
         log(f"{label} ...")
         start = time.perf_counter()
         try:
-            record = _run_one(run, grid, output / "runs" / run.run_id, registry)
+            with threadpool_limits(grid.settings.get("threads")):  # BLAS too: probes depend on it
+                record = _run_one(run, grid, output / "runs" / run.run_id, registry)
         except Exception as exc:  # a crashing run is recorded and the grid goes on
             record = _base_record(run, registry) | {
                 "status": "failed",
