@@ -109,6 +109,16 @@ def test_a_missing_task_is_reported_before_any_run(registry: Registry, tmp_path:
     assert not (tmp_path / "runs").exists()
 
 
+def test_unknown_options_are_reported_before_any_run(registry: Registry, tmp_path: Path) -> None:
+    text = GRID.replace("train = {batch_size = 8, lr = 1e-2}", "train = {batch_size = 8, lr = 1e-2, lrr = 1}")
+    text += "task_options = {out_dimm = 3}\n"
+    with pytest.raises(GridError) as info:
+        run_grid(parse_grid(text, "g.toml"), tmp_path, registry=registry, log=quiet)
+    assert "'out_dimm'" in str(info.value) and "did you mean 'out_dim'" in str(info.value)
+    assert "'lrr'" in str(info.value) and "did you mean 'lr'" in str(info.value)
+    assert not (tmp_path / "runs").exists()
+
+
 # --- the runner ---
 
 
@@ -240,6 +250,10 @@ def test_the_quick_suite_covers_every_paradigm_per_domain_on_bundled_data() -> N
         by_domain.setdefault(spec.domain, set()).add(str(spec.paradigm))
     for paradigms in by_domain.values():
         assert paradigms == {"generative", "contrastive", "generative-contrastive"}
+    if {"vision", "nlp", "graph"} <= set(registry.plugins):
+        from sslcore.compare.runner import check_grid
+
+        check_grid(grid, registry)  # names, domains and every option are valid
 
 
 def test_the_standard_suite_names_installed_components_and_takes_a_data_root(tmp_path: Path) -> None:

@@ -18,14 +18,17 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from sslcore.build import check_options, option_names, task_option_names
 from sslcore.compare.baselines import RawFeatures
 from sslcore.compare.flops import flops_per_step
 from sslcore.compare.geometry import geometry
 from sslcore.compare.grid import Grid, GridError, GridRun
-from sslcore.errors import UnknownNameError
+from sslcore.engine import TrainConfig
+from sslcore.errors import ConfigError, UnknownNameError
 from sslcore.evaluation import extract_embeddings, get_protocol
 from sslcore.io import atomic_write_text
 from sslcore.plugins.manager import Registry, get_registry
+from sslcore.plugins.specs import resolve_factory
 from sslcore.runs import load_run, pretrain
 
 RESULTS = "results.jsonl"
@@ -50,6 +53,7 @@ def check_grid(grid: Grid, registry: Registry) -> None:
             problems.append(
                 f"dataset {run.dataset!r} reads files but {where}; pass --data-root or set data_root in the grid"
             )
+        problems += _option_problems(run, task, dataset, registry)
         if task.domain != dataset.domain:
             problems.append(
                 f"task {run.task!r} is a {task.domain} task but dataset {run.dataset!r} is {dataset.domain} data"
@@ -57,6 +61,29 @@ def check_grid(grid: Grid, registry: Registry) -> None:
     if problems:
         unique = list(dict.fromkeys(problems))
         raise GridError(f"{grid.path}: the grid cannot run:\n  - " + "\n  - ".join(unique))
+
+
+def _option_problems(run: GridRun, task: Any, dataset: Any, registry: Registry) -> list[str]:
+    """Unknown training, task, encoder or dataset options, found before anything runs."""
+    encoder_name = run.encoder or task.default_encoder
+    checks = [
+        (f"task {run.task!r}", task_option_names(resolve_factory(task.factory)), run.task_options),
+        (f"dataset {run.dataset!r}", option_names(resolve_factory(dataset.factory), 1), run.dataset_options),
+    ]
+    if encoder_name is not None:
+        factory = resolve_factory(registry.encoder(encoder_name).factory)
+        checks.append((f"encoder {encoder_name!r}", option_names(factory, 1), run.encoder_options))
+    problems = []
+    for what, valid, options in checks:
+        try:
+            check_options(what, valid, options)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    try:
+        TrainConfig.from_dict({**run.train, **run.budget})
+    except ConfigError as exc:
+        problems.append(f"train/budget of {run.task!r} on {run.dataset!r}: {exc}")
+    return problems
 
 
 def read_results(output: Path) -> list[dict[str, Any]]:
