@@ -185,7 +185,7 @@ def plot_report(rows: Sequence[dict[str, Any]], output: Path) -> dict[str, Path]
         ax.bar([0], [0], color=colour, label=paradigm)
     ax.set(ylabel="probe accuracy (%)", title="Probe accuracy by domain and paradigm")
     ax.set_xticks(x, labels, rotation=45, ha="right")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figures["accuracy"] = fig
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -207,7 +207,7 @@ def plot_report(rows: Sequence[dict[str, Any]], output: Path) -> dict[str, Path]
     ax.axhline(0, c="k", lw=0.8)
     ax.set(ylabel="gain (points)", title="Gain of pretraining")
     ax.set_xticks(x, labels, rotation=45, ha="right")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figures["gain"] = fig
 
     fig, axes = plt.subplots(1, 3, figsize=(max(10, 1.2 * len(rows)), 4))
