@@ -162,6 +162,23 @@ def test_an_interrupted_grid_resumes_without_redoing_finished_runs(
     assert records[:2] == first  # finished records untouched
 
 
+def test_a_run_killed_before_its_first_checkpoint_is_redone(registry: Registry, tmp_path: Path) -> None:
+    import shutil
+
+    from sslcore.compare.runner import RESULTS
+
+    grid = parse_grid(GRID)
+    records = run_grid(grid, tmp_path, registry=registry, log=quiet)
+    killed = records[1]["run_id"]  # as if killed mid-run: folder and config, no checkpoint, no record
+    shutil.rmtree(tmp_path / "runs" / killed / "checkpoints")
+    kept = [line for line in (tmp_path / RESULTS).read_text().splitlines() if killed not in line]
+    (tmp_path / RESULTS).write_text("\n".join(kept) + "\n")
+    again = run_grid(grid, tmp_path, registry=registry, log=quiet)
+    assert {r["run_id"] for r in again} == {r["run_id"] for r in records}
+    redone = next(r for r in again if r["run_id"] == killed)
+    assert redone["status"] == "ok" and redone["steps"] == 4
+
+
 def test_a_crashing_run_is_recorded_as_failed_and_the_grid_continues(
     registry: Registry, tmp_path: Path
 ) -> None:
