@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from sslcore import DatasetSpec, EncoderSpec, Paradigm, TaskSpec, hookimpl
+from sslcore import Paradigm, TaskSpec, hookimpl
 from sslcore.compare import GridError, parse_grid, read_results, run_grid, suite_grid, write_report
 from sslcore.compare.baselines import RawFeatures
 from sslcore.compare.geometry import effective_rank, geometry, label_alignment
 from sslcore.plugins import Registry
-from tests.test_runs import labelled_vectors
-from tests.toy_tasks import AutoEncoder, NoisyViewsContrast, VectorEncoder
+from tests.test_runs import RunsPlugin
+from tests.toy_tasks import AutoEncoder, NoisyViewsContrast
 
 GRID = """
 [settings]
@@ -37,7 +37,9 @@ class Boom(AutoEncoder):
         raise RuntimeError("the task exploded")
 
 
-class ComparePlugin:
+class ComparePlugin(RunsPlugin):
+    """The toy encoder and dataset of test_runs, with more tasks."""
+
     @hookimpl
     def sslcore_register_tasks(self):
         return [
@@ -53,14 +55,6 @@ class ComparePlugin:
             ),
             TaskSpec("boom", "toy", Paradigm.GENERATIVE, Boom, default_encoder="vec"),
         ]
-
-    @hookimpl
-    def sslcore_register_encoders(self):
-        return [EncoderSpec("vec", "toy", lambda info: VectorEncoder(info["dim"]))]
-
-    @hookimpl
-    def sslcore_register_datasets(self):
-        return [DatasetSpec("vecs", "toy", labelled_vectors, "row", needs_root=False)]
 
 
 @pytest.fixture()
