@@ -28,6 +28,7 @@ rerun skips what is already there (probes missing from a stored run are added);
 
     .venv/bin/python benchmarks/nlp_methods.py [--tasks mlm electra ...] [--seeds 0 1 2]
         [--seconds 900] [--steps N] [--probes mr cr mpqa sst2] [--threads 1] [--data-root DIR]
+        [--task-opt KEY=VALUE ...]
 
 Writes ``benchmarks/results/nlp_methods.json`` and prints a Markdown table.
 """
@@ -53,6 +54,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_sco
 from sklearn.pipeline import Pipeline, make_pipeline
 from threadpoolctl import threadpool_limits
 
+from sslcore.cli import parse_assignments
 from sslcore.data import cache_dir
 from sslcore.evaluation.linear import DEFAULT_CS
 from sslcore.evaluation.splits import selection_split
@@ -92,6 +94,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=900.0, help="pretraining budget per run (wall clock)")
     p.add_argument("--steps", type=int, default=None, help="also cap pretraining at this many steps")
     p.add_argument("--probes", nargs="+", default=list(PROBES), choices=list(PROBES))
+    p.add_argument(
+        "--task-opt",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a task option of every picked task's recipe (recorded in the results)",
+    )
     p.add_argument("--continue-seconds", type=float, default=120.0, help="continued MLM pretraining budget")
     p.add_argument("--no-continue", action="store_true", help="skip the continued-pretraining check")
     p.add_argument("--no-tfidf", action="store_true", help="skip the TF-IDF baseline")
@@ -102,6 +110,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=RESULTS)
     p.add_argument("--force", action="store_true", help="rerun (task, seed) pairs already in the results")
     args = p.parse_args()
+    args.task_options = parse_assignments(args.task_opt, "--task-opt")
     if not 0 < args.seconds <= 900:
         p.error("--seconds must be in (0, 900]: the acceptance allows at most 15 minutes per task")
     return args
@@ -127,11 +136,17 @@ def training_summary(run_dir: Path, seconds: float) -> dict[str, Any]:
     }
 
 
+def recipe(task: str, args: argparse.Namespace) -> tuple[dict[str, Any], int, float]:
+    """``task``'s (options, batch size, learning rate), with the ``--task-opt`` overrides."""
+    options, batch_size, lr = RECIPES[task]
+    return {**options, **args.task_options}, batch_size, lr
+
+
 def train(
     task: str, seed: int, args: argparse.Namespace, run_dir: Path, **overrides: Any
 ) -> tuple[Any, dict[str, Any]]:
     """``pretrain`` ``task`` with its recipe; ``overrides`` replace options / budget."""
-    options, batch_size, lr = RECIPES[task]
+    options, batch_size, lr = recipe(task, args)
     kwargs: dict[str, Any] = {
         "task_options": options,
         "encoder_options": ENCODER_OPTIONS,
@@ -170,7 +185,7 @@ def probe(run_dir: Path, name: str) -> dict[str, Any]:
 
 def pretrained_run(task: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """Pretrain ``task`` for the budget; the probes are added by :func:`add_probes`."""
-    options, batch_size, lr = RECIPES[task]
+    options, batch_size, lr = recipe(task, args)
     run_dir = cache_dir("benchmarks", "nlp_methods", f"{task}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     spec = get_registry().task(task)
     load = os.getloadavg()

@@ -209,5 +209,13 @@ def sslcore_register_datasets() -> list[DatasetSpec]:
             "node",
             "GCC transfer: pretrain on other graphs (synthetic SBM/BA, karate, ...), evaluate on cora",
         ),
+        DatasetSpec(
+            "ego_networks",
+            "graph",
+            f"{_PKG}.datasets.ego_networks:ego_networks",
+            "graph",
+            "every node's 2-hop ego-network of a node-level dataset (source=cora), labelled with the "
+            "centre's class: graph classification without TU files, 10-fold CV",
+        ),
         # -- more datasets --
     ]
