@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from sslcore.data import cache_dir
 from sslcore.io import atomic_write_text
 from sslcore.runs import versions
 
@@ -20,6 +22,25 @@ def provenance(**machine: Any) -> dict[str, Any]:
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def new_run_dir(benchmark: str, name: str) -> Path:
+    """A new, empty run folder ``<cache>/benchmarks/<benchmark>/<name>-<time>-<random>``:
+    unique even for runs started in the same second by parallel processes."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(tempfile.mkdtemp(prefix=f"{name}-{stamp}-", dir=cache_dir("benchmarks", benchmark)))
+
+
+def finished(result: Any, run_dir: Path) -> Any:
+    """``result`` of ``sslcore.runs.pretrain``, or exit (status 128 + SIGTERM) if training
+    stopped early on a signal: a truncated run must not be probed and recorded as done.
+    Its checkpoint stays in ``run_dir``; the benchmark reruns the pair next time."""
+    if result.interrupted is not None:
+        raise SystemExit(
+            f"training interrupted ({result.interrupted}) at step {result.steps}; nothing recorded "
+            f"for this run (its checkpoint is in {run_dir}); rerun the benchmark to redo it"
+        )
+    return result
 
 
 def write_result(path: Path, record: dict[str, Any], table: str) -> int:

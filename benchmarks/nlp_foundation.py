@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import provenance, write_result
+from _common import finished, provenance, write_result
 
 from sslcore.data import cache_dir
 from sslcore.runs import evaluate, pretrain
@@ -123,6 +123,7 @@ def main() -> int:
         device="cpu",
         **TRAIN,
     )
+    finished(result, run_dir)
     load_after_training = os.getloadavg()
     logs = training_summary(Path(run_dir), result.seconds)
     probes = {

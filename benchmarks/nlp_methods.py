@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import provenance, write_result
+from _common import finished, new_run_dir, provenance, write_result
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -169,6 +169,7 @@ def train(
         **TRAIN,
         **kwargs,
     )
+    finished(result, run_dir)
     return result, training_summary(run_dir, result.seconds)
 
 
@@ -186,7 +187,7 @@ def probe(run_dir: Path, name: str) -> dict[str, Any]:
 def pretrained_run(task: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """Pretrain ``task`` for the budget; the probes are added by :func:`add_probes`."""
     options, batch_size, lr = recipe(task, args)
-    run_dir = cache_dir("benchmarks", "nlp_methods", f"{task}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir = new_run_dir("nlp_methods", f"{task}-s{seed}")
     spec = get_registry().task(task)
     load = os.getloadavg()
     result, logs = train(task, seed, args, run_dir)

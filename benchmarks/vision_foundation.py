@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import provenance, write_result
+from _common import finished, provenance, write_result
 from threadpoolctl import threadpool_limits
 
 from sslcore.data import cache_dir
@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         device="cpu",
         **TRAIN,
     )
+    finished(result, run_dir)
     train_cpu = cpu_seconds() - cpu_before
     load_after_training = os.getloadavg()
     pretrained = evaluate(run_dir, "linear", device="cpu")
