@@ -32,7 +32,7 @@ def new_run_dir(benchmark: str, name: str) -> Path:
 
 
 def finished(result: Any, run_dir: Path) -> Any:
-    """``result`` of ``sslcore.runs.pretrain``, or exit (status 128 + SIGTERM) if training
+    """``result`` of ``sslcore.runs.pretrain``, or exit with an error message if training
     stopped early on a signal: a truncated run must not be probed and recorded as done.
     Its checkpoint stays in ``run_dir``; the benchmark reruns the pair next time."""
     if result.interrupted is not None:

@@ -98,7 +98,8 @@ def parse_args() -> argparse.Namespace:
         "--task-opt",
         action="append",
         metavar="KEY=VALUE",
-        help="override a task option of every picked task's recipe (recorded in the results)",
+        help="override a task option of every picked task's recipe (recorded in each run's recipe; "
+        "results are keyed by task and seed, so use a separate --output for a variant)",
     )
     p.add_argument("--continue-seconds", type=float, default=120.0, help="continued MLM pretraining budget")
     p.add_argument("--no-continue", action="store_true", help="skip the continued-pretraining check")
