@@ -141,6 +141,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         random_init=args.random_init,
         dataset_options=parse_assignments(args.dataset_opt, "--dataset-opt"),
+        **parse_assignments(args.protocol_opt, "--protocol-opt"),
     )
     which = "random-init" if args.random_init else "pretrained"
     scores = [f"test accuracy: {100 * record['test_accuracy']:.2f}%"]
@@ -235,9 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="override the data root stored in the run")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("evaluate", help="evaluate a run's frozen embeddings; prints test accuracy")
+    p = sub.add_parser(
+        "evaluate", help="evaluate a run's embeddings (frozen or fine-tuned); prints test accuracy"
+    )
     p.add_argument("run_dir")
-    p.add_argument("--protocol", default="linear")
+    p.add_argument("--protocol", default="linear", help="linear, knn, link or finetune")
+    p.add_argument(
+        "--protocol-opt",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a protocol option (e.g. for finetune: lrs=[1e-4,3e-4] epochs=4 batch_size=32)",
+    )
     p.add_argument("--data-root", help="override the data root stored in the run")
     p.add_argument("--random-init", action="store_true", help="evaluate the encoder before pretraining")
     p.add_argument(

@@ -15,6 +15,7 @@ pretrained with a user ``nn.Module`` as its encoder records only the module's cl
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import platform
 import time
 from collections.abc import Mapping
@@ -30,7 +31,7 @@ from sslcore.data import DatasetBundle
 from sslcore.engine import CheckpointDir, TrainConfig, Trainer, TrainResult, seed_everything
 from sslcore.engine import distributed as ddp
 from sslcore.errors import CheckpointError, ConfigError
-from sslcore.evaluation import extract_embeddings, get_protocol
+from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protocol
 from sslcore.io import atomic_write_json, read_json
 from sslcore.paradigms import PretextTask
 from sslcore.plugins.manager import Registry, get_registry
@@ -229,6 +230,17 @@ def _run_encoder(
     return given
 
 
+def _check_protocol_options(name: str, probe: Any, options: Mapping[str, Any]) -> None:
+    """Unknown keyword options of a protocol fail before anything is loaded."""
+    fixed = {"X", "y", "splits", "task", "evalset", "seed", "device"}
+    known = [p for p in inspect.signature(probe).parameters if p not in fixed]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"protocol {name!r} has no option {', '.join(unknown)}; its options: {', '.join(known)}"
+        )
+
+
 def evaluate(
     run_dir: str | Path,
     protocol: str = "linear",
@@ -240,10 +252,12 @@ def evaluate(
     dataset_options: Mapping[str, Any] | None = None,
     **protocol_options: Any,
 ) -> dict[str, Any]:
-    """Evaluate a run's frozen ``embed`` with ``protocol``; writes
+    """Evaluate a run's ``embed`` with ``protocol`` (frozen, or fine-tuned on a copy for
+    ``finetune``; ``protocol_options`` go to the protocol); writes
     ``eval_<protocol>[_random][_<key>-<value>...].json`` (the last part names the
     ``dataset_options`` overrides, see :func:`load_run`, as does ``encoder``)."""
     probe = get_protocol(protocol)
+    _check_protocol_options(protocol, probe, protocol_options)
     task, bundle, run = load_run(run_dir, data_root, random_init, registry, encoder, dataset_options)
     if bundle.evaluation is None:
         raise ConfigError(f"dataset {run['dataset']!r} has no labelled evaluation data")
@@ -251,8 +265,13 @@ def evaluate(
         "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
     )
     start = time.perf_counter()
-    X, y = extract_embeddings(task, bundle.evaluation, dev)
-    result = probe(X, y, bundle.evaluation.splits, seed=run["train"]["seed"], **protocol_options)
+    if is_task_protocol(protocol):  # trains a copy of the encoder on the labels
+        result = probe(task, bundle.evaluation, seed=run["train"]["seed"], device=dev, **protocol_options)
+        embedding_dim = getattr(task.encoder, "output_dim", None)
+    else:
+        X, y = extract_embeddings(task, bundle.evaluation, dev)
+        result = probe(X, y, bundle.evaluation.splits, seed=run["train"]["seed"], **protocol_options)
+        embedding_dim = int(X.shape[1])
     record = {
         **dataclasses.asdict(result),
         "run": str(run_dir),
@@ -260,7 +279,8 @@ def evaluate(
         "dataset": run["dataset"],
         "random_init": random_init,
         "dataset_options": dict(dataset_options or {}),
-        "embedding_dim": int(X.shape[1]),
+        "embedding_dim": embedding_dim,
+        "protocol_options": dict(protocol_options),
         "seconds": time.perf_counter() - start,
     }
     suffix = "_random" if random_init else ""

@@ -105,6 +105,14 @@ def test_pretrain_evaluate_and_resume(
     assert f"{100 * saved['test_accuracy']:.2f}%" in out
     assert saved["protocol"] == "knn" and saved["num_test"] == 54
 
+    argv = ["evaluate", str(run), "--protocol", "finetune", "--protocol-opt", "lrs=[1e-3, 1e-2]"]
+    assert main([*argv, "--protocol-opt", "epochs=2"]) == 0
+    tuned = json.loads((run / "eval_finetune.json").read_text())
+    assert tuned["protocol_options"] == {"lrs": [1e-3, 1e-2], "epochs": 2}
+    assert tuned["selected"]["lr"] in (1e-3, 1e-2) and tuned["selected"]["epoch"] in (1, 2)
+    assert main([*argv, "--protocol-opt", "epoch=2"]) == 2  # unknown option: clear error
+    assert "no option epoch" in capsys.readouterr().err
+
 
 def test_evaluate_missing_run_is_a_clear_error(
     registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]

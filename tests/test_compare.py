@@ -278,3 +278,19 @@ def test_the_standard_suite_names_installed_components_and_takes_a_data_root(tmp
     check_grid(grid, registry)  # every name resolves, every task matches its dataset's domain
     assert {r.data_root for r in grid.runs} == {str(tmp_path.resolve())}
     assert {registry.task(r.task).domain for r in grid.runs} == {"vision", "nlp", "graph"}
+
+
+def test_a_finetune_grid_fine_tunes_pretrained_and_random_init_but_not_raw(
+    registry: Registry, tmp_path: Path
+) -> None:
+    grid = GRID.replace('device = "cpu"', 'device = "cpu"\nprotocol = "finetune"').replace(
+        "seeds = [0, 1]", "seeds = [0]"
+    )
+    records = run_grid(parse_grid(grid), tmp_path, registry=registry, log=quiet)
+    assert len(records) == 2 and {r["status"] for r in records} == {"ok"}
+    for r in records:
+        assert (
+            r["protocol"] == "finetune" and 0.0 <= r["pretrained"] <= 1.0 and 0.0 <= r["random_init"] <= 1.0
+        )
+        assert r["raw"] is None and "encoder to train" in r["raw_error"]
+        assert set(r["geometry"]) == {"pretrained", "random_init"}  # from the frozen embeddings

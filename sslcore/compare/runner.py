@@ -25,7 +25,7 @@ from sslcore.compare.geometry import geometry
 from sslcore.compare.grid import Grid, GridError, GridRun
 from sslcore.engine import TrainConfig
 from sslcore.errors import ConfigError, UnknownNameError
-from sslcore.evaluation import extract_embeddings, get_protocol
+from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protocol
 from sslcore.io import atomic_write_text
 from sslcore.plugins.manager import Registry, get_registry
 from sslcore.plugins.specs import resolve_factory
@@ -202,7 +202,12 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
                 raise
             scores["raw"], scores["raw_error"] = None, str(exc)
             continue
-        scores[which] = probe(X, y, evalset.splits, seed=run.seed).test_accuracy
+        if not is_task_protocol(run.protocol):
+            scores[which] = probe(X, y, evalset.splits, seed=run.seed).test_accuracy
+        elif which == "raw":  # fine-tuning trains an encoder: raw features have none
+            scores["raw"], scores["raw_error"] = None, f"{run.protocol} needs an encoder to train"
+        else:  # fine-tunes a copy of the model
+            scores[which] = probe(model, evalset, seed=run.seed).test_accuracy
         if which != "raw":
             geometries[which] = geometry(X[test], y[test], seed=run.seed)
             embedding_dim = int(X.shape[1])

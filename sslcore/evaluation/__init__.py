@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from sslcore.errors import UnknownNameError
 from sslcore.evaluation.embeddings import extract_embeddings
+from sslcore.evaluation.finetune import finetune
 from sslcore.evaluation.knn import knn_probe
 from sslcore.evaluation.linear import ProbeResult, linear_probe
 from sslcore.evaluation.link import link_prediction
@@ -15,12 +16,33 @@ PROTOCOLS: dict[str, Callable[..., ProbeResult]] = {
     "knn": knn_probe,
     "link": link_prediction,
 }
+#: protocols that train the task itself (``protocol(task, evalset, seed=, device=, **options)``)
+#: instead of reading frozen embeddings
+TASK_PROTOCOLS: dict[str, Callable[..., ProbeResult]] = {"finetune": finetune}
+
+
+def is_task_protocol(name: str) -> bool:
+    """Whether protocol ``name`` trains the task (see :data:`TASK_PROTOCOLS`)."""
+    get_protocol(name)
+    return name in TASK_PROTOCOLS
 
 
 def get_protocol(name: str) -> Callable[..., ProbeResult]:
-    if name not in PROTOCOLS:
-        raise UnknownNameError("protocol", name, PROTOCOLS)
-    return PROTOCOLS[name]
+    """The protocol called ``name``; an :class:`UnknownNameError` listing the known ones."""
+    known = {**PROTOCOLS, **TASK_PROTOCOLS}
+    if name not in known:
+        raise UnknownNameError("protocol", name, known)
+    return known[name]
 
 
-__all__ = ["PROTOCOLS", "ProbeResult", "extract_embeddings", "get_protocol", "knn_probe", "linear_probe"]
+__all__ = [
+    "PROTOCOLS",
+    "TASK_PROTOCOLS",
+    "ProbeResult",
+    "extract_embeddings",
+    "finetune",
+    "get_protocol",
+    "is_task_protocol",
+    "knn_probe",
+    "linear_probe",
+]

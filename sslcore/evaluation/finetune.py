@@ -1,0 +1,240 @@
+r"""Fine-tuning protocol: train the encoder and a linear head end to end on the labels.
+
+For each learning rate :math:`\eta` in ``lrs``, starting every time from the task's own
+weights: put a linear head on ``embed``, :math:`\hat y = W\,\mathrm{embed}(x) + b`
+(``embed``: ``[B, d]``, :math:`W \in \mathbb{R}^{K \times d}`), and minimise the
+cross-entropy over the fitting rows with AdamW for ``epochs`` epochs (learning rate
+warmed up linearly over the first ``warmup`` fraction of the steps, then decayed linearly
+to 0; gradients clipped to norm 1). After each epoch the accuracy on the selection rows
+(``"val"``, or a stratified 10 % of ``"train"``) and on the test rows is measured; the
+(learning rate, epoch) with the best selection accuracy is reported with its test
+accuracy -- early stopping on the selection rows, the test rows never choose anything.
+With ``splits=None``: stratified ``folds``-fold cross-validation, each outer training
+part split into fitting and selection rows as above (SentEval's protocol).
+
+This is the GLUE-style protocol of BERT and ELECTRA (a grid of learning rates, a few
+epochs, the best development-set checkpoint); the frozen protocols (linear, kNN) see
+only embeddings, this one changes the encoder, on a copy: the task passed in is left as
+it was.
+
+Rows: one per dataset item, trained in shuffled mini-batches of ``batch_size`` items --
+or, for a dataset of a single item embedded to many rows (a transductive graph), one
+full-batch step per epoch with the loss on the fitting rows (pass more ``epochs``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.model_selection import StratifiedKFold
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Subset
+
+from sslcore.data import EvalSet
+from sslcore.engine.batch import move_to
+from sslcore.errors import ConfigError
+from sslcore.evaluation.linear import ProbeResult
+from sslcore.evaluation.splits import selection_split
+from sslcore.paradigms import PretextTask
+
+DEFAULT_LRS = (1e-4,)
+
+
+def _labels(evalset: EvalSet) -> tuple[np.ndarray, bool]:
+    """All labels in row order, and whether the data is one item embedded to many rows."""
+    if len(evalset.dataset) == 0:
+        raise ValueError("the evaluation set is empty: nothing to fine-tune on")
+    if len(evalset.dataset) == 1:
+        _, labels = evalset.collate([evalset.dataset[0]])
+        labels = torch.as_tensor(labels).reshape(-1)
+        if len(labels) > 1:
+            return labels.numpy(), True
+    return np.asarray([int(evalset.dataset[i][1]) for i in range(len(evalset.dataset))]), False
+
+
+class _Rows:
+    """Embedding of chosen rows, by mini-batches of items or from the single item."""
+
+    def __init__(self, evalset: EvalSet, device: torch.device, single_item: bool, batch_size: int):
+        self.evalset, self.device, self.single_item, self.batch_size = (
+            evalset,
+            device,
+            single_item,
+            batch_size,
+        )
+
+    def batches(
+        self, rows: np.ndarray, generator: torch.Generator | None
+    ) -> list[tuple[Tensor | None, object]]:
+        """``(row_index or None, batch)`` pairs: shuffled when ``generator`` is given."""
+        if self.single_item:
+            return [(torch.as_tensor(rows), self.evalset.collate([self.evalset.dataset[0]]))]
+        loader = DataLoader(
+            Subset(self.evalset.dataset, rows.tolist()),  # type: ignore[arg-type]
+            batch_size=self.batch_size,
+            shuffle=generator is not None,
+            generator=generator,
+            collate_fn=self.evalset.collate,
+        )
+        return [(None, batch) for batch in loader]
+
+    def logits(
+        self, task: PretextTask, head: nn.Module, rows: Tensor | None, batch: object
+    ) -> tuple[Tensor, Tensor]:
+        inputs, labels = move_to(batch, self.device)
+        z = task.embed(inputs)
+        labels = torch.as_tensor(labels, device=self.device).reshape(-1)
+        if rows is not None:
+            z, labels = z[rows.to(self.device)], labels[rows.to(self.device)]
+        return head(z), labels
+
+    @torch.no_grad()
+    def accuracy(self, task: PretextTask, head: nn.Module, rows: np.ndarray) -> float:
+        task.eval()
+        correct = 0
+        for index, batch in self.batches(rows, None):
+            logits, labels = self.logits(task, head, index, batch)
+            correct += int((logits.argmax(-1) == labels).sum())
+        return correct / len(rows)
+
+
+def _schedule(step: int, total: int, warmup: float) -> float:
+    """Linear warm-up over ``warmup * total`` steps, then linear decay to 0."""
+    warm = max(1, math.ceil(warmup * total))
+    return (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
+
+
+def _fine_tune_once(
+    task: PretextTask,
+    rows: _Rows,
+    fit: np.ndarray,
+    select: np.ndarray,
+    test: np.ndarray,
+    num_classes: int,
+    lr: float,
+    epochs: int,
+    weight_decay: float,
+    warmup: float,
+    seed: int,
+) -> list[tuple[float, float]]:
+    """Fine-tune ``task`` in place; ``(selection, test)`` accuracy after every epoch."""
+    torch.manual_seed(seed)
+    dim = getattr(task.encoder, "output_dim", None)
+    head = nn.LazyLinear(num_classes) if dim is None else nn.Linear(int(dim), num_classes)
+    head.to(rows.device)
+    generator = torch.Generator().manual_seed(seed)
+    steps_per_epoch = len(rows.batches(fit, None))
+    total = epochs * steps_per_epoch
+    params = [p for p in task.parameters() if p.requires_grad]
+    optimiser: torch.optim.Optimizer | None = None
+    history, step = [], 0
+    for _ in range(epochs):
+        task.train()
+        for index, batch in rows.batches(fit, generator):
+            logits, labels = rows.logits(task, head, index, batch)
+            loss = F.cross_entropy(logits, labels)
+            if not torch.isfinite(loss):
+                raise ValueError(
+                    f"fine-tuning loss became {float(loss)} at step {step} with learning rate {lr:g}; "
+                    "use smaller learning rates (option lrs)"
+                )
+            if optimiser is None:  # after the first forward pass a lazy head has its shape
+                optimiser = torch.optim.AdamW([*params, *head.parameters()], lr=lr, weight_decay=weight_decay)
+            for group in optimiser.param_groups:
+                group["lr"] = lr * _schedule(step, total, warmup)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_([p for g in optimiser.param_groups for p in g["params"]], 1.0)
+            optimiser.step()
+            step += 1
+        history.append((rows.accuracy(task, head, select), rows.accuracy(task, head, test)))
+    return history
+
+
+def _select(
+    task: PretextTask,
+    rows: _Rows,
+    fit: np.ndarray,
+    select: np.ndarray,
+    test: np.ndarray,
+    num_classes: int,
+    lrs: Sequence[float],
+    seed: int,
+    **train: float,
+) -> tuple[float, float, dict[str, float]]:
+    """Best (selection accuracy, its test accuracy, {lr, epoch}) over the grid; the task's
+    weights are restored after every run."""
+    initial = {k: v.detach().clone() for k, v in task.state_dict().items()}
+    best: tuple[float, float, dict[str, float]] = (-1.0, 0.0, {})
+    try:
+        for lr in lrs:
+            history = _fine_tune_once(task, rows, fit, select, test, num_classes, lr, seed=seed, **train)  # type: ignore[arg-type]
+            for epoch, (sel, tst) in enumerate(history, 1):
+                if sel > best[0]:
+                    best = (sel, tst, {"lr": lr, "epoch": epoch})
+            task.load_state_dict(initial)
+    finally:
+        task.load_state_dict(initial)
+    return best
+
+
+def finetune(
+    task: PretextTask,
+    evalset: EvalSet,
+    lrs: Sequence[float] = DEFAULT_LRS,
+    epochs: int = 3,
+    batch_size: int = 32,
+    weight_decay: float = 0.01,
+    warmup: float = 0.1,
+    folds: int = 10,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> ProbeResult:
+    """Fine-tune a copy of ``task``'s encoder with a linear head; see the module docstring.
+
+    Args:
+        task: its ``embed`` (``[B, d]``) is trained; its weights are unchanged afterwards.
+        evalset: labelled rows with ``splits`` (``train`` / optional ``val`` / ``test``) or
+            ``None`` for ``folds``-fold cross-validation.
+        lrs: the learning-rate grid; the best (rate, epoch) on the selection rows is kept.
+    """
+    lrs = [float(lr) for lr in (lrs if isinstance(lrs, Sequence) else [lrs])]
+    if not lrs or any(not lr > 0 for lr in lrs):
+        raise ConfigError(f"finetune: lrs must be a non-empty list of positive learning rates, got {lrs}")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("folds", folds)):
+        if int(value) != value or value < (2 if name == "folds" else 1):
+            raise ConfigError(
+                f"finetune: {name} must be an integer >= {2 if name == 'folds' else 1}, got {value}"
+            )
+    if not 0 <= warmup < 1:
+        raise ConfigError(f"finetune: warmup is a fraction of the steps in [0, 1), got {warmup}")
+    y, single_item = _labels(evalset)
+    num_classes = int(evalset.num_classes or y.max() + 1)
+    device = torch.device(device)
+    task.to(device)
+    rows = _Rows(evalset, device, single_item, int(batch_size))
+    train = {"epochs": int(epochs), "weight_decay": weight_decay, "warmup": warmup}
+    was_training = task.training
+    try:
+        if evalset.splits is not None:
+            fit, select, test = selection_split(y, evalset.splits, seed)
+            sel, acc, chosen = _select(task, rows, fit, select, test, num_classes, lrs, seed, **train)
+            return ProbeResult("finetune", acc, sel, chosen, num_train=len(fit), num_test=len(test))
+        scores = []
+        outer = StratifiedKFold(int(folds), shuffle=True, random_state=seed)
+        for train_rows, test_rows in outer.split(np.zeros(len(y)), y):
+            fit, select, _ = selection_split(y, {"train": train_rows, "test": test_rows}, seed)
+            scores.append(_select(task, rows, fit, select, test_rows, num_classes, lrs, seed, **train)[1])
+        return ProbeResult(
+            "finetune",
+            float(np.mean(scores)),
+            test_std=float(np.std(scores)),
+            num_train=len(y),
+            num_test=len(y),
+        )
+    finally:
+        task.train(was_training)
