@@ -12,6 +12,10 @@ second = the non-padding input tokens the task logs (``tokens`` metric) / traini
 
 Beside them: TF-IDF (word uni+bigrams, sublinear tf) + logistic regression on the raw
 sentences, with the core probe's C grid and selection (same folds, same dev split).
+And the protocol of the ELECTRA paper itself: each run and its random init fine-tuned on
+SST-2 with the core ``finetune`` protocol (encoder + linear head; learning rate and epoch
+chosen on dev; ``FINETUNE``) with ``--finetune`` -- reported beside the probes, not a
+criterion of the issue.
 Then continued pretraining: the MLM run of the first seed is exported with
 ``sslcore_nlp.export.export_run`` and pretrained again with ``mlm`` from that directory
 (``--encoder-opt pretrained=<dir>``, ``--dataset-opt tokenizer=<dir>``) for
@@ -28,7 +32,7 @@ rerun skips what is already there (probes missing from a stored run are added);
 
     .venv/bin/python benchmarks/nlp_methods.py [--tasks mlm electra ...] [--seeds 0 1 2]
         [--seconds 900] [--steps N] [--probes mr cr mpqa sst2] [--threads 1] [--data-root DIR]
-        [--task-opt KEY=VALUE ...]
+        [--task-opt KEY=VALUE ...] [--finetune]
 
 Writes ``benchmarks/results/nlp_methods.json`` and prints a Markdown table.
 """
@@ -85,6 +89,11 @@ RECIPES: dict[str, tuple[dict[str, Any], int, float]] = {
     "clm": ({}, 64, 2e-3),
 }
 TFIDF_OPTIONS: dict[str, Any] = {"ngram_range": (1, 2), "sublinear_tf": True, "lowercase": True}
+#: GLUE-style fine-tuning (the ELECTRA paper's protocol) on SST-2, beside the frozen probes:
+#: encoder + linear head, learning rate and epoch chosen on the dev split (the grid of the
+#: BERT miniatures, Turc et al. 2019, widened by 1e-3 for from-scratch tiny encoders).
+FINETUNE: dict[str, Any] = {"lrs": [1e-4, 3e-4, 1e-3], "epochs": 4, "batch_size": 32}
+FINETUNE_SET = "sst2"
 
 
 def parse_args() -> argparse.Namespace:
@@ -104,6 +113,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--continue-seconds", type=float, default=120.0, help="continued MLM pretraining budget")
     p.add_argument("--no-continue", action="store_true", help="skip the continued-pretraining check")
     p.add_argument("--no-tfidf", action="store_true", help="skip the TF-IDF baseline")
+    p.add_argument(
+        "--finetune",
+        action="store_true",
+        help="also fine-tune each run and its random init on SST-2 (about 6 minutes each on one thread)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch / BLAS intra-op threads")
     p.add_argument(
         "--data-root", type=Path, default=DATA_ROOT, help="folder holding text/corpus and text/senteval"
@@ -220,6 +234,27 @@ def add_probes(entry: dict[str, Any], probes: list[str], force: bool) -> bool:
         entry["probes"][name] = probe(Path(entry["run_dir"]), name)
         added = True
     return added
+
+
+def add_finetune(entry: dict[str, Any], force: bool) -> bool:
+    """Fine-tune the trained and the random-init encoder on SST-2 unless stored."""
+    if "finetune" in entry and not force:
+        return False
+    out: dict[str, Any] = {"set": FINETUNE_SET, "options": FINETUNE}
+    for which, random_init in (("pretrained", False), ("random_init", True)):
+        r = evaluate(
+            entry["run_dir"],
+            "finetune",
+            random_init=random_init,
+            device="cpu",
+            dataset_options={"probe": FINETUNE_SET},
+            **FINETUNE,
+        )
+        out[which] = {
+            k: r[k] for k in ("test_accuracy", "selection_accuracy", "selected", "num_test", "seconds")
+        }
+    entry["finetune"] = out
+    return True
 
 
 # -- TF-IDF baseline --------------------------------------------------------------------------
@@ -343,6 +378,7 @@ def summary(record: dict[str, Any], probes: tuple[str, ...]) -> list[dict[str, A
         avg = [run_average(e, "pretrained", probes) for e in complete]
         rnd = [run_average(e, "random_init", probes) for e in complete]
         tps = [e["logs"]["tokens_per_second"] for e in entries if e["logs"]["tokens_per_second"]]
+        tuned = [e["finetune"] for e in entries if "finetune" in e]
         per_set = {
             p: 100
             * statistics.mean(
@@ -365,6 +401,9 @@ def summary(record: dict[str, Any], probes: tuple[str, ...]) -> list[dict[str, A
                 "first_loss": statistics.mean(e["logs"]["first_logged"]["loss"] for e in entries),
                 "final_loss": statistics.mean(e["logs"]["last_logged"]["loss"] for e in entries),
                 "steps": statistics.mean(e["steps"] for e in entries),
+                "finetuned": _mean_accuracy(tuned, "pretrained"),
+                "finetuned_random_init": _mean_accuracy(tuned, "random_init"),
+                "finetuned_seeds": len(tuned),
             }
         )
     if record.get("tfidf"):
@@ -393,9 +432,17 @@ def summary(record: dict[str, Any], probes: tuple[str, ...]) -> list[dict[str, A
                 "first_loss": None,
                 "final_loss": None,
                 "steps": None,
+                "finetuned": None,
+                "finetuned_random_init": None,
+                "finetuned_seeds": 0,
             }
         )
     return rows
+
+
+def _mean_accuracy(results: list[dict[str, Any]], which: str) -> float | None:
+    """Mean test accuracy (%) of ``results[i][which]``; None if there are none."""
+    return 100 * statistics.mean(r[which]["test_accuracy"] for r in results) if results else None
 
 
 def fmt(value: float | None, spec: str = ".2f") -> str:
@@ -405,8 +452,9 @@ def fmt(value: float | None, spec: str = ".2f") -> str:
 def markdown(rows: list[dict[str, Any]], probes: tuple[str, ...], record: dict[str, Any]) -> str:
     head = " | ".join(PROBE_NAMES[p] for p in probes)
     lines = [
-        f"| task | paradigm | seeds | {head} | average | random init | tokens/s | loss first -> last |",
-        "|---|---|---:|" + "---:|" * len(probes) + "---:|---:|---:|---:|",
+        f"| task | paradigm | seeds | {head} | average | random init | SST-2 fine-tuned (random init) "
+        "| tokens/s | loss first -> last |",
+        "|---|---|---:|" + "---:|" * len(probes) + "---:|---:|---:|---:|---:|",
     ]
     for r in sorted(rows, key=lambda r: (r["paradigm"] == "baseline", -(r["average"] or 0.0))):
         average = f"{r['average']:.2f} ± {r['std']:.2f}" if r["average"] is not None else "-"
@@ -414,7 +462,9 @@ def markdown(rows: list[dict[str, Any]], probes: tuple[str, ...], record: dict[s
         lines.append(
             f"| {r['task']} | {r['paradigm']} | {len(r['seeds'])} | "
             + " | ".join(fmt(r["per_set"].get(p)) for p in probes)
-            + f" | {average} | {fmt(r['random_init'])} | {fmt(r['tokens_per_second'], '.0f')} | {loss} |"
+            + f" | {average} | {fmt(r['random_init'])} | "
+            + (f"{fmt(r['finetuned'])} ({fmt(r['finetuned_random_init'])}) | " if r["finetuned"] else "- | ")
+            + f"{fmt(r['tokens_per_second'], '.0f')} | {loss} |"
         )
     c = record.get("continued")
     if c:
@@ -458,6 +508,8 @@ def acceptance(
         "continued_pretraining_ok": continued_ok,
         "incomplete_tasks": incomplete,
         "tfidf_average": by_task.get("tf-idf + logreg", {}).get("average"),
+        "electra_finetuned": electra["finetuned"] if electra else None,
+        "mlm_finetuned": mlm["finetuned"] if mlm else None,
         "accepted": electra_beats_mlm
         and not not_above_random
         and continued_ok
@@ -516,6 +568,14 @@ def main() -> int:
                         f"{key} probes (pretrained, random init) {accs} in {time.perf_counter() - start:.0f} s",
                         flush=True,
                     )
+                if args.finetune and add_finetune(entry, args.force):
+                    save()
+                    tuned = entry["finetune"]
+                    print(
+                        f"{key} SST-2 fine-tuned {100 * tuned['pretrained']['test_accuracy']:.2f} "
+                        f"(random init {100 * tuned['random_init']['test_accuracy']:.2f})",
+                        flush=True,
+                    )
         if not args.no_tfidf:
             for seed in args.seeds:
                 stored = record["tfidf"].setdefault(str(seed), {})
@@ -542,7 +602,8 @@ def main() -> int:
         f"{'higher' if record['electra_beats_mlm'] else 'NOT higher'}; "
         f"not above random init: {record['not_above_random_init'] or 'none'}; "
         f"continued pretraining: {'ok' if record['continued_pretraining_ok'] else 'NOT ok'}; "
-        f"TF-IDF average {fmt(record['tfidf_average'])}; "
+        f"TF-IDF average {fmt(record['tfidf_average'])}; SST-2 fine-tuned (reported, not a criterion): "
+        f"ELECTRA {fmt(record['electra_finetuned'])} vs MLM {fmt(record['mlm_finetuned'])}; "
         f"incomplete: {record['incomplete_tasks'] or 'none'}; accepted: {'yes' if record['accepted'] else 'NO'}"
     )
     return write_result(args.output, record, markdown(rows, probes, record) + "\n" + verdict)

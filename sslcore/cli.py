@@ -241,20 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir")
     p.add_argument("--protocol", default="linear", help="linear, knn, link or finetune")
-    p.add_argument(
-        "--protocol-opt",
-        action="append",
-        metavar="KEY=VALUE",
-        help="a protocol option (e.g. for finetune: lrs=[1e-4,3e-4] epochs=4 batch_size=32)",
-    )
+    for flag, text in (
+        ("--protocol-opt", "a protocol option (e.g. for finetune: lrs=[1e-4,3e-4] epochs=4 batch_size=32)"),
+        (
+            "--dataset-opt",
+            "override a dataset option of the run (e.g. probe=mr: another labelled set, same tokenizer)",
+        ),
+    ):
+        p.add_argument(flag, action="append", metavar="KEY=VALUE", help=text)
     p.add_argument("--data-root", help="override the data root stored in the run")
     p.add_argument("--random-init", action="store_true", help="evaluate the encoder before pretraining")
-    p.add_argument(
-        "--dataset-opt",
-        action="append",
-        metavar="KEY=VALUE",
-        help="override a dataset option of the run (e.g. probe=mr: another labelled set, same tokenizer)",
-    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(

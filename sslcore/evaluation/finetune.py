@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -102,6 +103,15 @@ class _Rows:
         return correct / len(rows)
 
 
+@dataclass
+class _Split:
+    """Row indices: ``fit`` trains, ``select`` chooses (learning rate, epoch), ``test`` scores."""
+
+    fit: np.ndarray
+    select: np.ndarray
+    test: np.ndarray
+
+
 def _schedule(step: int, total: int, warmup: float) -> float:
     """Linear warm-up over ``warmup * total`` steps, then linear decay to 0."""
     warm = max(1, math.ceil(warmup * total))
@@ -111,9 +121,7 @@ def _schedule(step: int, total: int, warmup: float) -> float:
 def _fine_tune_once(
     task: PretextTask,
     rows: _Rows,
-    fit: np.ndarray,
-    select: np.ndarray,
-    test: np.ndarray,
+    split: _Split,
     num_classes: int,
     lr: float,
     epochs: int,
@@ -127,14 +135,14 @@ def _fine_tune_once(
     head = nn.LazyLinear(num_classes) if dim is None else nn.Linear(int(dim), num_classes)
     head.to(rows.device)
     generator = torch.Generator().manual_seed(seed)
-    steps_per_epoch = len(rows.batches(fit, None))
+    steps_per_epoch = len(rows.batches(split.fit, None))
     total = epochs * steps_per_epoch
     params = [p for p in task.parameters() if p.requires_grad]
     optimiser: torch.optim.Optimizer | None = None
     history, step = [], 0
     for _ in range(epochs):
         task.train()
-        for index, batch in rows.batches(fit, generator):
+        for index, batch in rows.batches(split.fit, generator):
             logits, labels = rows.logits(task, head, index, batch)
             loss = F.cross_entropy(logits, labels)
             if not torch.isfinite(loss):
@@ -151,20 +159,12 @@ def _fine_tune_once(
             nn.utils.clip_grad_norm_([p for g in optimiser.param_groups for p in g["params"]], 1.0)
             optimiser.step()
             step += 1
-        history.append((rows.accuracy(task, head, select), rows.accuracy(task, head, test)))
+        history.append((rows.accuracy(task, head, split.select), rows.accuracy(task, head, split.test)))
     return history
 
 
 def _select(
-    task: PretextTask,
-    rows: _Rows,
-    fit: np.ndarray,
-    select: np.ndarray,
-    test: np.ndarray,
-    num_classes: int,
-    lrs: Sequence[float],
-    seed: int,
-    **train: float,
+    task: PretextTask, rows: _Rows, split: _Split, num_classes: int, lrs: Sequence[float], **train: float
 ) -> tuple[float, float, dict[str, float]]:
     """Best (selection accuracy, its test accuracy, {lr, epoch}) over the grid; the task's
     weights are restored after every run."""
@@ -172,7 +172,7 @@ def _select(
     best: tuple[float, float, dict[str, float]] = (-1.0, 0.0, {})
     try:
         for lr in lrs:
-            history = _fine_tune_once(task, rows, fit, select, test, num_classes, lr, seed=seed, **train)  # type: ignore[arg-type]
+            history = _fine_tune_once(task, rows, split, num_classes, lr, **train)  # type: ignore[arg-type]
             for epoch, (sel, tst) in enumerate(history, 1):
                 if sel > best[0]:
                     best = (sel, tst, {"lr": lr, "epoch": epoch})
@@ -217,18 +217,20 @@ def finetune(
     device = torch.device(device)
     task.to(device)
     rows = _Rows(evalset, device, single_item, int(batch_size))
-    train = {"epochs": int(epochs), "weight_decay": weight_decay, "warmup": warmup}
+    train = {"epochs": int(epochs), "weight_decay": weight_decay, "warmup": warmup, "seed": seed}
     was_training = task.training
     try:
         if evalset.splits is not None:
-            fit, select, test = selection_split(y, evalset.splits, seed)
-            sel, acc, chosen = _select(task, rows, fit, select, test, num_classes, lrs, seed, **train)
-            return ProbeResult("finetune", acc, sel, chosen, num_train=len(fit), num_test=len(test))
+            split = _Split(*selection_split(y, evalset.splits, seed))
+            sel, acc, chosen = _select(task, rows, split, num_classes, lrs, **train)
+            return ProbeResult(
+                "finetune", acc, sel, chosen, num_train=len(split.fit), num_test=len(split.test)
+            )
         scores = []
         outer = StratifiedKFold(int(folds), shuffle=True, random_state=seed)
         for train_rows, test_rows in outer.split(np.zeros(len(y)), y):
             fit, select, _ = selection_split(y, {"train": train_rows, "test": test_rows}, seed)
-            scores.append(_select(task, rows, fit, select, test_rows, num_classes, lrs, seed, **train)[1])
+            scores.append(_select(task, rows, _Split(fit, select, test_rows), num_classes, lrs, **train)[1])
         return ProbeResult(
             "finetune",
             float(np.mean(scores)),
