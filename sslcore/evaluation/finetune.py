@@ -147,7 +147,7 @@ def _fine_tune_once(
             loss = F.cross_entropy(logits, labels)
             if not torch.isfinite(loss):
                 raise ValueError(
-                    f"fine-tuning loss became {float(loss)} at step {step} with learning rate {lr:g}; "
+                    f"fine-tuning loss became {float(loss.detach())} at step {step} with learning rate {lr:g}; "
                     "use smaller learning rates (option lrs)"
                 )
             if optimiser is None:  # after the first forward pass a lazy head has its shape
