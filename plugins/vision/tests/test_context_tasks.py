@@ -10,7 +10,9 @@ from sslcore import ConfigError
 from sslcore.build import build_dataset, build_task
 from sslcore.engine.config import TrainConfig
 from sslcore.engine.trainer import Trainer
+from sslcore_vision.encoders.small_cnn import SmallCNN
 from sslcore_vision.patches import TileGrid, hamming_permutations, shuffle_tiles
+from sslcore_vision.tasks.deep_infomax import DeepInfoMax, stage_maps
 from sslcore_vision.tasks.pirl import PIRL, MemoryBank
 from sslcore_vision.tasks.relative_position import neighbour_offset
 
@@ -52,9 +54,11 @@ CASES = [
     ("relative_position", {}),
     ("jigsaw", {"num_permutations": 10}),
     ("pirl", {"num_negatives": 64}),
-    ("deep_infomax", {}),
-    ("deep_infomax", {"estimator": "infonce"}),
+    ("deep_infomax", {"local_size": 6}),  # 24x24 images: the 6x6 stage
+    ("deep_infomax", {"estimator": "infonce", "local_size": 6}),
 ]
+#: local features of an intermediate stage are slower to tell apart than the rest
+STEPS = {"deep_infomax": 60}
 
 
 @pytest.mark.parametrize(("name", "options"), CASES)
@@ -63,7 +67,7 @@ def test_a_few_steps_lower_the_loss_and_embed_is_the_encoder(name, options, regi
     batch = task.collate(samples_for(task, digits24))
     optimiser = torch.optim.AdamW(task.parameters(), lr=2e-3)
     losses = []
-    for _ in range(8):
+    for _ in range(STEPS.get(name, 8)):
         out = task(batch)
         optimiser.zero_grad()
         out.loss.backward()
@@ -156,23 +160,37 @@ def test_relative_position_labels_match_the_neighbour_offset(registry, digits24)
         assert torch.equal(neighbour, image[:, 8 + 8 * dy : 16 + 8 * dy, 8 + 8 * dx : 16 + 8 * dx])
 
 
+@pytest.mark.parametrize(("local_size", "stage", "side"), [(7, 1, 7), (4, 2, 4), (0, 3, 2), (50, 0, 14)])
+def test_deep_infomax_takes_local_features_from_the_deepest_stage_of_at_least_local_size(
+    local_size: int, stage: int, side: int
+) -> None:
+    info = {"in_channels": 1, "image_size": 28, "mean": [0.5], "std": [0.25]}
+    encoder = SmallCNN(1, width=8, output_dim=32)  # 28x28 -> 14, 7, 4, 2 per side
+    task = DeepInfoMax.from_data(encoder, info, local_size=local_size)
+    assert task.local_stage == stage
+    images = torch.randn(3, 1, 28, 28)
+    assert stage_maps(encoder, images)[stage].shape[2:] == (side, side)
+    out = task(images)  # the local head takes that stage's channels
+    assert torch.isfinite(out.loss)
+
+
 def test_deep_infomax_scores_positive_pairs_higher_after_training(registry, digits_bundle):
-    task = build("deep_infomax", digits_bundle, registry)
+    task = build("deep_infomax", digits_bundle, registry, local_size=4)
     images = task.collate(raw(digits_bundle, 32))
 
     def critic_gap() -> float:
         """Mean critic score of (global i, local of image i) minus (global i, local of j != i)."""
         with torch.no_grad():
-            feature_map = task.encoder.feature_map(images)
-            global_ = task.head(feature_map.mean(dim=(2, 3)))
-            local = task.local_head(feature_map).mean(dim=(2, 3))  # the score is linear in the local
+            maps = stage_maps(task.encoder, images)
+            global_ = task.head(maps[-1].mean(dim=(2, 3)))
+            local = task.local_head(maps[task.local_stage]).mean(dim=(2, 3))  # the score is linear in it
             scores = global_ @ local.T  # [i, j]
             same = torch.eye(len(scores), dtype=torch.bool)
             return (scores[same].mean() - scores[~same].mean()).item()
 
     before = critic_gap()
     optimiser = torch.optim.AdamW(task.parameters(), lr=2e-3)
-    for _ in range(8):
+    for _ in range(40):
         out = task(images)
         optimiser.zero_grad()
         out.loss.backward()

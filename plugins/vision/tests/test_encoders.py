@@ -108,6 +108,13 @@ def test_feature_map_pools_to_the_embedding(encoder_for, name, options):
         fmap, pooled = encoder.feature_map(images), encoder(images)
     assert fmap.dim() == 4 and fmap.shape[:2] == (2, encoder.output_dim)
     torch.testing.assert_close(fmap.mean(dim=(2, 3)), pooled)
+    if hasattr(encoder, "feature_maps"):  # the stages, shallow to deep, end at feature_map
+        with torch.no_grad():
+            maps = encoder.feature_maps(images)
+        assert len(maps) >= 2 and all(m.dim() == 4 and len(m) == 2 for m in maps)
+        sides = [m.shape[-1] for m in maps]
+        assert sides == sorted(sides, reverse=True)
+        torch.testing.assert_close(maps[-1], fmap)
 
 
 def test_a_module_returning_vectors_has_no_feature_map(encoder_for):

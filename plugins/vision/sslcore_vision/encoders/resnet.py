@@ -42,12 +42,20 @@ class ResNetEncoder(nn.Module):
         net.fc = nn.Identity()
         self.net = net
 
-    def feature_map(self, images: Tensor) -> Tensor:
-        """``[B, in_channels, H, W] -> [B, output_dim, h, w]`` (after ``layer4``)."""
+    def feature_maps(self, images: Tensor) -> list[Tensor]:
+        """The outputs of ``layer1`` .. ``layer4``; the last is :meth:`feature_map`."""
         require_channels(self.in_channels, images.shape[1], type(self).__name__)
         net = self.net
         x = net.maxpool(net.relu(net.bn1(net.conv1(images))))
-        return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+        maps = []
+        for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
+            x = layer(x)
+            maps.append(x)
+        return maps
+
+    def feature_map(self, images: Tensor) -> Tensor:
+        """``[B, in_channels, H, W] -> [B, output_dim, h, w]`` (after ``layer4``)."""
+        return self.feature_maps(images)[-1]
 
     def forward(self, images: Tensor) -> Tensor:
         return self.feature_map(images).mean(dim=(2, 3))

@@ -28,7 +28,8 @@ class SmallCNN(nn.Module):
 
     Shapes: ``[B, in_channels, H, W]`` float -> ``[B, output_dim]``; any ``H, W >= 1``
     (28x28 maps to 2x2 before pooling with the default stride-2 stem).
-    :meth:`feature_map` gives the map before pooling, ``[B, output_dim, h, w]``.
+    :meth:`feature_map` gives the map before pooling, ``[B, output_dim, h, w]``;
+    :meth:`feature_maps` every block's output (28x28 -> 14, 7, 4, 2 positions per side).
     """
 
     def __init__(self, in_channels: int = 1, width: int = 32, output_dim: int = 256, stem_stride: int = 2):
@@ -40,6 +41,15 @@ class SmallCNN(nn.Module):
         blocks = [conv_block(c_in, c_out, s) for c_in, c_out, s in zip(widths, widths[1:], strides)]
         self.features = nn.Sequential(*blocks)
         self.to(memory_format=torch.channels_last)
+
+    def feature_maps(self, images: Tensor) -> list[Tensor]:
+        """Each block's output, shallow to deep; the last is :meth:`feature_map`."""
+        require_channels(self.in_channels, images.shape[1], type(self).__name__)
+        maps, x = [], images.contiguous(memory_format=torch.channels_last)
+        for block in self.features:
+            x = block(x)
+            maps.append(x)
+        return maps
 
     def feature_map(self, images: Tensor) -> Tensor:
         """``[B, in_channels, H, W] -> [B, output_dim, h, w]`` (the last block's output)."""

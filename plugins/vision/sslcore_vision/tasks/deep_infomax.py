@@ -11,10 +11,33 @@ from torch import Tensor, nn
 
 from sslcore import ConfigError, ContrastiveTask, TaskOutput, info_nce
 from sslcore.contrast import jsd_mi
+from sslcore.data import info_get
 from sslcore_vision.heads import projection_mlp
 from sslcore_vision.tasks.pseudo_label import checked_normaliser
 
 Estimator = Literal["jsd", "infonce"]
+
+
+def stage_maps(encoder: nn.Module, images: Tensor) -> list[Tensor]:
+    """``encoder.feature_maps(images)`` (every stage, shallow to deep) if the encoder has
+    it, else ``[encoder.feature_map(images)]``."""
+    maps = getattr(encoder, "feature_maps", None)
+    return maps(images) if maps is not None else [encoder.feature_map(images)]
+
+
+def pick_local_stage(
+    encoder: nn.Module, in_channels: int, image_size: int, local_size: int
+) -> tuple[int, int]:
+    """``(index, channels)`` of the deepest stage map with at least ``local_size``
+    positions per side on ``image_size`` images (the first map if none has)."""
+    training = encoder.training
+    encoder.eval()
+    with torch.no_grad():
+        maps = stage_maps(encoder, torch.zeros(1, in_channels, image_size, image_size))
+    encoder.train(training)
+    fits = [i for i, m in enumerate(maps) if min(m.shape[2:]) >= local_size]
+    index = fits[-1] if fits else 0
+    return index, int(maps[index].shape[1])
 
 
 def local_mlp(in_channels: int, hidden: int, out: int) -> nn.Sequential:
@@ -27,9 +50,17 @@ class DeepInfoMax(ContrastiveTask):
     its local features, scored by an encode-and-dot-product critic.
 
     .. math::
-        M = f_{\mathrm{map}}(x) \in \mathbb{R}^{D \times h \times w}, \quad
-        y = \tfrac{1}{hw}\textstyle\sum_p M_p, \quad
+        M = C(x) \in \mathbb{R}^{D_l \times h \times w}, \quad
+        y = E(x) = \tfrac{1}{h'w'}\textstyle\sum_q F(M)_q, \quad
         T(M_p, y) = \phi_l(M_p)^\top \phi_g(y)
+
+    ``M`` is an intermediate stage of the encoder (``encoder.feature_maps``): as in the
+    paper (an 8x8 local map of 32x32 images, the global vector computed from it by the
+    rest of the network), the deepest stage with at least ``local_size`` positions per
+    side (default 7: 7x7 of 28x28 images with ``small_cnn``; ``local_size=0`` takes the
+    last map). On the last map a small encoder leaves 2x2 "local" features that each
+    see most of the image, and the objective degenerates into telling images apart by
+    whatever is easiest. Encoders without ``feature_maps`` use their last map.
 
     ``jsd`` (default; :func:`sslcore.contrast.jsd_mi`):
     :math:`\mathcal{L} = \mathbb{E}_{i,p}[\mathrm{sp}(-T(M^{(i)}_p, y^{(i)}))]
@@ -38,7 +69,7 @@ class DeepInfoMax(ContrastiveTask):
     temperature ``tau``): each local feature must pick its own image's global vector
     among the batch's, averaged over positions ``p``.
 
-    ``y`` is the average-pooled ``encoder.feature_map`` (one encoder pass), which is the
+    ``y`` is the average-pooled last map (one encoder pass gives both), which is the
     encoder output for every encoder of this plugin. Batch: ``images [N, C, S, S]``
     float built by :meth:`collate`; ``embed(images) -> [N, output_dim]`` is the encoder
     output. Metric ``score_gap``: mean positive minus mean negative critic score.
@@ -57,6 +88,8 @@ class DeepInfoMax(ContrastiveTask):
         critic_dim: int = 128,
         hidden_dim: int = 256,
         temperature: float = 0.1,
+        local_stage: int = -1,
+        local_channels: int | None = None,
     ):
         if estimator not in ("jsd", "infonce"):
             raise ConfigError(f"deep_infomax: estimator must be 'jsd' or 'infonce', got {estimator!r}")
@@ -66,8 +99,9 @@ class DeepInfoMax(ContrastiveTask):
             )
         dim = encoder.output_dim
         super().__init__(encoder, head=projection_mlp(dim, hidden_dim, critic_dim))
-        self.local_head = local_mlp(dim, hidden_dim, critic_dim)
+        self.local_head = local_mlp(local_channels or dim, hidden_dim, critic_dim)
         self.normalise, self.estimator, self.temperature = normalise, estimator, temperature
+        self.local_stage = local_stage
 
     @classmethod
     def from_data(
@@ -78,17 +112,25 @@ class DeepInfoMax(ContrastiveTask):
         critic_dim: int = 128,
         hidden_dim: int = 256,
         temperature: float = 0.1,
+        local_size: int = 7,
     ) -> DeepInfoMax:
         normalise = checked_normaliser(encoder, info, "deep_infomax")
-        return cls(encoder, normalise, estimator, critic_dim, hidden_dim, temperature)
+        if not hasattr(encoder, "feature_map"):
+            raise ConfigError(
+                f"deep_infomax needs an encoder with feature_map(); {type(encoder).__name__} has none"
+            )
+        stage, channels = pick_local_stage(
+            encoder, info_get(info, "in_channels"), info_get(info, "image_size"), local_size
+        )
+        return cls(encoder, normalise, estimator, critic_dim, hidden_dim, temperature, stage, channels)
 
     def collate(self, samples: Sequence[Tensor]) -> Tensor:
         return self.normalise(torch.stack(list(samples)))
 
     def forward(self, images: Tensor) -> TaskOutput:
-        feature_map = self.encoder.feature_map(images)  # [N, D, h, w]
-        global_ = self.head(feature_map.mean(dim=(2, 3)))  # [N, d]
-        local = self.local_head(feature_map).flatten(2)  # [N, d, hw]
+        maps = stage_maps(self.encoder, images)
+        global_ = self.head(maps[-1].mean(dim=(2, 3)))  # [N, d]
+        local = self.local_head(maps[self.local_stage]).flatten(2)  # [N, d, hw]
         scores = torch.einsum("id,jdp->ijp", global_, local)  # [N, N, hw]: global i, image j
         same = torch.eye(len(images), dtype=torch.bool, device=images.device)
         positive, negative = scores[same], scores[~same]  # [N, hw], [N(N-1), hw]
