@@ -58,7 +58,7 @@ RECIPES: dict[str, tuple[dict[str, Any], int, float]] = {
     "rotation": ({}, 128, 1e-3),
     "relative_position": ({}, 256, 1e-3),
     "jigsaw": ({}, 256, 1e-3),
-    "deep_infomax": ({}, 256, 1e-3),
+    "deep_infomax": ({"local_size": 7}, 256, 1e-3),  # 7x7 local map (was the 2x2 last map: 80.16 %, seed 0)
     "inpainting": ({"mask": "random"}, 256, 1e-3),
     "masked_denoising": ({}, 256, 1e-3),
     "adversarial_inpainting": ({"mask": "random"}, 256, 1e-3),
