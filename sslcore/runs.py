@@ -252,7 +252,7 @@ def evaluate(
     dataset_options: Mapping[str, Any] | None = None,
     **protocol_options: Any,
 ) -> dict[str, Any]:
-    """Evaluate a run's ``embed`` with ``protocol`` (frozen, or fine-tuned on a copy for
+    """Evaluate a run's ``embed`` with ``protocol`` (frozen, or fine-tuned and then restored for
     ``finetune``; ``protocol_options`` go to the protocol); writes
     ``eval_<protocol>[_random][_<key>-<value>...].json`` (the last part names the
     ``dataset_options`` overrides, see :func:`load_run`, as does ``encoder``)."""
@@ -265,7 +265,7 @@ def evaluate(
         "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
     )
     start = time.perf_counter()
-    if is_task_protocol(protocol):  # trains a copy of the encoder on the labels
+    if is_task_protocol(protocol):  # trains the encoder on the labels, restores it after
         result = probe(task, bundle.evaluation, seed=run["train"]["seed"], device=dev, **protocol_options)
         embedding_dim = getattr(task.encoder, "output_dim", None)
     else:

@@ -194,7 +194,11 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
     scores: dict[str, Any] = {}
     geometries = {}
     models = {"pretrained": pretrained, "random_init": random_init, "raw": RawFeatures.from_info(bundle.info)}
+    task_protocol = is_task_protocol(run.protocol)
     for which, model in models.items():
+        if task_protocol and which == "raw":  # fine-tuning trains an encoder: raw features have none
+            scores["raw"], scores["raw_error"] = None, f"{run.protocol} needs an encoder to train"
+            continue
         try:
             X, y = extract_embeddings(model, evalset)
         except (TypeError, ValueError) as exc:
@@ -202,12 +206,11 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
                 raise
             scores["raw"], scores["raw_error"] = None, str(exc)
             continue
-        if not is_task_protocol(run.protocol):
-            scores[which] = probe(X, y, evalset.splits, seed=run.seed).test_accuracy
-        elif which == "raw":  # fine-tuning trains an encoder: raw features have none
-            scores["raw"], scores["raw_error"] = None, f"{run.protocol} needs an encoder to train"
-        else:  # fine-tunes a copy of the model
-            scores[which] = probe(model, evalset, seed=run.seed).test_accuracy
+        scores[which] = (
+            probe(model, evalset, seed=run.seed)
+            if task_protocol
+            else probe(X, y, evalset.splits, seed=run.seed)
+        ).test_accuracy
         if which != "raw":
             geometries[which] = geometry(X[test], y[test], seed=run.seed)
             embedding_dim = int(X.shape[1])

@@ -14,8 +14,8 @@ part split into fitting and selection rows as above (SentEval's protocol).
 
 This is the GLUE-style protocol of BERT and ELECTRA (a grid of learning rates, a few
 epochs, the best development-set checkpoint); the frozen protocols (linear, kNN) see
-only embeddings, this one changes the encoder, on a copy: the task passed in is left as
-it was.
+only embeddings, this one trains the encoder: the task's weights are saved first and
+restored after every learning rate, so the task passed in is left as it was.
 
 Rows: one per dataset item, trained in shuffled mini-batches of ``batch_size`` items --
 or, for a dataset of a single item embedded to many rows (a transductive graph), one
@@ -25,8 +25,9 @@ full-batch step per epoch with the loss on the fitting rows (pass more ``epochs`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,23 +58,25 @@ def _labels(evalset: EvalSet) -> tuple[np.ndarray, bool]:
     return np.asarray([int(evalset.dataset[i][1]) for i in range(len(evalset.dataset))]), False
 
 
+@dataclass
 class _Rows:
     """Embedding of chosen rows, by mini-batches of items or from the single item."""
 
-    def __init__(self, evalset: EvalSet, device: torch.device, single_item: bool, batch_size: int):
-        self.evalset, self.device, self.single_item, self.batch_size = (
-            evalset,
-            device,
-            single_item,
-            batch_size,
-        )
+    evalset: EvalSet
+    device: torch.device
+    single_item: bool
+    batch_size: int
+
+    def num_batches(self, rows: np.ndarray) -> int:
+        return 1 if self.single_item else math.ceil(len(rows) / self.batch_size)
 
     def batches(
         self, rows: np.ndarray, generator: torch.Generator | None
-    ) -> list[tuple[Tensor | None, object]]:
+    ) -> Iterator[tuple[Tensor | None, Any]]:
         """``(row_index or None, batch)`` pairs: shuffled when ``generator`` is given."""
         if self.single_item:
-            return [(torch.as_tensor(rows), self.evalset.collate([self.evalset.dataset[0]]))]
+            yield torch.as_tensor(rows), self.evalset.collate([self.evalset.dataset[0]])
+            return
         loader = DataLoader(
             Subset(self.evalset.dataset, rows.tolist()),  # type: ignore[arg-type]
             batch_size=self.batch_size,
@@ -81,7 +84,8 @@ class _Rows:
             generator=generator,
             collate_fn=self.evalset.collate,
         )
-        return [(None, batch) for batch in loader]
+        for batch in loader:
+            yield None, batch
 
     def logits(
         self, task: PretextTask, head: nn.Module, rows: Tensor | None, batch: object
@@ -135,8 +139,7 @@ def _fine_tune_once(
     head = nn.LazyLinear(num_classes) if dim is None else nn.Linear(int(dim), num_classes)
     head.to(rows.device)
     generator = torch.Generator().manual_seed(seed)
-    steps_per_epoch = len(rows.batches(split.fit, None))
-    total = epochs * steps_per_epoch
+    total = epochs * rows.num_batches(split.fit)
     params = [p for p in task.parameters() if p.requires_grad]
     optimiser: torch.optim.Optimizer | None = None
     history, step = [], 0
@@ -170,15 +173,14 @@ def _select(
     weights are restored after every run."""
     initial = {k: v.detach().clone() for k, v in task.state_dict().items()}
     best: tuple[float, float, dict[str, float]] = (-1.0, 0.0, {})
-    try:
-        for lr in lrs:
+    for lr in lrs:
+        try:
             history = _fine_tune_once(task, rows, split, num_classes, lr, **train)  # type: ignore[arg-type]
-            for epoch, (sel, tst) in enumerate(history, 1):
-                if sel > best[0]:
-                    best = (sel, tst, {"lr": lr, "epoch": epoch})
+        finally:
             task.load_state_dict(initial)
-    finally:
-        task.load_state_dict(initial)
+        for epoch, (sel, tst) in enumerate(history, 1):
+            if sel > best[0]:
+                best = (sel, tst, {"lr": lr, "epoch": epoch})
     return best
 
 
@@ -194,7 +196,8 @@ def finetune(
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> ProbeResult:
-    """Fine-tune a copy of ``task``'s encoder with a linear head; see the module docstring.
+    """Fine-tune ``task``'s encoder with a linear head, then restore its weights; see the
+    module docstring.
 
     Args:
         task: its ``embed`` (``[B, d]``) is trained; its weights are unchanged afterwards.
@@ -205,11 +208,9 @@ def finetune(
     lrs = [float(lr) for lr in (lrs if isinstance(lrs, Sequence) else [lrs])]
     if not lrs or any(not lr > 0 for lr in lrs):
         raise ConfigError(f"finetune: lrs must be a non-empty list of positive learning rates, got {lrs}")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("folds", folds)):
-        if int(value) != value or value < (2 if name == "folds" else 1):
-            raise ConfigError(
-                f"finetune: {name} must be an integer >= {2 if name == 'folds' else 1}, got {value}"
-            )
+    for name, value, least in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("folds", folds, 2)):
+        if int(value) != value or value < least:
+            raise ConfigError(f"finetune: {name} must be an integer >= {least}, got {value}")
     if not 0 <= warmup < 1:
         raise ConfigError(f"finetune: warmup is a fraction of the steps in [0, 1), got {warmup}")
     y, single_item = _labels(evalset)

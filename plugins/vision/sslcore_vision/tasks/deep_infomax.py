@@ -18,6 +18,14 @@ from sslcore_vision.tasks.pseudo_label import checked_normaliser
 Estimator = Literal["jsd", "infonce"]
 
 
+def require_feature_map(encoder: nn.Module) -> None:
+    """A clear error for an encoder without spatial features."""
+    if not hasattr(encoder, "feature_map"):
+        raise ConfigError(
+            f"deep_infomax needs an encoder with feature_map(); {type(encoder).__name__} has none"
+        )
+
+
 def stage_maps(encoder: nn.Module, images: Tensor) -> list[Tensor]:
     """``encoder.feature_maps(images)`` (every stage, shallow to deep) if the encoder has
     it, else ``[encoder.feature_map(images)]``."""
@@ -93,10 +101,7 @@ class DeepInfoMax(ContrastiveTask):
     ):
         if estimator not in ("jsd", "infonce"):
             raise ConfigError(f"deep_infomax: estimator must be 'jsd' or 'infonce', got {estimator!r}")
-        if not hasattr(encoder, "feature_map"):
-            raise ConfigError(
-                f"deep_infomax needs an encoder with feature_map(); {type(encoder).__name__} has none"
-            )
+        require_feature_map(encoder)
         dim = encoder.output_dim
         super().__init__(encoder, head=projection_mlp(dim, hidden_dim, critic_dim))
         self.local_head = local_mlp(local_channels or dim, hidden_dim, critic_dim)
@@ -115,10 +120,7 @@ class DeepInfoMax(ContrastiveTask):
         local_size: int = 7,
     ) -> DeepInfoMax:
         normalise = checked_normaliser(encoder, info, "deep_infomax")
-        if not hasattr(encoder, "feature_map"):
-            raise ConfigError(
-                f"deep_infomax needs an encoder with feature_map(); {type(encoder).__name__} has none"
-            )
+        require_feature_map(encoder)
         stage, channels = pick_local_stage(
             encoder, info_get(info, "in_channels"), info_get(info, "image_size"), local_size
         )
