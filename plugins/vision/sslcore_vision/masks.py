@@ -61,10 +61,18 @@ class PatchMask:
             raise ValueError(f"the masked fraction of patches must be in (0, 1), got {ratio}")
         self.patch_size, self.ratio = patch_size, ratio
 
+    def num_patches(self, height: int, width: int) -> int:
+        """Patches of a ``height x width`` image (a partial last row / column counts)."""
+        return math.ceil(height / self.patch_size) * math.ceil(width / self.patch_size)
+
+    def hidden(self, height: int, width: int) -> int:
+        """Patches hidden per image: ``round(ratio * P)``, at least 1, at most ``P``."""
+        patches = self.num_patches(height, width)
+        return min(patches, max(1, round(self.ratio * patches)))
+
     def __call__(self, n: int, height: int, width: int) -> Tensor:
         grid_h, grid_w = math.ceil(height / self.patch_size), math.ceil(width / self.patch_size)
-        patches = grid_h * grid_w
-        hidden = min(patches, max(1, round(self.ratio * patches)))
+        patches, hidden = grid_h * grid_w, self.hidden(height, width)
         ranks = torch.rand(n, patches).argsort(dim=1).argsort(dim=1)
         grid = (ranks < hidden).view(n, 1, grid_h, grid_w)
         full = grid.repeat_interleave(self.patch_size, 2).repeat_interleave(self.patch_size, 3)

@@ -226,6 +226,14 @@ def sslcore_register_datasets() -> list[DatasetSpec]:
             needs_root=False,
         ),
         DatasetSpec(
+            "sample-photos",
+            domain="vision",
+            sample="image",
+            factory="sslcore_vision.datasets.sample_photos:sample_photos",
+            summary="colour crops of scikit-learn's two sample photos: 2 x 128 32x32 RGB crops, 75/25 split, 2 classes",
+            needs_root=False,
+        ),
+        DatasetSpec(
             "mnist",
             domain="vision",
             sample="image",

@@ -145,6 +145,21 @@ def test_permutation_set_is_unique_far_apart_and_seeded():
     assert {tuple(p) for p in all_of_four.tolist()} == set(itertools.permutations(range(4)))
 
 
+def test_default_permutation_set_is_100_greedy_max_min_hamming_choices(registry, digits24):
+    """Each permutation after the first is as far (in minimum Hamming distance) from the
+    ones before it as any of the 9! permutations can be."""
+    perms = build("jigsaw", digits24, registry).permutations
+    assert perms.shape == (100, 9)
+    every = torch.tensor(list(itertools.permutations(range(9))), dtype=torch.uint8)  # [9!, 9]
+    nearest = torch.full((len(every),), 10, dtype=torch.uint8)
+    for k in range(1, len(perms)):
+        nearest = torch.minimum(nearest, (every != perms[k - 1].to(torch.uint8)).sum(1).to(torch.uint8))
+        own = int((perms[:k] != perms[k]).sum(1).min())
+        assert own == int(nearest.max()), (
+            f"permutation {k} is {own} away from the set; the best is {nearest.max()}"
+        )
+
+
 def test_relative_position_labels_match_the_neighbour_offset(registry, digits24):
     task = build("relative_position", digits24, registry, **EXACT_TILES)
     centres, neighbours, labels = task.collate(raw(digits24, 32))
@@ -220,6 +235,12 @@ def test_memory_bank_moves_entries_towards_new_representations():
     assert drawn.shape == (2, 4) and all(
         any(torch.equal(d, bank.memory[i]) for i in (0, 5, 7)) for d in drawn
     )
+    # never the excluded rows (a batch's own entries), even when fewer than k are left
+    assert sorted(map(tuple, bank.sample(16, exclude=torch.tensor([5])).tolist())) == sorted(
+        map(tuple, bank.memory[[0, 7]].tolist())
+    )
+    assert bank.sample(16, exclude=torch.tensor([0, 5, 7])) is None
+    assert bank.written.tolist() == [True, False, False, False, False, True, False, True]  # unchanged
     restored = MemoryBank(num_samples=8, dim=4)
     restored.load_state_dict(bank.state_dict())
     assert torch.equal(restored.memory, bank.memory) and torch.equal(restored.written, bank.written)
@@ -245,6 +266,28 @@ def test_pirl_bank_has_a_row_per_pretraining_sample_updated_after_the_step(regis
     assert torch.isfinite(out.loss)
     with pytest.raises(ConfigError, match="sample index 100000 is outside its memory bank"):
         task.collate([(100000, images[0])])
+
+
+def test_pirl_negatives_never_hold_the_batch_own_memory_entries(registry, digits_bundle, monkeypatch):
+    """A bank smaller than ``num_negatives`` gives all its rows as negatives: the batch's
+    own entries (each query's positive) must not be among them."""
+    import sslcore_vision.tasks.pirl as pirl_module
+
+    task = build("pirl", digits_bundle, registry, num_negatives=4096)
+    images = raw(digits_bundle, 12)
+    task(task.collate([(i, images[i]) for i in range(12)]))
+    task.on_train_step_end(0.0)  # rows 0..11 written
+    seen = []
+    monkeypatch.setattr(
+        pirl_module, "info_nce", lambda q, k, negatives, t: seen.append(negatives) or (q * k).sum() * 0
+    )
+    task(task.collate([(i, images[i]) for i in range(4)]))
+    others = task.bank.memory[4:12]
+    for negatives in seen:  # puzzle and image terms: the 8 entries of the other images
+        assert sorted(map(tuple, negatives.tolist())) == sorted(map(tuple, others.tolist()))
+    seen.clear()
+    task(task.collate([(i, images[i]) for i in range(12)]))
+    assert seen == [None, None]  # no other entry yet: in-batch negatives
 
 
 def test_pirl_trains_in_the_trainer_with_sample_indices(registry, digits24):

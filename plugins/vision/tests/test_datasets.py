@@ -20,6 +20,7 @@ from torchvision.datasets import CIFAR10, MNIST, STL10
 
 from sslcore import ConfigError, DataNotFoundError
 from sslcore.build import build_dataset
+from sslcore_vision.datasets.image_bundle import image_bundle
 from sslcore_vision.datasets.torchvision_files import CorruptDataError
 
 FMNIST_FILES = [
@@ -381,6 +382,38 @@ def test_image_folder_of_mixed_sizes_needs_image_size(registry, tmp_path):
     fake_tree(tmp_path)
     with pytest.raises(ConfigError, match=r"different sizes .* pass image_size="):
         build_dataset("image-folder", tmp_path, registry=registry)
+
+
+def test_image_folder_of_non_square_images_needs_image_size(registry, tmp_path):
+    fake_tree(tmp_path, sizes=((30, 12),))  # width x height: every image 12 high, 30 wide
+    with pytest.raises(ConfigError, match=r"12x30 \(height x width\).* square .* image_size="):
+        build_dataset("image-folder", tmp_path, registry=registry)
+    bundle = build_dataset("image-folder", tmp_path, {"image_size": 12}, registry)
+    assert bundle.info["image_size"] == 12 and bundle.pretrain.shape[-2:] == (12, 12)
+
+
+def test_image_folder_marks_grey_photos_read_as_rgb(registry, tmp_path):
+    for c, cls in enumerate(("a", "b")):
+        for i in range(3):
+            path = tmp_path / "grey" / cls / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("L", (8, 8), 40 * i + 100 * c).save(path)
+    bundle = build_dataset("image-folder", tmp_path, {"folder": "grey"}, registry)
+    assert bundle.info["in_channels"] == 3 and bundle.info["grey"] is True
+    fake_tree(tmp_path / "colour", sizes=((8, 8),))
+    assert build_dataset("image-folder", tmp_path, {"folder": "colour"}, registry).info["grey"] is False
+
+
+def test_a_constant_channel_normalises_to_zero_instead_of_dividing_by_zero():
+    images = torch.randint(
+        0, 256, (6, 3, 4, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    images[:, 2] = 7
+    labels = torch.tensor([0, 1, 0, 1, 0, 1])
+    bundle = image_bundle("constant-blue", (images[:4], labels[:4]), (images[4:], labels[4:]), 2)
+    assert bundle.info["std"][2] == pytest.approx(1 / 255) and bundle.info["std"][0] > 0.1
+    batch, _ = bundle.evaluation.collate([bundle.evaluation.dataset[i] for i in range(6)])
+    assert torch.isfinite(batch).all() and batch[:, 2].abs().max() < 1e-4
 
 
 def test_a_truncated_image_is_named(registry, tmp_path):

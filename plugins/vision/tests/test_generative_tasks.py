@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sklearn.datasets import load_sample_images
-from torchvision.transforms.v2 import functional as TF
 
 from sslcore import AdversarialTask, ConfigError, DatasetBundle, GenerativeTask
-from sslcore.build import build_encoder, build_task
+from sslcore.build import build_dataset, build_encoder, build_task
 from sslcore.engine.config import TrainConfig
 from sslcore.engine.trainer import Trainer
 from sslcore_vision.colour import AB_SCALE, L_CENTRE, L_SCALE, lab_to_rgb, rgb_to_lab
@@ -23,21 +21,10 @@ GREY_TASKS = ("inpainting", "masked_denoising")
 
 
 @pytest.fixture(scope="module")
-def colour_bundle() -> DatasetBundle:
+def colour_bundle(registry) -> DatasetBundle:
     """64 random 96x96 crops of scikit-learn's two sample photos, resized to 32x32;
     label = which photo. 48 train rows, 16 test rows."""
-    generator = torch.Generator().manual_seed(0)
-    crops, labels = [], []
-    for label, photo in enumerate(load_sample_images().images):
-        image = torch.from_numpy(photo.copy()).permute(2, 0, 1)
-        for _ in range(32):
-            top = int(torch.randint(0, image.shape[1] - 96, (1,), generator=generator))
-            left = int(torch.randint(0, image.shape[2] - 96, (1,), generator=generator))
-            crops.append(TF.resize(image[:, top : top + 96, left : left + 96], [32, 32], antialias=True))
-            labels.append(label)
-    order = torch.randperm(64, generator=generator)
-    images, targets = torch.stack(crops)[order], torch.tensor(labels)[order]
-    return image_bundle("photo-crops", (images[:48], targets[:48]), (images[48:], targets[48:]), 2)
+    return build_dataset("sample-photos", None, {"crops_per_photo": 32}, registry)
 
 
 def make_task(name, bundle, registry, encoder=None, **options):
@@ -215,6 +202,26 @@ def test_colour_tasks_refuse_grey_data(name, registry, digits_bundle):
         make_task(name, digits_bundle, registry)
 
 
+@pytest.mark.parametrize("name", ["adversarial_inpainting", "adversarial_colorization"])
+def test_discriminator_steps_lower_its_loss_against_a_fixed_generator(
+    name, registry, digits_bundle, colour_bundle
+):
+    bundle = colour_bundle if name == "adversarial_colorization" else digits_bundle
+    task = make_task(name, bundle, registry)
+    optimiser = torch.optim.Adam(task.discriminator_parameters(), lr=3e-3)
+    batch = task.collate(raw_batch(bundle))
+    before = parameters_of(task.generator)
+    losses = []
+    for _ in range(30):
+        out = task.discriminator_loss(batch)
+        optimiser.zero_grad(set_to_none=True)
+        out.loss.backward()
+        optimiser.step()
+        losses.append(out.loss.item())
+    assert losses[-1] < 0.7 * losses[0]  # it learns to tell the generator's output from real images
+    assert not changed(before, task.generator)
+
+
 def test_bad_options_are_config_errors(registry, digits_bundle):
     with pytest.raises(ConfigError, match="center"):
         make_task("inpainting", digits_bundle, registry, mask="corner")
@@ -279,3 +286,24 @@ def test_adversarial_task_runs_in_the_trainer(registry, digits_bundle):
     result = Trainer(task, config).fit(digits_bundle.pretrain)
     assert result.steps == 3
     assert {"reconstruction", "adversarial", "disc/loss", "disc/real_score"} <= set(result.history[-1])
+
+
+@pytest.mark.parametrize("name", ["colorization", "adversarial_colorization"])
+def test_colour_tasks_refuse_grey_images_stored_as_rgb(name, registry, colour_bundle):
+    images, labels = colour_bundle.evaluation.dataset.tensors
+    grey = images.float().mean(1, keepdim=True).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+    bundle = image_bundle("grey-rgb", (grey[:48], labels[:48]), (grey[48:], labels[48:]), 2)
+    assert bundle.info["in_channels"] == 3 and bundle.info["grey"] and not colour_bundle.info["grey"]
+    with pytest.raises(ConfigError, match=rf"{name} needs colour images, but .* grey \(R = G = B"):
+        make_task(name, bundle, registry)
+
+
+def test_masked_denoising_refuses_patches_that_would_hide_the_whole_image(registry, digits_bundle):
+    assert digits_bundle.info["image_size"] == 16
+    with pytest.raises(ConfigError, match=r"16x16 images do not hold two 16x16 patches .* patch_size <= 8"):
+        make_task("masked_denoising", digits_bundle, registry, patch_size=16)
+    with pytest.raises(ConfigError, match=r"mask_ratio 0.9 hides all 4 patches"):
+        make_task("masked_denoising", digits_bundle, registry, patch_size=8, mask_ratio=0.9)
+    task = make_task("masked_denoising", digits_bundle, registry, patch_size=8, mask_ratio=0.5)
+    batch = task.collate(raw_batch(digits_bundle, 4))
+    assert batch.masks.float().mean(dim=(1, 2, 3)).tolist() == [0.5] * 4  # 2 of the 4 patches each

@@ -3,7 +3,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+from sslcore import ConfigError
+from sslcore.build import build_encoder, build_task
 from sslcore.plugins import get_registry, resolve_factory
+from sslcore_vision.plugin import sslcore_register_tasks
 
 
 def test_loading_the_plugin_imports_nothing_heavy():
@@ -43,6 +48,7 @@ def test_entry_point_registers_the_vision_components():
         "stl10",
         "image-folder",
         "digits",
+        "sample-photos",
     }
 
 
@@ -63,3 +69,18 @@ def test_every_factory_resolves(registry):
     for kind in ("task", "encoder", "dataset"):
         for spec in registry.specs(kind, "vision").values():
             assert callable(resolve_factory(spec.factory)), spec.name
+
+
+#: the colour tasks feed their encoder the lightness channel: test_generative_tasks.py checks them
+GREY_DATA_TASKS = [
+    spec.name
+    for spec in sslcore_register_tasks()
+    if spec.name not in ("colorization", "adversarial_colorization")
+]
+
+
+@pytest.mark.parametrize("name", GREY_DATA_TASKS)
+def test_every_task_rejects_an_encoder_with_other_input_channels(name, registry, digits_bundle):
+    colour_encoder = build_encoder("small_cnn", {"in_channels": 3}, {"width": 8}, registry)
+    with pytest.raises(ConfigError, match=r"the encoder takes 3-channel images but the data has 1 channel"):
+        build_task(name, digits_bundle, encoder=colour_encoder, registry=registry)

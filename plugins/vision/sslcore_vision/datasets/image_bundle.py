@@ -8,13 +8,18 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from sslcore import DatasetBundle, EvalSet
+from sslcore import ConfigError, DatasetBundle, EvalSet
 from sslcore_vision.transforms import LabelledImageCollate
+
+#: the smallest per-channel std (one grey level, in [0, 1] units)
+MIN_STD = 1 / 255
 
 
 def channel_stats(images: Tensor, chunk: int = 4096) -> tuple[list[float], list[float]]:
     """Per-channel mean and (unbiased) std in [0, 1] units of uint8 images ``[N, C, H, W]``,
-    accumulated in float64 over ``chunk`` images at a time (bounded memory)."""
+    accumulated in float64 over ``chunk`` images at a time (bounded memory). The std is at
+    least ``MIN_STD`` (one grey level), so a constant channel normalises to 0 instead of
+    dividing by zero."""
     channels = images.shape[1]
     total = torch.zeros(channels, dtype=torch.float64)
     squares = torch.zeros(channels, dtype=torch.float64)
@@ -25,7 +30,16 @@ def channel_stats(images: Tensor, chunk: int = 4096) -> tuple[list[float], list[
     n = images.numel() // channels
     mean = total / n
     var = (squares - n * mean.square()) / max(n - 1, 1)
-    return mean.tolist(), var.clamp_min(0).sqrt().tolist()
+    return mean.tolist(), var.clamp_min(0).sqrt().clamp_min(MIN_STD).tolist()
+
+
+def is_grey(images: Tensor, chunk: int = 4096) -> bool:
+    """Whether 3-channel uint8 images ``[N, 3, H, W]`` hold no colour (R = G = B at every
+    pixel), e.g. grey photos decoded as RGB."""
+    return images.shape[1] == 3 and all(
+        bool((part[:, 0] == part[:, 1]).all() and (part[:, 1] == part[:, 2]).all())
+        for part in images.split(chunk)
+    )
 
 
 def seeded_subset(n: int, size: int | None, seed: int = 0) -> Tensor:
@@ -50,7 +64,11 @@ def image_bundle(
       the given ``pretrain`` images (e.g. an unlabelled split) of the same shape;
     - ``evaluation``: train rows then test rows, ``splits = {"train", "test"}``, collated
       to normalised float images;
-    - ``info``: ``in_channels``, ``image_size``, ``mean``, ``std``, ``num_classes``.
+    - ``info``: ``in_channels``, ``image_size``, ``mean``, ``std``, ``num_classes`` and
+      ``grey`` (3-channel images without colour, see :func:`is_grey`).
+
+    Images must be square (the image tasks crop, tile and rotate square images):
+    :class:`~sslcore.ConfigError` otherwise.
     """
     (train_x, train_y), (test_x, test_y) = train, test
     if train_x.dtype != torch.uint8 or train_x.dim() != 4:
@@ -61,6 +79,12 @@ def image_bundle(
         raise ValueError(
             f"{name}: pretraining images must be uint8 {list(train_x.shape[1:])} like the training "
             f"images, got {pretrain.dtype} {list(pretrain.shape[1:])}"
+        )
+    height, width = train_x.shape[-2:]
+    if height != width:
+        raise ConfigError(
+            f"{name}: images are {height}x{width} (height x width), but the image tasks need square "
+            "images; resize them (image-folder: pass image_size=<side> to resize and center-crop)"
         )
     mean, std = channel_stats(train_x)
     n_train, n_test = len(train_x), len(test_x)
@@ -76,6 +100,7 @@ def image_bundle(
         "mean": mean,
         "std": std,
         "num_classes": num_classes,
+        "grey": is_grey(train_x),
     }
     return DatasetBundle(
         name,

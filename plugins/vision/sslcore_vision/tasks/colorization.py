@@ -38,8 +38,15 @@ class LabCollate:
 
 
 def require_colour(info: Mapping[str, Any], task: str) -> None:
-    """Raise :class:`~sslcore.ConfigError` unless the dataset has 3-channel RGB images."""
+    """Raise :class:`~sslcore.ConfigError` unless the dataset has 3-channel RGB images
+    with colour in them (``info["grey"]``, when given, is false)."""
     channels = info_get(info, "in_channels")
+    if channels == 3 and info.get("grey"):
+        raise ConfigError(
+            f"{task} needs colour images, but the dataset's 3-channel images are grey (R = G = B at every "
+            "pixel), so there is no colour to predict; pick a dataset with colour photos, or a task that "
+            "works on grey images (inpainting, masked_denoising)"
+        )
     if channels != 3:
         raise ConfigError(
             f"{task} needs colour images (3-channel RGB) but the dataset has {channels} channel(s); "

@@ -10,6 +10,7 @@ from typing import Any
 from torch import nn
 
 from sslcore import ConfigError
+from sslcore.data import info_get
 from sslcore_vision.masks import PatchMask
 from sslcore_vision.tasks.masked_reconstruction import MaskedReconstruction
 
@@ -36,8 +37,21 @@ class MaskedDenoising(MaskedReconstruction):
         mask_ratio: float = 0.6,
         decoder_width: int = 32,
     ) -> MaskedDenoising:
+        """Images too small for two ``patch_size`` patches per side, or a ``mask_ratio``
+        that hides every patch, raise :class:`~sslcore.ConfigError`."""
         try:
             patches = PatchMask(patch_size, mask_ratio)
         except ValueError as error:
             raise ConfigError(f"masked_denoising: {error}") from None
+        side = int(info_get(info, "image_size"))
+        if side // patch_size < 2:
+            raise ConfigError(
+                f"masked_denoising: {side}x{side} images do not hold two {patch_size}x{patch_size} patches per "
+                f"side, so masking would hide the whole image; use patch_size <= {max(1, side // 2)}"
+            )
+        if patches.hidden(side, side) >= patches.num_patches(side, side):
+            raise ConfigError(
+                f"masked_denoising: mask_ratio {mask_ratio} hides all {patches.num_patches(side, side)} patches "
+                f"of a {side}x{side} image; use a smaller mask_ratio or patch_size"
+            )
         return cls.build(encoder, info, patches, decoder_width=decoder_width)

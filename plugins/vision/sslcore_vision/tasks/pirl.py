@@ -46,10 +46,14 @@ class MemoryBank(nn.Module):
         self.memory[indices] = torch.where(self.written[indices, None], mixed, values)
         self.written[indices] = True
 
-    def sample(self, k: int) -> Tensor | None:
-        """``k`` written entries drawn uniformly with replacement (all of them if at most
-        ``k`` are written; ``None`` if none is)."""
-        rows = self.written.nonzero().flatten()
+    def sample(self, k: int, exclude: Tensor | None = None) -> Tensor | None:
+        """``k`` written entries drawn uniformly with replacement, never the rows
+        ``exclude [N]`` (all of the others if at most ``k`` are left; ``None`` if none is)."""
+        available = self.written
+        if exclude is not None:
+            available = available.clone()
+            available[exclude] = False
+        rows = available.nonzero().flatten()
         if len(rows) == 0:
             return None
         if len(rows) <= k:
@@ -71,7 +75,9 @@ class PIRL(ContrastiveTask):
     with ``f(v_I)`` and momentum ``bank_momentum`` after each step; ``f(v_I)`` itself
     before the image's first update). ``L_NCE`` is :func:`sslcore.info_nce` with the
     memory entry as key and ``num_negatives`` entries drawn uniformly from the bank as
-    shared negatives (in-batch negatives before the bank holds any entry).
+    shared negatives -- never the entries of the batch's own images, so no query meets its
+    positive among its negatives (the paper's :math:`I' \ne I`), however small the bank --
+    or, while the bank holds no other entry, the batch's other memory entries.
 
     ``needs_indices``: the trainer passes ``(index, image)`` pairs, ``index`` the image's
     position in the pretraining set. Batch: ``(indices [N], images [N, C, S, S],
@@ -156,7 +162,7 @@ class PIRL(ContrastiveTask):
         v_tiles = self.tile_head(self.encoder(tiles.flatten(0, 1)))  # [N * n, proj_dim]
         v_puzzle = self.puzzle_head(v_tiles.view(len(tiles), -1))  # [N, proj_dim]
         memory = self.bank.entries(indices, F.normalize(v_image.detach(), dim=1))
-        negatives = self.bank.sample(self.num_negatives)
+        negatives = self.bank.sample(self.num_negatives, exclude=indices)
         puzzle_loss = info_nce(v_puzzle, memory, negatives, self.temperature)
         image_loss = info_nce(v_image, memory, negatives, self.temperature)
         loss = self.loss_weight * puzzle_loss + (1 - self.loss_weight) * image_loss
