@@ -162,7 +162,7 @@ class WordMasking:
         self.last_spans = []
         for b in range(len(ids)):
             row_words = words(eligible[b], self.continuation[ids[b]])
-            # randomised rounding: E[budget] = mask_prob * n even for short rows
+            # randomised rounding (E = mask_prob * n), at least one unit per row like BERT's max(1, round(.))
             budget = max(1, int(np.floor(self.mask_prob * int(eligible[b].sum()) + rng.random())))
             if self.rule == "whole_word":
                 spans = select_whole_words(row_words, budget, rng)
@@ -194,6 +194,11 @@ def make_masking(
     max_span: int = 10,
 ) -> DataCollatorForLanguageModeling | WordMasking:
     """The collate function of masking rule ``masking`` (one of :data:`RULES`)."""
+    if tokenizer.mask_token_id is None:
+        raise ConfigError(
+            "masked language modelling needs a tokenizer with a [MASK] token, and this one has none; "
+            "use a tokenizer saved with a mask token (the plugin's WordPiece tokenizers have one)"
+        )
     if masking == "token":
         return DataCollatorForLanguageModeling(
             tokenizer,

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import tokenizers
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import PreTrainedTokenizerFast
+from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
 from sslcore.data import cache_dir
-from sslcore_nlp.data.text_files import read_text
+from sslcore.errors import ConfigError
+from sslcore_nlp.data.text_files import TextFormatError, read_text
 
 SPECIAL_TOKENS: dict[str, str] = {
     "pad_token": "[PAD]",
@@ -49,9 +50,12 @@ def train_wordpiece(
     sorted order, fixes their ids; the tokenizer is then rebuilt from the learnt
     vocabulary so that only the five BERT tokens are special.
     """
-    if not texts:
-        raise ValueError("train_wordpiece needs a non-empty corpus")
     lines = list(texts)
+    if not any(line.strip() for line in lines):
+        raise TextFormatError(
+            f"train_wordpiece: the corpus has no text ({len(lines)} line(s), all blank); "
+            "a tokenizer cannot be learnt from it"
+        )
     backend = _bert_pipeline(models.WordPiece(unk_token=SPECIAL_TOKENS["unk_token"]), lowercase)
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,
@@ -87,12 +91,32 @@ def _continuation_tokens(backend: Tokenizer, lines: Sequence[str]) -> list[str]:
     return ["##" + c for c in sorted(chars)]
 
 
+#: the special tokens the datasets and tasks of this plugin use (packing, pairs, padding)
+REQUIRED_SPECIAL = ("cls_token", "sep_token", "pad_token")
+
+
 def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:
-    """Load a tokenizer saved with ``save_pretrained`` from a local directory (never the hub)."""
+    """Load a tokenizer from a local directory (never the hub): one saved with
+    ``save_pretrained`` (``tokenizer.json``), or a BERT-style ``vocab.txt`` (read as a
+    WordPiece tokenizer with BERT's special tokens). It must have ``[CLS]``, ``[SEP]`` and
+    ``[PAD]`` tokens (:class:`~sslcore.ConfigError` naming the missing ones)."""
     directory = Path(directory)
-    if not (directory / "tokenizer.json").is_file():
-        raise FileNotFoundError(f"no tokenizer.json in {directory}: not a saved tokenizer directory")
-    return PreTrainedTokenizerFast.from_pretrained(str(directory), local_files_only=True)
+    if (directory / "tokenizer.json").is_file():
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory), local_files_only=True)
+    elif (directory / "vocab.txt").is_file():
+        tokenizer = BertTokenizerFast.from_pretrained(str(directory), local_files_only=True)
+    else:
+        raise FileNotFoundError(
+            f"no tokenizer.json or vocab.txt in {directory}: not a saved tokenizer directory"
+        )
+    missing = [name for name in REQUIRED_SPECIAL if getattr(tokenizer, f"{name}_id") is None]
+    if missing:
+        raise ConfigError(
+            f"the tokenizer in {directory} has no {', '.join(missing)}; sslcore-nlp's datasets wrap texts as "
+            "[CLS] ... [SEP] and pad batches, so save it with those special tokens (or train one: "
+            "leave the tokenizer option unset)"
+        )
+    return tokenizer
 
 
 def wordpiece_from_texts(
@@ -123,9 +147,13 @@ def wordpiece_from_files(
     vocab_size: int = 8000,
     lowercase: bool = True,
     min_frequency: int = 2,
+    encoding: str = "utf-8",
 ) -> PreTrainedTokenizerFast:
-    """The cached WordPiece tokenizer of UTF-8 text ``files`` (one sequence per line)."""
-    lines = [line for path in files for line in read_text(path).split("\n")]
+    """The cached WordPiece tokenizer of text ``files`` in ``encoding`` (one sequence per
+    line); files without any text raise :class:`TextFormatError` naming them."""
+    lines = [line for path in files for line in read_text(path, encoding).split("\n")]
+    if not any(line.strip() for line in lines):
+        raise TextFormatError(f"no text in {', '.join(map(str, files))} (every line is blank)")
     return wordpiece_from_texts(lines, vocab_size, lowercase, min_frequency)
 
 

@@ -61,6 +61,23 @@ def test_paragraphs_skip_blank_and_heading_lines() -> None:
     assert paragraphs(lines) == ["Body text .", "More = text ."]
 
 
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        ("\n  \n\n", r"no text in .*wikitext-2-valid\.txt \(every line is blank\)"),
+        (
+            " = Homarus = \n\n = = Description = = \n",
+            r"wikitext2: no paragraph of text in .*wikitext-2-valid\.txt",
+        ),
+    ],
+)
+def test_a_corpus_without_text_is_named(shared_data: Path, tmp_path: Path, content: str, match: str) -> None:
+    root = _copy_root(shared_data, tmp_path)
+    (root / CORPUS).write_text(content, encoding="utf-8")
+    with pytest.raises(TextFormatError, match=match):
+        wikitext2(root)
+
+
 def test_missing_root_names_expected_files(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match=r"wikitext-2-valid\.txt") as info:
         wikitext2(tmp_path)

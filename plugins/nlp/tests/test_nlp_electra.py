@@ -58,6 +58,29 @@ def test_embeddings_are_shared(task: Electra) -> None:
     assert id(words) not in generator_only and generator_only  # the generator has its own layers too
 
 
+def test_masks_15_percent_of_tokens_85_percent_of_them_with_mask(
+    task: Electra, pydocs_bundle: DatasetBundle
+) -> None:
+    """The reference code's masking: 15 % of the non-special tokens, of which 85 % become
+    ``[MASK]`` and 15 % stay as they are (no random replacement); labels only there."""
+    tok = pydocs_bundle.info["tokenizer"]
+    samples = list(pydocs_bundle.pretrain[:200])
+    torch.manual_seed(2)
+    batch = task.collate(samples)
+    original = torch.nn.utils.rnn.pad_sequence(
+        [torch.tensor(s["input_ids"]) for s in samples], batch_first=True, padding_value=tok.pad_token_id
+    )
+    special = torch.isin(original, torch.tensor(tok.all_special_ids))
+    masked = batch["labels"] != -100
+    assert not (masked & special).any()
+    assert torch.equal(batch["labels"][masked], original[masked])
+    rate = masked.sum() / (~special).sum()
+    as_mask = (batch["input_ids"][masked] == tok.mask_token_id).float().mean()
+    kept = (batch["input_ids"][masked] == original[masked]).float().mean()
+    assert abs(rate - 0.15) < 0.01 and abs(as_mask - 0.85) < 0.03 and abs(as_mask + kept - 1) < 1e-6
+    assert torch.equal(batch["input_ids"][~masked], original[~masked])
+
+
 def test_labels_mark_exactly_the_replaced_tokens(task: Electra, batch: dict) -> None:
     out = task.step(batch)
     masked = batch["labels"] != -100

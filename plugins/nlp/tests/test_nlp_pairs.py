@@ -6,6 +6,8 @@ import torch
 
 from sslcore.build import build_dataset, build_task
 from sslcore.data import DatasetBundle
+from sslcore.engine.config import TrainConfig
+from sslcore.engine.trainer import Trainer
 from sslcore.plugins import Registry
 from sslcore_nlp.data.sentence_pairs import (
     Pair,
@@ -58,21 +60,23 @@ def test_regex_and_token_sentence_splitters() -> None:
 
 def test_sop_pairs_are_in_order_or_really_swapped() -> None:
     docs = _documents()
+    usable = [d for d in docs if len(d) >= 2]  # a one-sentence document gives no pair
     pairs = sop_pairs(docs, random.Random(0))
-    assert len(pairs) == len(docs) and {p.label for p in pairs} == {0, 1}
+    assert len(pairs) == len(usable) < len(docs) and {p.label for p in pairs} == {0, 1}
     assert 0.3 < sum(p.label for p in pairs) / len(pairs) < 0.7
-    for pair, doc in zip(pairs, docs):
+    for pair, doc in zip(pairs, usable):
         first, second = (pair.a, pair.b) if pair.label == 0 else (pair.b, pair.a)
         assert first + second == _flat(doc) and first and second  # consecutive, nothing lost
-        if len(doc) >= 2:  # cut at a sentence boundary
-            assert len(first) in {sum(len(s) for s in doc[:k]) for k in range(1, len(doc))}
+        assert len(first) in {sum(len(s) for s in doc[:k]) for k in range(1, len(doc))}  # at a boundary
 
 
 def test_nsp_negatives_come_from_another_document() -> None:
     docs = _documents()
     pairs = nsp_pairs(docs, random.Random(1))
-    assert {p.label for p in pairs} == {0, 1}
-    for i, (pair, doc) in enumerate(zip(pairs, docs)):
+    usable = [i for i, d in enumerate(docs) if len(d) >= 2]
+    assert len(pairs) == len(usable) and {p.label for p in pairs} == {0, 1}
+    for pair, i in zip(pairs, usable):
+        doc = docs[i]
         tokens = _flat(doc)
         assert pair.a == tokens[: len(pair.a)]  # A is always the document's start
         if pair.label == 0:
@@ -89,9 +93,14 @@ def test_nsp_negatives_come_from_another_document() -> None:
 def test_too_few_sentences_name_the_count_needed() -> None:
     with pytest.raises(TooFewSentencesError, match=r"needs at least 1 text\(s\) of 2 or more sentences"):
         sop_pairs([[[5]], []], random.Random(0))
-    with pytest.raises(TooFewSentencesError, match=r"needs at least 2 text\(s\).*got 1 usable of 1"):
+    with pytest.raises(TooFewSentencesError, match=r"needs at least 2 text\(s\).*got 1 such of 1"):
         nsp_pairs([[[1, 2], [3, 4]]], random.Random(0))
-    assert len(sop_pairs([[[5]], [[1, 2, 3]]], random.Random(0))) == 1  # a one-sentence text is cut inside
+    # one-sentence texts (a corpus of single sentences) give no pair: too few sentences
+    with pytest.raises(
+        TooFewSentencesError, match=r"got 0 such of 2 \(with 2 sentences in all\); use a corpus"
+    ):
+        sop_pairs([[[5]], [[1, 2, 3]]], random.Random(0))
+    assert len(sop_pairs([[[5]], [[1, 2], [3]]], random.Random(0))) == 1
 
 
 def test_encoding_truncates_the_longer_segment_and_sets_segment_ids(pydocs_bundle: DatasetBundle) -> None:
@@ -135,7 +144,9 @@ def test_collate_builds_labelled_pairs_from_pretraining_samples(
     assert batch["input_ids"].shape == batch["token_type_ids"].shape == batch["attention_mask"].shape
     torch.manual_seed(0)
     assert torch.equal(task.collate(samples)["input_ids"], batch["input_ids"])  # seeded by torch
-    for row, label, sample in zip(batch["input_ids"], batch["labels"], samples):
+    usable = [s for s in samples if sum(1 for x in task.documents([s])[0] if x) >= 2]
+    assert len(batch["labels"]) == len(usable) > 0
+    for row, label, sample in zip(batch["input_ids"], batch["labels"], usable):
         ids = row[row != tok.pad_token_id].tolist()
         first_sep = ids.index(tok.sep_token_id)
         a, b = ids[1:first_sep], ids[first_sep + 1 : -1]
@@ -156,8 +167,10 @@ def test_sop_works_on_wikitext2_without_options(shared_data: Path, registry: Reg
     task = build_task("sop", bundle, registry=registry)
     tok, period = bundle.info["tokenizer"], bundle.info["tokenizer"].convert_tokens_to_ids(".")
     torch.manual_seed(0)
-    batch = task.collate(list(bundle.pretrain[:32]))
-    assert batch["input_ids"].shape[1] <= 128 and len(batch["labels"]) == 32
+    samples = list(bundle.pretrain[:32])
+    batch = task.collate(samples)
+    usable = [d for d in task.documents(samples) if sum(1 for x in d if x) >= 2]
+    assert batch["input_ids"].shape[1] <= 128 and len(batch["labels"]) == len(usable) >= 24
     ends = {0: [], 1: []}
     for row, label in zip(batch["input_ids"].tolist(), batch["labels"].tolist()):
         first_sep = row.index(tok.sep_token_id)
@@ -165,3 +178,19 @@ def test_sop_works_on_wikitext2_without_options(shared_data: Path, registry: Reg
         ends[label] += [row[first_sep - 1] == period, row[last_sep - 1] == period]
     # both segments are whole sentences in either order: "A ends a sentence" tells nothing
     assert ends[0] and ends[1] and all(ends[0]) and all(ends[1])
+
+
+@pytest.mark.parametrize("name", ["sop", "nsp"])
+def test_a_corpus_of_single_sentences_stops_at_the_first_batch(
+    name: str, tmp_path: Path, registry: Registry
+) -> None:
+    sentences = [f"Sentence number {i} is about lobsters and the sea floor." for i in range(40)]
+    (tmp_path / "one.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    options = {"files": "one.txt", "vocab_size": 200, "max_length": 32, "mode": "lines"}
+    bundle = build_dataset("text-files", tmp_path, options, registry)
+    task = build_task(name, bundle, registry=registry)
+    before = {k: v.clone() for k, v in task.state_dict().items()}
+    config = TrainConfig(steps=3, batch_size=8, progress_bar=False, device="cpu", warmup=0.0)
+    with pytest.raises(TooFewSentencesError, match=r"of 2 or more sentences .* got 0 such of 8"):
+        Trainer(task, config).fit(bundle.pretrain)
+    assert all(torch.equal(v, task.state_dict()[k]) for k, v in before.items())  # no update was made

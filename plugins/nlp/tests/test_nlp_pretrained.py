@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,22 @@ def test_vocabulary_mismatch_is_a_clear_error(pydocs_bundle: DatasetBundle, tmp_
     assert (
         f"{n_saved} tokens" in message and f"has {n_other}" in message and f"tokenizer={tmp_path}" in message
     )
+
+
+def test_same_size_but_other_tokens_is_a_clear_error(pydocs_bundle: DatasetBundle, tmp_path: Path) -> None:
+    tok = pydocs_bundle.info["tokenizer"]
+    save_pretrained(bert(pydocs_bundle.info), tok, tmp_path)
+    saved = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = saved["model"]["vocab"]
+    first, second = [t for t in vocab if t.isalpha()][:2]
+    vocab[first], vocab[second] = vocab[second], vocab[first]  # same size, two ids swapped
+    (tmp_path / "tokenizer.json").write_text(json.dumps(saved), encoding="utf-8")
+    assert len(load_tokenizer(tmp_path)) == len(tok)
+    with pytest.raises(ConfigError, match=rf"different tokenizer .*\(both have {len(tok)} tokens"):
+        bert(pydocs_bundle.info, pretrained=str(tmp_path))
+    (tmp_path / "tokenizer.json").unlink()  # a model directory without its tokenizer
+    with pytest.warns(UserWarning, match=r"no tokenizer.json .* only the vocabulary size"):
+        bert(pydocs_bundle.info, pretrained=str(tmp_path))
 
 
 def test_other_bad_pretrained_directories(pydocs_bundle: DatasetBundle, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from sslcore.errors import ConfigError, DataNotFoundError
 from sslcore.plugins import Registry
 from sslcore_nlp.data.text_corpus import text_files
 from sslcore_nlp.data.text_files import TextFormatError
+from sslcore_nlp.tokenizer import train_wordpiece, wordpiece_from_files
 
 LINES = [
     "The lobster is blue. It turns red on cooking.",
@@ -62,6 +63,19 @@ def test_explicit_encoding_and_a_byte_that_does_not_decode(tmp_path: Path) -> No
     assert bundle.info["tokenizer"].decode(bundle.pretrain[0]["input_ids"][1:-1]).startswith("café au lait")
     with pytest.raises(TextFormatError, match=r"latin\.txt, line 1: not valid utf-8"):
         text_files(tmp_path, ["latin.txt"], vocab_size=100)
+
+
+def test_a_tokenizer_is_not_trained_on_a_blank_corpus(tmp_path: Path) -> None:
+    with pytest.raises(TextFormatError, match=r"the corpus has no text \(3 line\(s\), all blank\)"):
+        train_wordpiece(["", "  ", "\t"])
+    (tmp_path / "blank.txt").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(TextFormatError, match=r"no text in .*blank\.txt"):
+        wordpiece_from_files([tmp_path / "blank.txt"])
+    (tmp_path / "latin.txt").write_bytes("caf\xe9 au lait . na\xefve text .\n".encode("latin-1"))
+    with pytest.raises(TextFormatError, match=r"latin\.txt, line 1: not valid utf-8"):
+        wordpiece_from_files([tmp_path / "latin.txt"])
+    tok = wordpiece_from_files([tmp_path / "latin.txt"], vocab_size=60, min_frequency=1, encoding="latin-1")
+    assert tok.tokenize("café naïve") == ["cafe", "naive"]  # decoded as latin-1, accents stripped
 
 
 def test_empty_corpus_missing_files_and_bad_options_are_clear(tmp_path: Path) -> None:

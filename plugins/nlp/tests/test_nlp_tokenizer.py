@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from sslcore.errors import ConfigError
 from sslcore_nlp.data.text_files import TextFormatError
+from sslcore_nlp.masking import make_masking
 from sslcore_nlp.tokenizer import (
     SPECIAL_TOKENS,
     load_tokenizer,
@@ -90,8 +92,32 @@ def test_saved_tokenizer_directory_loads(tmp_path: Path, cache: Path) -> None:
     loaded = load_tokenizer(tmp_path / "saved")
     assert loaded.get_vocab() == tok.get_vocab()
     assert loaded("quick dogs")["input_ids"] == tok("quick dogs")["input_ids"]
-    with pytest.raises(FileNotFoundError, match="tokenizer.json"):
+    with pytest.raises(FileNotFoundError, match="no tokenizer.json or vocab.txt"):
         load_tokenizer(tmp_path)
+
+
+def test_a_bert_style_vocab_txt_directory_loads(tmp_path: Path, cache: Path) -> None:
+    tok = wordpiece_from_texts(CORPUS, vocab_size=200)
+    vocab = sorted(tok.get_vocab().items(), key=lambda item: item[1])
+    (tmp_path / "vocab.txt").write_text("".join(f"{token}\n" for token, _ in vocab), encoding="utf-8")
+    loaded = load_tokenizer(tmp_path)
+    assert loaded.get_vocab() == tok.get_vocab()
+    assert loaded("Quick dogs jumping")["input_ids"] == tok("Quick dogs jumping")["input_ids"]
+    assert (loaded.cls_token_id, loaded.mask_token_id) == (tok.cls_token_id, tok.mask_token_id)
+
+
+def test_a_tokenizer_without_the_needed_special_tokens_is_refused(tmp_path: Path, cache: Path) -> None:
+    tok = wordpiece_from_texts(CORPUS, vocab_size=200)
+    tok.pad_token = None  # saved without [PAD]
+    tok.save_pretrained(str(tmp_path))
+    with pytest.raises(ConfigError, match=r"has no pad_token; .* \[CLS\] \.\.\. \[SEP\] and pad"):
+        load_tokenizer(tmp_path)
+    tok = wordpiece_from_texts(CORPUS, vocab_size=200)
+    tok.mask_token = None
+    with pytest.raises(ConfigError, match=r"needs a tokenizer with a \[MASK\] token"):
+        make_masking(tok, "span")
+    with pytest.raises(ConfigError, match=r"\[MASK\]"):
+        make_masking(tok, "token")
 
 
 def test_undecodable_file_names_file_and_line(tmp_path: Path, cache: Path) -> None:

@@ -4,8 +4,9 @@
 A *document* is a list of sentences, a sentence a list of tokens (token ids, or any
 items). A document is cut in two at a sentence boundary chosen uniformly, as BERT's and
 ALBERT's ``create_pretraining_data`` choose ``a_end``: ``A`` = sentences ``[0, k)``,
-``B`` = sentences ``[k, n)``; a one-sentence document is cut at a uniform token position
-instead (a documented deviation: BERT always pairs such a chunk with a random document).
+``B`` = sentences ``[k, n)``. A document of one sentence gives no pair (BERT and ALBERT
+pair such a chunk with a random document, which would make it an easy negative); a batch
+without any document of two sentences raises :class:`TooFewSentencesError`.
 
 - SOP: ``(A, B)`` label 0 (in order) or ``(B, A)`` label 1 (swapped), 50 % each.
 - NSP: ``(A, B)`` label 0 (``IsNext``) or, 50 %, ``(A, B')`` label 1 (``NotNext``) with
@@ -107,32 +108,34 @@ def _tokens(document: Document) -> int:
 
 
 def split_document(document: Document, rng: random.Random) -> tuple[list[Any], list[Any]]:
-    """``(A, B)``: the document cut at a uniformly drawn sentence boundary (at a uniform
-    token position if it has one sentence). Needs at least 2 tokens."""
+    """``(A, B)``: the document cut at a uniformly drawn sentence boundary. Needs at
+    least 2 (non-empty) sentences."""
     sentences = [s for s in document if len(s)]
-    if len(sentences) >= 2:
-        k = rng.randint(1, len(sentences) - 1)
-        return list(chain.from_iterable(sentences[:k])), list(chain.from_iterable(sentences[k:]))
-    tokens = list(chain.from_iterable(sentences))
-    if len(tokens) < 2:
-        raise TooFewSentencesError(f"a document needs at least 2 tokens to be cut in two, got {len(tokens)}")
-    k = rng.randint(1, len(tokens) - 1)
-    return tokens[:k], tokens[k:]
+    if len(sentences) < 2:
+        raise TooFewSentencesError(
+            f"a document needs at least 2 sentences to be cut in two, got {len(sentences)}"
+        )
+    k = rng.randint(1, len(sentences) - 1)
+    return list(chain.from_iterable(sentences[:k])), list(chain.from_iterable(sentences[k:]))
+
+
+def _sentences(document: Document) -> int:
+    return sum(1 for s in document if len(s))
 
 
 def _usable(documents: Sequence[Document], task: str, needed: int) -> list[int]:
-    usable = [i for i, d in enumerate(documents) if _tokens(d) >= 2]
+    usable = [i for i, d in enumerate(documents) if _sentences(d) >= 2]
     if len(usable) < needed:
         raise TooFewSentencesError(
-            f"{task} needs at least {needed} text(s) of 2 or more sentences (or tokens) to build segment "
-            f"pairs; got {len(usable)} usable of {len(documents)} (with {sum(len(d) for d in documents)} "
-            "sentences in all)"
+            f"{task} needs at least {needed} text(s) of 2 or more sentences to build segment pairs; got "
+            f"{len(usable)} such of {len(documents)} (with {sum(map(_sentences, documents))} sentences in "
+            "all); use a corpus whose lines (or packed blocks) hold several sentences"
         )
     return usable
 
 
 def sop_pairs(documents: Sequence[Document], rng: random.Random) -> list[Pair]:
-    """One sentence-order pair per document with at least 2 tokens: ``(A, B, 0)`` or
+    """One sentence-order pair per document with at least 2 sentences: ``(A, B, 0)`` or
     ``(B, A, 1)`` with equal chance. Raises :class:`TooFewSentencesError` if none has."""
     pairs = []
     for i in _usable(documents, "sentence order prediction", 1):
@@ -142,7 +145,7 @@ def sop_pairs(documents: Sequence[Document], rng: random.Random) -> list[Pair]:
 
 
 def nsp_pairs(documents: Sequence[Document], rng: random.Random) -> list[Pair]:
-    """One next-sentence pair per document with at least 2 tokens: ``(A, B, 0)`` or, with
+    """One next-sentence pair per document with at least 2 sentences: ``(A, B, 0)`` or, with
     probability 0.5, ``(A, B', 1)`` with ``B'`` from another document (see the module
     docstring). Needs 2 such documents (a negative must come from somewhere else)."""
     usable = _usable(documents, "next sentence prediction", 2)

@@ -26,6 +26,8 @@ def pack_blocks(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_le
     ``max_length - 2`` tokens, each wrapped as ``[CLS] ... [SEP]``: no padding is
     wasted and no text dropped (RoBERTa's FULL-SENTENCES packing; the last block may be
     shorter)."""
+    if not any(text.strip() for text in texts):
+        raise ValueError("pack_blocks: no text to pack (the corpus is empty or blank)")
     stream = list(chain.from_iterable(tokenizer(list(texts), add_special_tokens=False)["input_ids"]))
     size = max_length - 2
     return [

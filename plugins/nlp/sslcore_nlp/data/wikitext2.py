@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sslcore.data import DatasetBundle, require_files
 from sslcore_nlp.data.senteval import senteval, senteval_set
-from sslcore_nlp.data.text_files import read_lines
+from sslcore_nlp.data.text_files import TextFormatError, read_lines
 from sslcore_nlp.data.tokenized import pack_blocks
 from sslcore_nlp.tokenizer import load_tokenizer, wordpiece_from_files
 
@@ -58,6 +58,10 @@ def wikitext2(
     else:
         tok = wordpiece_from_files([root / CORPUS], vocab_size=vocab_size, lowercase=lowercase)
     texts = [text.replace("<unk>", tok.unk_token) for text in paragraphs(read_lines(root / CORPUS))]
+    if not texts:
+        raise TextFormatError(
+            f"wikitext2: no paragraph of text in {root / CORPUS} (only blank and heading lines)"
+        )
     return DatasetBundle(
         name="wikitext2",
         domain="nlp",

@@ -9,6 +9,7 @@ causal encoders, where only the last state has seen the whole text).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -162,6 +163,13 @@ def load_pretrained_model(
                 f"pretrained model {path} was saved with a different tokenizer than the dataset's "
                 f"(both have {len(tokenizer)} tokens, but not the same ones): {hint}"
             )
+    else:
+        warnings.warn(
+            f"pretrained model {path} has no tokenizer.json beside it, so only the vocabulary size "
+            f"({config.vocab_size}) could be checked against the dataset's tokenizer; make sure the "
+            "token ids mean the same tokens (sslcore_nlp.export.save_pretrained saves both)",
+            stacklevel=2,
+        )
     if config.max_position_embeddings < max_length:
         raise ConfigError(
             f"pretrained model {path} has {config.max_position_embeddings} position embeddings but the "
