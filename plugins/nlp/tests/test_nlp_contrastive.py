@@ -89,7 +89,8 @@ def test_simcse_two_dropout_views_differ(make_task: Callable, pydocs_bundle: Dat
 def test_simcse_without_dropout_is_the_kernel_on_identical_views(
     make_task: Callable, pydocs_bundle: DatasetBundle
 ) -> None:
-    task = make_task("simcse", dropout=0.0).train()
+    with pytest.warns(UserWarning, match="simcse: the encoder has no dropout"):
+        task = make_task("simcse", dropout=0.0).train()
     batch = task.collate(list(pydocs_bundle.pretrain[:8]))
     z = task.project(batch)
     out = task(batch)

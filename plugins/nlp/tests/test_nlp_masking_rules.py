@@ -132,11 +132,13 @@ def test_span_lengths_follow_truncated_geometric() -> None:
     assert (lengths == 1).mean() == pytest.approx(probs[0], abs=0.04)
 
 
-def test_mlm_masking_option_trains_and_rejects_unknown_rules(
-    registry: Registry, pydocs_bundle: DatasetBundle
-) -> None:
+def test_mlm_rejects_unknown_masking_rules(registry: Registry, pydocs_bundle: DatasetBundle) -> None:
     with pytest.raises(ConfigError, match="masking must be one of"):
         build_task("mlm", pydocs_bundle, task_options={"masking": "words"}, registry=registry)
+
+
+@pytest.mark.parametrize("rule", ["whole_word", "span"])
+def test_mlm_masking_option_trains(registry: Registry, pydocs_bundle: DatasetBundle, rule: str) -> None:
     torch.manual_seed(0)
     tok = pydocs_bundle.info["tokenizer"]
     small = BertConfig(
@@ -149,8 +151,8 @@ def test_mlm_masking_option_trains_and_rejects_unknown_rules(
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
-    task = build_task("mlm", pydocs_bundle, BertEncoder(small), {"masking": "span"}, registry=registry)
-    assert isinstance(task.masking, WordMasking) and task.masking.rule == "span"
+    task = build_task("mlm", pydocs_bundle, BertEncoder(small), {"masking": rule}, registry=registry)
+    assert isinstance(task.masking, WordMasking) and task.masking.rule == rule
     samples = list(pydocs_bundle.pretrain[:16])
     torch.manual_seed(1)
     held_out = task.collate(samples)

@@ -20,6 +20,7 @@ paper trains on Wikipedia sentences), or the whole sample (``segment="sample"``)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +63,12 @@ class SimCSE(ContrastiveTask):
             raise ConfigError(f"simcse: segment must be one of {', '.join(SEGMENTS)}, got {segment!r}")
         if max_length < 3:
             raise ConfigError(f"simcse: max_length must be at least 3 tokens, got {max_length}")
+        if not any(isinstance(m, nn.Dropout) and m.p > 0 for m in encoder.modules()):
+            warnings.warn(
+                "simcse: the encoder has no dropout, so the two views of a sentence are identical and the "
+                "loss is solved without learning anything; build the encoder with dropout > 0 (e.g. 0.1)",
+                stacklevel=2,
+            )
         self.temperature = temperature
         self.max_length = max_length
         self.segment = segment
