@@ -213,7 +213,7 @@ def supervised(seed: int, args: argparse.Namespace) -> dict[str, Any]:
 def summary(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per method: mean and std over its seeds."""
     by_method: dict[str, list[dict[str, Any]]] = {}
-    for key, record in runs.items():
+    for key, record in sorted(runs.items(), key=lambda item: int(item[0].rsplit("/", 1)[1])):
         by_method.setdefault(key.rsplit("/", 1)[0], []).append(record)
     rows = []
     for method, records in by_method.items():
@@ -230,6 +230,10 @@ def summary(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 "random_init": statistics.mean(rnd) if rnd else None,
                 "images_per_second": statistics.median(ips) if ips else None,
                 "epochs": statistics.mean(r["epochs"] for r in records) if "epochs" in records[0] else None,
+                # accuracy (training steps in the budget) of each seed, seed order
+                "per_seed": ", ".join(
+                    f"{a:.2f}" + (f" ({r['steps']})" if r.get("steps") else "") for a, r in zip(acc, records)
+                ),
             }
         )
     return rows
@@ -237,8 +241,9 @@ def summary(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def markdown(rows: list[dict[str, Any]], seconds: float) -> str:
     lines = [
-        f"| method | paradigm | seeds | linear probe (%) | random init (%) | gain | images/s | epochs in {seconds:.0f} s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        f"| method | paradigm | seeds | linear probe (%) | random init (%) | gain | images/s | epochs in {seconds:.0f} s "
+        "| per seed: % (steps) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in sorted(rows, key=lambda r: (r["paradigm"], -r["accuracy"])):
         rnd = r["random_init"]
@@ -246,7 +251,8 @@ def markdown(rows: list[dict[str, Any]], seconds: float) -> str:
             f"| {r['method']} | {r['paradigm']} | {r['seeds']} | {r['accuracy']:.2f} ± {r['std']:.2f} | "
             + (f"{rnd:.2f} | {r['accuracy'] - rnd:+.2f} | " if rnd is not None else "- | - | ")
             + (f"{r['images_per_second']:.0f} | " if r["images_per_second"] else "- | ")
-            + (f"{r['epochs']:.1f} |" if r["epochs"] is not None else "- |")
+            + (f"{r['epochs']:.1f} | " if r["epochs"] is not None else "- | ")
+            + f"{r['per_seed']} |"
         )
     return "\n".join(lines)
 
