@@ -36,10 +36,7 @@ def channel_stats(images: Tensor, chunk: int = 4096) -> tuple[list[float], list[
 def is_grey(images: Tensor, chunk: int = 4096) -> bool:
     """Whether 3-channel uint8 images ``[N, 3, H, W]`` hold no colour (R = G = B at every
     pixel), e.g. grey photos decoded as RGB."""
-    return images.shape[1] == 3 and all(
-        bool((part[:, 0] == part[:, 1]).all() and (part[:, 1] == part[:, 2]).all())
-        for part in images.split(chunk)
-    )
+    return images.shape[1] == 3 and all(bool((part == part[:, :1]).all()) for part in images.split(chunk))
 
 
 def seeded_subset(n: int, size: int | None, seed: int = 0) -> Tensor:

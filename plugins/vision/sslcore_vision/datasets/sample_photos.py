@@ -8,10 +8,9 @@ from pathlib import Path
 
 import torch
 from sklearn.datasets import load_sample_images
-from torchvision.transforms.v2 import functional as TF
 
 from sslcore import ConfigError, DatasetBundle
-from sslcore_vision.datasets.image_bundle import image_bundle
+from sslcore_vision.datasets.image_bundle import image_bundle, resize_square
 
 
 def sample_photos(
@@ -43,12 +42,14 @@ def sample_photos(
         image = torch.from_numpy(photo.copy()).permute(2, 0, 1)  # [3, H, W] uint8
         tops = torch.randint(0, image.shape[1] - crop_size + 1, (crops_per_photo,), generator=generator)
         lefts = torch.randint(0, image.shape[2] - crop_size + 1, (crops_per_photo,), generator=generator)
-        for top, left in zip(tops.tolist(), lefts.tolist(), strict=True):
-            crop = image[:, top : top + crop_size, left : left + crop_size]
-            crops.append(TF.resize(crop, [image_size, image_size], antialias=True))
-            labels.append(label)
+        crops += [
+            image[:, top : top + crop_size, left : left + crop_size]
+            for top, left in zip(tops.tolist(), lefts.tolist(), strict=True)
+        ]
+        labels += [label] * crops_per_photo
     order = torch.randperm(len(crops), generator=generator)
-    images, targets = torch.stack(crops)[order].contiguous(), torch.tensor(labels)[order]
+    images = resize_square(torch.stack(crops)[order], image_size)
+    targets = torch.tensor(labels)[order]
     n_test = max(2, round(test_fraction * len(images)))
     return image_bundle(
         "sample-photos",
