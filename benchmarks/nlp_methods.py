@@ -124,6 +124,13 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--output", type=Path, default=RESULTS)
     p.add_argument("--force", action="store_true", help="rerun (task, seed) pairs already in the results")
+    p.add_argument(
+        "--merge-from",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="copy the runs of these results files (e.g. of runs side by side, one --output each) into --output",
+    )
     args = p.parse_args()
     args.task_options = parse_assignments(args.task_opt, "--task-opt")
     if not 0 < args.seconds <= 900:
@@ -523,6 +530,8 @@ def main() -> int:
     record = read_json(args.output) if args.output.exists() else {}
     record.setdefault("runs", {})
     record.setdefault("tfidf", {})
+    for path in args.merge_from:
+        record["runs"].update(read_json(path)["runs"])
     record.update(
         benchmark="nlp_methods",
         dataset="wikitext2 (WikiText-2 validation file) / SentEval MR, CR, MPQA, SST-2 (probes)",
