@@ -129,7 +129,8 @@ def parse_args() -> argparse.Namespace:
         type=Path,
         nargs="+",
         default=[],
-        help="copy the runs of these results files (e.g. of runs side by side, one --output each) into --output",
+        help="copy the runs, TF-IDF seeds and recorded commands of these results files (e.g. of runs side by side, "
+        "one --output each, or of one seed each) into --output",
     )
     args = p.parse_args()
     args.task_options = parse_assignments(args.task_opt, "--task-opt")
@@ -502,7 +503,7 @@ def acceptance(
     not_above_random = [
         r["task"]
         for r in rows
-        if r["paradigm"] != "baseline" and (r["average"] is None or r["average"] <= r["random_init"])
+        if r["task"] in args.tasks and (r["average"] is None or r["average"] <= r["random_init"])
     ]
     c = record.get("continued") or {}
     continued_ok = bool(c.get("starts_below_scratch") and c.get("tokenizer_kept"))
@@ -525,13 +526,24 @@ def acceptance(
     }
 
 
+def merge(record: dict[str, Any], other: dict[str, Any]) -> None:
+    """Copy ``other``'s runs, TF-IDF seeds and recorded commands into ``record`` (``other``
+    wins on a clash) and its continued-pretraining check if ``record`` has none."""
+    record["runs"].update(other.get("runs", {}))
+    for seed, probes in other.get("tfidf", {}).items():
+        record["tfidf"].setdefault(seed, {}).update(probes)
+    record.setdefault("commands", {}).update(other.get("commands", {}))
+    if "continued" in other:
+        record.setdefault("continued", other["continued"])
+
+
 def main() -> int:
     args = parse_args()
     record = read_json(args.output) if args.output.exists() else {}
     record.setdefault("runs", {})
     record.setdefault("tfidf", {})
     for path in args.merge_from:
-        record["runs"].update(read_json(path)["runs"])
+        merge(record, read_json(path))
     record.update(
         benchmark="nlp_methods",
         dataset="wikitext2 (WikiText-2 validation file) / SentEval MR, CR, MPQA, SST-2 (probes)",
