@@ -35,10 +35,11 @@ from _common import provenance, write_result
 
 from sslcore.io import read_json
 from sslcore.runs import load_run
+from sslcore_nlp.data.pydocs import docstring_corpus
+from sslcore_nlp.data.tokenized import pack_blocks
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "nlp_pair_heldout.json"
-BATCH = 32  # the pair tasks' pretraining batch size in nlp_methods
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,27 +59,18 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def heldout_blocks(tokenizer: Any, max_length: int) -> list[dict[str, list[int]]]:
-    """The ``pydocs`` docstring paragraphs, packed as the pretraining blocks are."""
-    from sslcore_nlp.data.pydocs import docstring_corpus
-    from sslcore_nlp.data.tokenized import pack_blocks
-
-    texts, _ = docstring_corpus()
-    return pack_blocks(tokenizer, texts, max_length)
-
-
 @torch.no_grad()
-def pair_accuracy(task: Any, blocks: list[Any], passes: int, seed: int) -> dict[str, float]:
-    """Accuracy of ``task`` on pairs its ``collate`` cuts from ``blocks`` (batches of
-    :data:`BATCH` blocks, shuffled), over ``passes`` passes."""
+def pair_accuracy(task: Any, blocks: list[Any], batch_size: int, passes: int, seed: int) -> dict[str, float]:
+    """Accuracy of ``task`` on pairs its ``collate`` cuts from ``blocks`` (shuffled
+    batches of ``batch_size`` blocks), over ``passes`` passes."""
     task.eval()
     correct = total = 0
     for pass_ in range(passes):
         torch.manual_seed(seed + pass_)
         order = list(range(len(blocks)))
         random.Random(seed + pass_).shuffle(order)
-        for start in range(0, len(order) - BATCH + 1, BATCH):
-            batch = task.collate([blocks[i] for i in order[start : start + BATCH]])
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            batch = task.collate([blocks[i] for i in order[start : start + batch_size]])
             out = task(batch)
             pairs = int(out.metrics["pairs"])
             correct += round(out.metrics[task.metric] * pairs)
@@ -86,19 +78,23 @@ def pair_accuracy(task: Any, blocks: list[Any], passes: int, seed: int) -> dict[
     return {"accuracy": correct / total, "pairs": total}
 
 
-def score_run(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for which, random_init in (("pretrained", False), ("random_init", True)):
-        task, bundle, _ = load_run(run_dir, random_init=random_init)
-        info = bundle.info
-        corpora = {
-            "train": list(bundle.pretrain),
-            "held_out": heldout_blocks(info["tokenizer"], int(info["max_length"])),
-        }
+def score_run(run_dir: Path, heldout_texts: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Score the run's task and its random init on the run's own blocks and on
+    ``heldout_texts`` packed with the run's tokenizer, in the run's batch size."""
+    task, bundle, run = load_run(run_dir)
+    info = bundle.info
+    corpora = {
+        "train": list(bundle.pretrain),
+        "held_out": pack_blocks(info["tokenizer"], heldout_texts, int(info["max_length"])),
+    }
+    tasks = {"pretrained": task, "random_init": load_run(run_dir, random_init=True)[0]}
+    batch_size = int(run["train"]["batch_size"])
+    out: dict[str, Any] = {"blocks": {name: len(blocks) for name, blocks in corpora.items()}}
+    for which, model in tasks.items():
         out[which] = {
-            name: pair_accuracy(task, blocks, args.passes, args.seed) for name, blocks in corpora.items()
+            name: pair_accuracy(model, blocks, batch_size, args.passes, args.seed)
+            for name, blocks in corpora.items()
         }
-        out[which]["blocks"] = {name: len(blocks) for name, blocks in corpora.items()}
     return out
 
 
@@ -132,9 +128,11 @@ def main() -> int:
         "seed": args.seed,
         "runs": {},
     }
+    heldout_texts, _ = docstring_corpus()
     for key, entry in sorted(runs.items()):
         if key.rsplit("/", 1)[0] in args.tasks:
-            record["runs"][key] = {"run_dir": entry["run_dir"], **score_run(Path(entry["run_dir"]), args)}
+            scores = score_run(Path(entry["run_dir"]), heldout_texts, args)
+            record["runs"][key] = {"run_dir": entry["run_dir"], **scores}
             print(f"{key}: {record['runs'][key]['pretrained']}", flush=True)
     record["summary"] = {
         task: {
