@@ -88,7 +88,7 @@ def pretrain(
     config = TrainConfig.from_dict(train)
     created = ddp.init_from_env(config.device)
     try:
-        return _pretrain(
+        result = _pretrain(
             task,
             dataset,
             Path(output),
@@ -101,6 +101,9 @@ def pretrain(
             registry or get_registry(),
             config,
         )
+        if created:  # every rank done before the group goes: a gloo rank torn down while
+            ddp.barrier()  # its peer still has work in flight can abort at exit (SIGABRT)
+        return result
     finally:
         if created:
             ddp.destroy()
