@@ -94,7 +94,6 @@ def scaled_run(
         result, logs = train(task, seed, args, run_dir)
         options, batch_size, lr = recipe(task, args)
         entry = {
-            "task": task,
             "seed": seed,
             "steps": result.steps,
             "epochs": result.epochs,
@@ -168,17 +167,22 @@ def main() -> int:
         for future in as_completed(futures):
             key = futures[future]
             _, _, steps, multiple, base = jobs[key]
-            entry = {**future.result(), "multiple": multiple, "reference_steps_15min": base}
-            record["runs"][key] = {**entry, "task": key.split("/")[0]}
+            task = key.split("/")[0]  # with the --task-opt variant
+            record["runs"][key] = {
+                **future.result(),
+                "task": task,
+                "multiple": multiple,
+                "reference_steps_15min": base,
+            }
             record.update(benchmark="nlp_electra_scaling", reference=str(args.reference))
             record.update(**provenance(torch_threads=1, jobs=args.jobs))
-            atomic_write_json(args.output, record)
+            atomic_write_json(args.output, record)  # each finished run is kept at once
             print(f"{key}: {steps} steps done and probed", flush=True)
-    if args.merge_from:
+    if args.merge_from:  # the copied runs, when no job ran
         atomic_write_json(args.output, record)
     probes = tuple(p for p in PROBES if p in args.probes)
     print(table(record, reference, probes))
-    print(f"\nwritten to {args.output}")
+    print(f"\nresults: {args.output}")
     return 0
 
 
