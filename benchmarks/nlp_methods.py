@@ -168,7 +168,8 @@ def recipe(task: str, args: argparse.Namespace) -> tuple[dict[str, Any], int, fl
 def train(
     task: str, seed: int, args: argparse.Namespace, run_dir: Path, **overrides: Any
 ) -> tuple[Any, dict[str, Any]]:
-    """``pretrain`` ``task`` with its recipe; ``overrides`` replace options / budget."""
+    """``pretrain`` ``task`` with its recipe; ``overrides`` replace options, budget, batch
+    size, learning rate or other ``TRAIN`` fields."""
     options, batch_size, lr = recipe(task, args)
     kwargs: dict[str, Any] = {
         "task_options": options,
@@ -176,6 +177,9 @@ def train(
         "dataset_options": DATASET_OPTIONS,
         "seconds": args.seconds,
         "steps": args.steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        **TRAIN,
         **overrides,
     }
     result = pretrain(
@@ -187,9 +191,6 @@ def train(
         seed=seed,
         progress_bar=False,
         device="cpu",
-        batch_size=batch_size,
-        lr=lr,
-        **TRAIN,
         **kwargs,
     )
     finished(result, run_dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -136,6 +138,33 @@ def test_total_loss_is_mlm_plus_50_disc(task: Electra, batch: dict) -> None:
     assert out.metrics["mlm_loss"] == pytest.approx(parts.mlm_loss.item())
     assert 0.0 < out.metrics["replaced_fraction"] < 0.3
     assert 0.0 <= out.metrics["disc_accuracy"] <= 1.0 and 0.0 <= out.metrics["mlm_accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("guess", ["base_rate", "perfect"])
+def test_disc_gain_is_base_rate_entropy_minus_disc_loss(
+    task: Electra, batch: dict, guess: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """About 0 for the best constant guess logit(p), about H(p) for a perfect discriminator."""
+    step = task.step
+    real = batch["attention_mask"].bool()
+
+    def with_logits(b: dict) -> object:
+        out = step(b)
+        p = out.replaced[real].float().mean()
+        if guess == "base_rate":
+            out.disc_logits = torch.full_like(out.disc_logits, float(torch.logit(p)))
+        else:
+            out.disc_logits = torch.where(out.replaced, 30.0, -30.0)
+        out.disc_loss = F.binary_cross_entropy_with_logits(out.disc_logits[real], out.replaced[real].float())
+        return out
+
+    monkeypatch.setattr(task, "step", with_logits)
+    metrics = task(batch).metrics
+    p = metrics["replaced_fraction"]
+    entropy = -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    assert 0.2 < entropy < 0.7  # a non-trivial replaced fraction in this batch
+    expected = 0.0 if guess == "base_rate" else entropy
+    assert metrics["disc_gain"] == pytest.approx(expected, abs=1e-4)
 
 
 def test_a_few_steps_lower_both_losses_and_embed_shape(
