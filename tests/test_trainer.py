@@ -582,10 +582,14 @@ def test_config_validation(values: dict, message: str) -> None:
 
 def test_batch_smaller_than_the_task_minimum_is_a_config_error() -> None:
     with pytest.raises(
-        ConfigError, match=r"NoisyViewsContrast needs batches of at least 2 samples but gets 1 \(batch_size=1"
+        ConfigError,
+        match=r"NoisyViewsContrast needs batches of at least 2 samples but gets 1 \(batch_size=1, "
+        r"dataset size=16\): set batch_size to at least 2",
     ):
         Trainer(make_contrast(), config(steps=1, batch_size=1)).fit(random_vectors(16))
-    with pytest.raises(ConfigError, match=r"but gets 1 \(batch_size=8, dataset size=1\)"):
+    with pytest.raises(
+        ConfigError, match=r"but gets 1 \(batch_size=8, dataset size=1\): give it at least 2 samples"
+    ):
         Trainer(make_contrast(), config(steps=1)).fit(random_vectors(1))
     assert Trainer(make_autoencoder(), config(steps=1, batch_size=1)).fit(random_vectors(3)).steps == 1
 

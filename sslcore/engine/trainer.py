@@ -171,9 +171,15 @@ class Trainer:
             raise ConfigError("the pretraining dataset is empty: nothing to train on")
         effective = min(batch_size, n)
         if effective < self.task.min_batch_size:
+            fix = (
+                f"give it at least {self.task.min_batch_size} samples (more data, or smaller samples, "
+                "e.g. a shorter block length for packed text)"
+                if n < self.task.min_batch_size
+                else f"set batch_size to at least {self.task.min_batch_size}"
+            )
             raise ConfigError(
                 f"{type(self.task).__name__} needs batches of at least {self.task.min_batch_size} samples "
-                f"but gets {effective} (batch_size={batch_size}, dataset size={n})"
+                f"but gets {effective} (batch_size={batch_size}, dataset size={n}): {fix}"
             )
         if world > 1 and n > batch_size and batch_size % world:
             raise ConfigError(

@@ -23,7 +23,8 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
         line = data.count(b"\n", 0, exc.start) + 1
         raise TextFormatError(
             f"{path}, line {line}: not valid {encoding} ({exc.reason} at byte {exc.start}: "
-            f"{data[exc.start : exc.end]!r})"
+            f"{data[exc.start : exc.end]!r}); re-save it as {encoding} or, where the dataset has an "
+            "`encoding` option, declare the file's actual one (e.g. encoding=latin-1)"
         ) from None
 
 
