@@ -73,15 +73,16 @@ def base_rate_entropy(p: float) -> float:
     return 0.0 if p <= 0.0 or p >= 1.0 else -(p * math.log(p) + (1 - p) * math.log(1 - p))
 
 
-def quarters(records: list[dict[str, Any]], steps: int) -> list[dict[str, float]]:
-    """Means over the logged records of each quarter of ``steps``."""
+def quarters(records: list[dict[str, Any]], steps: int, parts: int = 4) -> list[dict[str, float]]:
+    """Means over the logged ELECTRA records (``metrics.jsonl``) of each of ``parts``
+    equal parts of ``steps`` (quarters by default)."""
     out = []
-    for q in range(4):
-        part = [r for r in records if q * steps / 4 < r["step"] <= (q + 1) * steps / 4]
+    for q in range(parts):
+        part = [r for r in records if q * steps / parts < r["step"] <= (q + 1) * steps / parts]
         gain = [base_rate_entropy(r["replaced_fraction"]) - r["disc_loss"] for r in part]
         out.append(
             {
-                "up_to_step": round((q + 1) * steps / 4),
+                "up_to_step": round((q + 1) * steps / parts),
                 "disc_gain_nats": statistics.mean(gain),
                 "disc_loss": statistics.mean(r["disc_loss"] for r in part),
                 "disc_recall": statistics.mean(r.get("disc_recall", 0.0) for r in part),

@@ -23,6 +23,7 @@ Writes ``benchmarks/results/nlp_electra_scaling.json`` and prints a Markdown tab
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 
 import torch
 from _common import new_run_dir, provenance
+from nlp_electra_plateau import quarters
 from nlp_methods import DATA_ROOT, PROBES, RECIPES, add_probes, recipe, run_average, train
 from threadpoolctl import threadpool_limits
 
@@ -104,14 +106,30 @@ def scaled_run(
             "probes": {},
         }
         add_probes(entry, probes, force=False)
+    add_trajectory(entry)
     return entry
+
+
+def add_trajectory(entry: dict[str, Any]) -> bool:
+    """For an ELECTRA run whose folder is still there: the discriminator's gain over the
+    base rate, recall and generator loss per tenth of the run (``nlp_electra_plateau``'s
+    measure), from its ``metrics.jsonl``; True if it was added."""
+    metrics = Path(entry["run_dir"]) / "metrics.jsonl"
+    if "disc_by_tenth" in entry or not metrics.is_file():
+        return False
+    records = [json.loads(line) for line in metrics.read_text().splitlines() if line]
+    if not records or "disc_loss" not in records[0]:
+        return False
+    entry["disc_by_tenth"] = quarters(records, entry["steps"], parts=10)
+    return True
 
 
 def table(record: dict[str, Any], reference: dict[str, Any], probes: tuple[str, ...]) -> str:
     """Probe average per (task, multiple), mean over seeds, with the 15-minute row."""
     lines = [
-        "| task | budget | steps | probe avg | random init | last logged MLM loss | disc. recall |",
-        "|---|---|---|---|---|---|---|",
+        "| task | budget | steps | probe avg | random init | last logged MLM loss | disc. recall "
+        "| disc. gain over base rate, last tenth (nats/token) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     rows: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for entry in record["runs"].values():
@@ -126,6 +144,7 @@ def table(record: dict[str, Any], reference: dict[str, Any], probes: tuple[str, 
         rnd = [run_average(e, "random_init", probes) for e in entries]
         last = [e["logs"]["last_logged"] for e in entries]
         recall = [x["disc_recall"] for x in last if "disc_recall" in x]
+        gain = [e["disc_by_tenth"][-1]["disc_gain_nats"] for e in entries if "disc_by_tenth" in e]
         cells = [
             task,
             f"{multiple:g}x",
@@ -134,6 +153,7 @@ def table(record: dict[str, Any], reference: dict[str, Any], probes: tuple[str, 
             _mean(rnd),
             f"{statistics.mean(x.get('mlm_loss', x['loss']) for x in last):.3f}",  # ELECTRA: its generator's
             f"{statistics.mean(recall):.3f}" if recall else "-",
+            f"{statistics.mean(gain):.3f}" if gain and len(gain) == len(entries) else "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -150,6 +170,8 @@ def main() -> int:
     record = read_json(args.output) if args.output.exists() else {"runs": {}}
     for path in args.merge_from:
         record["runs"].update(read_json(path)["runs"])
+    # runs stored before the trajectory was recorded (list: add to every one)
+    changed = any([add_trajectory(entry) for entry in record["runs"].values()]) or bool(args.merge_from)
     jobs = {}
     variant = "".join(f"[{k}={v}]" for k, v in args.task_options.items())
     for task in args.tasks:
@@ -178,7 +200,7 @@ def main() -> int:
             record.update(**provenance(torch_threads=1, jobs=args.jobs))
             atomic_write_json(args.output, record)  # each finished run is kept at once
             print(f"{key}: {steps} steps done and probed", flush=True)
-    if args.merge_from:  # the copied runs, when no job ran
+    if changed:  # copied runs or added trajectories, when no job ran
         atomic_write_json(args.output, record)
     probes = tuple(p for p in PROBES if p in args.probes)
     print(table(record, reference, probes))
