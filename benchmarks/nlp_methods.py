@@ -283,7 +283,14 @@ def tfidf_probe(name: str, seed: int, root: Path) -> dict[str, Any]:
     fit on the fitting rows only (it is part of the model), as the probe's scaler is."""
     from sslcore_nlp.data.senteval import read_senteval
 
-    texts, labels, splits = read_senteval(root, name)
+    return tfidf_probe_texts(*read_senteval(root, name), seed)
+
+
+def tfidf_probe_texts(
+    texts: list[str], labels: list[int], splits: dict[str, Any] | None, seed: int
+) -> dict[str, Any]:
+    """:func:`tfidf_probe` on given ``texts``, ``labels`` and ``splits`` (row indices per
+    split, or ``None`` for cross-validation)."""
     X, y = np.asarray(texts, dtype=object), np.asarray(labels)
     start = time.perf_counter()
     with warnings.catch_warnings():
