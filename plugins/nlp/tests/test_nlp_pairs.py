@@ -194,3 +194,70 @@ def test_a_corpus_of_single_sentences_stops_at_the_first_batch(
     with pytest.raises(TooFewSentencesError, match=r"of 2 or more sentences .* got 0 such of 8"):
         Trainer(task, config).fit(bundle.pretrain)
     assert all(torch.equal(v, task.state_dict()[k]) for k, v in before.items())  # no update was made
+
+
+@pytest.mark.parametrize("name", ["sop", "nsp"])
+def test_joint_mlm_masks_only_content_tokens_and_keeps_the_pair_labels(
+    name: str, registry: Registry, pydocs_bundle: DatasetBundle
+) -> None:
+    """BERT / ALBERT's joint objective: 15 % of the non-special tokens masked (80/10/10),
+    the pair label and segment ids as without MLM."""
+    tok = pydocs_bundle.info["tokenizer"]
+    torch.manual_seed(0)
+    task = build_task(name, pydocs_bundle, task_options={"mlm_weight": 1.0}, registry=registry)
+    plain = build_task(name, pydocs_bundle, registry=registry)
+    samples = list(pydocs_bundle.pretrain[:64])
+    torch.manual_seed(1)
+    batch = task.collate(samples)
+    torch.manual_seed(1)
+    reference = plain.collate(samples)
+    assert torch.equal(batch["labels"], reference["labels"]) and batch["labels"].dim() == 1
+    assert torch.equal(batch["token_type_ids"], reference["token_type_ids"])
+    assert torch.equal(batch["attention_mask"], reference["attention_mask"])
+    original, masked_ids, mlm_labels = reference["input_ids"], batch["input_ids"], batch["mlm_labels"]
+    special = torch.isin(original, torch.tensor([tok.cls_token_id, tok.sep_token_id, tok.pad_token_id]))
+    chosen = mlm_labels != -100
+    assert not (chosen & special).any()  # [CLS], [SEP] and padding are never masked
+    assert torch.equal(mlm_labels[chosen], original[chosen])
+    assert torch.equal(masked_ids[~chosen], original[~chosen])  # nothing else changes
+    rate = chosen.sum() / (~special).sum()
+    assert 0.11 < rate < 0.19
+    assert (masked_ids[chosen] == tok.mask_token_id).float().mean() > 0.65  # 80 % become [MASK]
+
+
+def test_joint_loss_is_pair_loss_plus_weighted_mlm_and_trains(
+    registry: Registry, pydocs_bundle: DatasetBundle
+) -> None:
+    torch.manual_seed(0)
+    task = build_task(
+        "sop",
+        pydocs_bundle,
+        task_options={"mlm_weight": 0.5},
+        encoder_options={"dropout": 0.0},
+        registry=registry,
+    )
+    assert task.decoder.predictions.decoder.weight is task.encoder.model.get_input_embeddings().weight
+    batch = task.collate(list(pydocs_bundle.pretrain[:32]))
+    out = task(batch)
+    assert out.loss.item() == pytest.approx(
+        out.metrics["pair_loss"] + 0.5 * out.metrics["mlm_loss"], rel=1e-5
+    )
+    assert out.metrics["masked_tokens"] > 0 and 0.0 <= out.metrics["sop_accuracy"] <= 1.0
+    optimizer = torch.optim.Adam(task.parameters(), lr=1e-3)
+    first = out.loss.item()
+    for _ in range(8):
+        optimizer.zero_grad()
+        loss = task(batch).loss
+        loss.backward()
+        optimizer.step()
+    assert task(batch).loss.item() < first
+    assert not hasattr(
+        build_task("sop", pydocs_bundle, registry=registry), "decoder"
+    )  # default: pair loss only
+
+
+def test_negative_mlm_weight_is_a_config_error(registry: Registry, pydocs_bundle: DatasetBundle) -> None:
+    from sslcore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"mlm_weight must be >= 0"):
+        build_task("nsp", pydocs_bundle, task_options={"mlm_weight": -1.0}, registry=registry)

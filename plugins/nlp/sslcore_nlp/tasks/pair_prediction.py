@@ -11,6 +11,11 @@ the corpus. The objective, with ``f`` the encoder's pooled vector of the pair an
 ``h`` BERT's pooler + classifier (``Linear(d, d)``, ``tanh``, ``Linear(d, 2)``), is
 
 ``L = 1/N sum_i CE(h(f([CLS] A_i [SEP] B_i [SEP])), y_i)``.
+
+``mlm_weight = w > 0`` trains it as BERT (NSP) and ALBERT (SOP) do, jointly with masked
+language modelling on the same pairs (BERT's 80/10/10 rule on 15 % of the non-special
+tokens, the tied MLM head of the ``mlm`` task): ``L = L_pair + w L_MLM`` (``w = 1`` in both
+papers). The default ``w = 0`` is the pair objective alone.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from sslcore.data import info_get
 from sslcore.errors import ConfigError
 from sslcore.paradigms import ContrastiveTask, TaskOutput
 from sslcore_nlp.data.sentence_pairs import Pair, SampleDocuments, encode_pair, nsp_pairs, sop_pairs
+from sslcore_nlp.masking import IGNORE, make_masking
+from sslcore_nlp.tasks.mlm_head import tied_mlm_head
 
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -48,7 +55,9 @@ class SegmentPairTask(ContrastiveTask):
     """Classify ``[CLS] A [SEP] B [SEP]`` pairs built from pretraining samples.
 
     Batch (from :meth:`collate`): ``input_ids / token_type_ids / attention_mask [N, L]``,
-    ``labels [N]``. ``embed(inputs) -> [N, output_dim]`` is the encoder's pooled vector.
+    ``labels [N]``; with ``mlm_weight > 0`` the ids are masked and ``mlm_labels [N, L]``
+    holds the original ids at the masked positions, ``-100`` elsewhere.
+    ``embed(inputs) -> [N, output_dim]`` is the encoder's pooled vector.
     """
 
     domain = "nlp"
@@ -57,13 +66,26 @@ class SegmentPairTask(ContrastiveTask):
     build_pairs: ClassVar[Callable[[Sequence, random.Random], list[Pair]]]
     metric: ClassVar[str]
 
-    def __init__(self, encoder: nn.Module, tokenizer: PreTrainedTokenizerBase, max_length: int = 128):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int = 128,
+        mlm_weight: float = 0.0,
+        mask_prob: float = 0.15,
+    ):
+        if mlm_weight < 0:
+            raise ConfigError(f"{type(self).__name__}: mlm_weight must be >= 0 (0: no MLM), got {mlm_weight}")
         d = encoder.output_dim
         super().__init__(encoder, head=nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 2)))
         self.documents = SampleDocuments(tokenizer)
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.pad = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+        self.mlm_weight = mlm_weight
+        if mlm_weight > 0:
+            self.decoder = tied_mlm_head(encoder)
+            self.pad = make_masking(tokenizer, "token", mask_prob)  # pads, then masks (80/10/10)
 
     @classmethod
     def from_data(cls, encoder: nn.Module, info: Mapping[str, Any], **options: Any) -> SegmentPairTask:
@@ -79,11 +101,37 @@ class SegmentPairTask(ContrastiveTask):
     def collate(self, samples: list[Mapping[str, list[int]]]) -> dict[str, Tensor]:
         rng = collate_rng()
         pairs = type(self).build_pairs(self.documents(samples), rng)
-        batch = self.pad([encode_pair(p, self.tokenizer, self.max_length, rng) for p in pairs])
+        batch = dict(self.pad([encode_pair(p, self.tokenizer, self.max_length, rng) for p in pairs]))
+        if self.mlm_weight > 0:
+            batch["mlm_labels"] = batch.pop("labels")
         return {**batch, "labels": torch.tensor([p.label for p in pairs])}
 
     def forward(self, batch: Mapping[str, Tensor]) -> TaskOutput:
-        logits = self.head(self.encoder({k: batch[k] for k in _MODEL_INPUTS if k in batch}))  # [N, 2]
+        inputs = {k: batch[k] for k in _MODEL_INPUTS if k in batch}
+        if self.mlm_weight == 0:
+            return self._pair_output(self.head(self.encoder(inputs)), batch)  # logits [N, 2]
+        states = self.encoder.token_states(inputs)  # [N, L, d]
+        mask = inputs.get("attention_mask", torch.ones_like(inputs["input_ids"]))
+        out = self._pair_output(self.head(self.encoder.pool(states, mask)), batch)
+        selected = batch["mlm_labels"] != IGNORE
+        if not selected.any():  # very short pairs may have nothing masked
+            return TaskOutput(out.loss, {**out.metrics, "mlm_loss": 0.0, "masked_tokens": 0.0})
+        logits = self.decoder(states[selected])  # [M, vocab_size]
+        targets = batch["mlm_labels"][selected]
+        mlm_loss = F.cross_entropy(logits, targets)
+        with torch.no_grad():
+            mlm_accuracy = float((logits.argmax(-1) == targets).float().mean())
+        metrics = {
+            **out.metrics,
+            "pair_loss": float(out.loss.detach()),
+            "mlm_loss": float(mlm_loss),
+            "mlm_accuracy": mlm_accuracy,
+            "masked_tokens": float(selected.sum()),
+        }
+        return TaskOutput(out.loss + self.mlm_weight * mlm_loss, metrics)
+
+    def _pair_output(self, logits: Tensor, batch: Mapping[str, Tensor]) -> TaskOutput:
+        """Cross-entropy of the ``[N, 2]`` pair logits and the pair metrics."""
         labels = batch["labels"]
         loss = F.cross_entropy(logits, labels)
         with torch.no_grad():
