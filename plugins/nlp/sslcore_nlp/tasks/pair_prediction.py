@@ -124,7 +124,7 @@ class SegmentPairTask(ContrastiveTask):
         metrics = {
             **out.metrics,
             "pair_loss": float(out.loss.detach()),
-            "mlm_loss": float(mlm_loss),
+            "mlm_loss": float(mlm_loss.detach()),
             "mlm_accuracy": mlm_accuracy,
             "masked_tokens": float(selected.sum()),
         }
