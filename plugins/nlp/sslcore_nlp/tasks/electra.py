@@ -176,14 +176,14 @@ class Electra(AdversarialTask):
         with torch.no_grad():
             real = batch["attention_mask"].bool()
             predicted = out.disc_logits > 0
-            rate = out.replaced[real].float().mean().clamp(1e-6, 1 - 1e-6)
-            base_rate_loss = -(rate * rate.log() + (1 - rate) * (1 - rate).log())  # H(p)
+            rate = out.replaced[real].float().mean()  # p
+            base_rate_loss = F.binary_cross_entropy(rate, rate)  # H(p): the best constant guess's loss
             metrics = {
                 "mlm_loss": float(out.mlm_loss),
                 "mlm_accuracy": float((out.logits.argmax(-1) == out.original[out.masked]).float().mean())
                 if out.masked.any()
                 else 0.0,
-                "replaced_fraction": float(out.replaced[real].float().mean()),
+                "replaced_fraction": float(rate),
                 "disc_loss": float(out.disc_loss),
                 "disc_accuracy": float((predicted == out.replaced)[real].float().mean()),
                 "disc_gain": float(base_rate_loss - out.disc_loss),

@@ -18,15 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase
 
 from sslcore.data import info_get
 from sslcore.paradigms import GenerativeTask, TaskOutput
 from sslcore_nlp.masking import IGNORE, make_masking
-from sslcore_nlp.tasks.mlm_head import tied_mlm_head
+from sslcore_nlp.tasks.mlm_head import masked_lm_loss, tied_mlm_head
 
 __all__ = ["IGNORE", "MaskedLanguageModeling"]
 
@@ -66,20 +64,7 @@ class MaskedLanguageModeling(GenerativeTask):
 
     def forward(self, batch: Mapping[str, Tensor]) -> TaskOutput:
         states = self.encoder.token_states(batch)  # [B, L, d]
-        labels = batch["labels"]
-        selected = labels != IGNORE
-        if not selected.any():  # a batch of very short texts may have nothing masked
-            return TaskOutput(states.sum() * 0.0, {"masked_tokens": 0.0})
-        logits = self.decoder(states[selected])  # [M, vocab_size]
-        targets = labels[selected]
-        loss = F.cross_entropy(logits, targets)
-        with torch.no_grad():
-            accuracy = (logits.argmax(-1) == targets).float().mean()
-        return TaskOutput(
-            loss,
-            {
-                "mlm_accuracy": float(accuracy),
-                "masked_tokens": float(selected.sum()),
-                "tokens": float(batch["attention_mask"].sum()),
-            },
-        )
+        loss, metrics = masked_lm_loss(self.decoder, states, batch["labels"])
+        if metrics["masked_tokens"]:  # a batch of very short texts may have nothing masked
+            metrics["tokens"] = float(batch["attention_mask"].sum())
+        return TaskOutput(loss, metrics)

@@ -7,8 +7,12 @@ where ``W_e [vocab_size, d]`` is the encoder's word-embedding matrix.
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead
+
+from sslcore_nlp.masking import IGNORE
 
 
 def tied_mlm_head(encoder: nn.Module) -> BertOnlyMLMHead:
@@ -30,3 +34,20 @@ def tied_mlm_head(encoder: nn.Module) -> BertOnlyMLMHead:
     head.predictions.decoder.weight = model.get_input_embeddings().weight
     head.predictions.decoder.bias = head.predictions.bias  # one output bias, as in BertForMaskedLM
     return head
+
+
+def masked_lm_loss(head: nn.Module, states: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, float]]:
+    """``L = -1/|M| sum_{i in M} log softmax(head(states_i))[labels_i]`` over the positions
+    ``M`` where ``labels [B, L]`` is not ``-100`` (``states [B, L, d]``; only ``[M, d]`` go
+    through the head), with ``mlm_accuracy`` and ``masked_tokens``. A batch with nothing
+    masked (very short texts) gives a zero loss that keeps the graph, and
+    ``masked_tokens = 0``."""
+    selected = labels != IGNORE
+    if not selected.any():
+        return states.sum() * 0.0, {"masked_tokens": 0.0}
+    logits = head(states[selected])  # [M, vocab_size]
+    targets = labels[selected]
+    loss = F.cross_entropy(logits, targets)
+    with torch.no_grad():
+        accuracy = (logits.argmax(-1) == targets).float().mean()
+    return loss, {"mlm_accuracy": float(accuracy), "masked_tokens": float(selected.sum())}

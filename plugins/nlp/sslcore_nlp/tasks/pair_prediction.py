@@ -33,8 +33,8 @@ from sslcore.data import info_get
 from sslcore.errors import ConfigError
 from sslcore.paradigms import ContrastiveTask, TaskOutput
 from sslcore_nlp.data.sentence_pairs import Pair, SampleDocuments, encode_pair, nsp_pairs, sop_pairs
-from sslcore_nlp.masking import IGNORE, make_masking
-from sslcore_nlp.tasks.mlm_head import tied_mlm_head
+from sslcore_nlp.masking import make_masking
+from sslcore_nlp.tasks.mlm_head import masked_lm_loss, tied_mlm_head
 
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -113,20 +113,12 @@ class SegmentPairTask(ContrastiveTask):
         states = self.encoder.token_states(inputs)  # [N, L, d]
         mask = inputs.get("attention_mask", torch.ones_like(inputs["input_ids"]))
         out = self._pair_output(self.head(self.encoder.pool(states, mask)), batch)
-        selected = batch["mlm_labels"] != IGNORE
-        if not selected.any():  # very short pairs may have nothing masked
-            return TaskOutput(out.loss, {**out.metrics, "mlm_loss": 0.0, "masked_tokens": 0.0})
-        logits = self.decoder(states[selected])  # [M, vocab_size]
-        targets = batch["mlm_labels"][selected]
-        mlm_loss = F.cross_entropy(logits, targets)
-        with torch.no_grad():
-            mlm_accuracy = float((logits.argmax(-1) == targets).float().mean())
+        mlm_loss, mlm_metrics = masked_lm_loss(self.decoder, states, batch["mlm_labels"])
         metrics = {
             **out.metrics,
+            **mlm_metrics,
             "pair_loss": float(out.loss.detach()),
             "mlm_loss": float(mlm_loss.detach()),
-            "mlm_accuracy": mlm_accuracy,
-            "masked_tokens": float(selected.sum()),
         }
         return TaskOutput(out.loss + self.mlm_weight * mlm_loss, metrics)
 
