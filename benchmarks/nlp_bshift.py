@@ -91,15 +91,12 @@ def bigram_shift(
     return out_texts, labels, {name: np.asarray(rows) for name, rows in out_splits.items()}
 
 
-def probe_run(run_dir: str, data_root: Path, random_init: bool) -> dict[str, float]:
-    """Test accuracy (%) of the linear probe on BShift for each feature of the run."""
+def probe_run(run_dir: str, bshift: tuple[list[str], list[int], dict], random_init: bool) -> dict[str, float]:
+    """Test accuracy (%) of the linear probe on the ``bshift`` set (:func:`bigram_shift`'s
+    output), tokenised with the run's tokenizer, for each feature of the run."""
     task, bundle, run = load_run(run_dir, random_init=random_init, dataset_options={"probe": "sst2"})
-    texts, _, splits = read_senteval(data_root, "sst2")
-    shifted, labels, shifted_splits = bigram_shift(texts, splits)
     info = bundle.info
-    evalset = labelled_texts(
-        info["tokenizer"], shifted, labels, shifted_splits, info["max_length"], num_classes=2
-    )
+    evalset = labelled_texts(info["tokenizer"], *bshift, info["max_length"], num_classes=2)
     features, y = layer_features(task, evalset)
     return {
         name: 100 * linear_probe(X, y, evalset.splits, seed=run["train"]["seed"]).test_accuracy
@@ -131,15 +128,16 @@ def main() -> int:
             runs[key] = stored[key]["run_dir"]
     if args.scaling.exists():  # the longer runs (keys task/x<multiple>/seed)
         runs.update({key: e["run_dir"] for key, e in read_json(args.scaling)["runs"].items()})
+    texts, _, splits = read_senteval(args.data_root, "sst2")
+    bshift = bigram_shift(texts, splits)  # one set, every run probed on it
     with threadpool_limits(args.threads):
         for key, run_dir in runs.items():
             record["runs"][key] = entry = {
-                which: probe_run(run_dir, args.data_root, which == "random_init")
+                which: probe_run(run_dir, bshift, which == "random_init")
                 for which in ("pretrained", "random_init")
             }
             print(key, {w: {k: round(v, 1) for k, v in entry[w].items()} for w in entry}, flush=True)
-    texts, _, splits = read_senteval(args.data_root, "sst2")
-    record["tfidf_bigrams"] = tfidf_probe_texts(*bigram_shift(texts, splits), seed=0)
+    record["tfidf_bigrams"] = tfidf_probe_texts(*bshift, seed=0)
     print(f"TF-IDF word uni+bigrams: {100 * record['tfidf_bigrams']['test_accuracy']:.1f}", flush=True)
     words = [e[w]["words"] for e in record["runs"].values() for w in e]
     record["words_at_chance"] = all(abs(a - 50.0) < 3.0 for a in words)  # order-blind by construction
