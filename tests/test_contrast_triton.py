@@ -172,14 +172,19 @@ def test_self_lse_temperature_001_does_not_overflow_in_float32() -> None:
     for scale in (1.0, 3.0):
         u = unit_rows(rand(40, 9, seed=8)) * scale
         tau = torch.tensor(0.01)
-        g = rand(40, seed=9, dtype=F64)
+        # cotangents of one sign: with mixed signs the tau gradient, a sum over rows (up to
+        # ~6e5 on other seeds), can cancel to ~2e3, and its rounding error scales with the
+        # terms, not with their sum
+        g = rand(40, seed=9, dtype=F64).abs()
         got = value_and_grads(lambda x, t: triton_self_logsumexp(x, t, block=16), [u, tau], [g])
         want = value_and_grads(ref_self_lse, [u.double(), tau.double()], [g])
         assert all(torch.isfinite(x).all() for x in got[0] + list(got[1]))
         assert_close_all(got[0], want[0], rtol=1e-5, atol=1e-4)
-        # logits of size 900 / 0.01-scaled gradients: compare relative to the gradient scale
-        for a, b in zip(got[1], want[1]):
-            torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-5 * b.abs().max().item())
+        # fp32 logits of size S = scale^2 / tau carry a rounding error of order eps * S (which
+        # ulp depends on the BLAS behind the interpreter's dot), and so, relatively, does each
+        # softmax weight exp(s - l): compare the gradients to a few times that share of their
+        # largest entry (over 12 seeds the error stays 8x below it)
+        assert_grads_close(got[1], want[1], rel=4 * torch.finfo(torch.float32).eps * scale**2 / 0.01)
 
 
 def test_self_lse_duplicated_rows() -> None:
