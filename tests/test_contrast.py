@@ -301,18 +301,19 @@ KERNELS = {
 }
 
 
+#: (shape of a, shape of b, the error message) for every kernel taking two [N, d] inputs
+BAD_PAIR_SHAPES = [
+    ((4, 3), (4, 2), r"must have the same shape, got \(4, 3\) and \(4, 2\)"),
+    ((4, 3), (5, 3), r"must have the same shape, got \(4, 3\) and \(5, 3\)"),
+    ((4,), (4,), r"must be 2-D \[N, d\], got shape \(4,\)"),
+    ((2, 3, 4), (2, 3, 4), r"must be 2-D \[N, d\], got shape \(2, 3, 4\)"),
+    ((0, 3), (0, 3), r"is empty \(shape \(0, 3\)\)"),
+    ((3, 0), (3, 0), r"is empty \(shape \(3, 0\)\)"),
+]
+
+
 @pytest.mark.parametrize("name", list(KERNELS))
-@pytest.mark.parametrize(
-    ("a", "b", "message"),
-    [
-        ((4, 3), (4, 2), r"must have the same shape, got \(4, 3\) and \(4, 2\)"),
-        ((4, 3), (5, 3), r"must have the same shape, got \(4, 3\) and \(5, 3\)"),
-        ((4,), (4,), r"must be 2-D \[N, d\], got shape \(4,\)"),
-        ((2, 3, 4), (2, 3, 4), r"must be 2-D \[N, d\], got shape \(2, 3, 4\)"),
-        ((0, 3), (0, 3), r"is empty \(shape \(0, 3\)\)"),
-        ((3, 0), (3, 0), r"is empty \(shape \(3, 0\)\)"),
-    ],
-)
+@pytest.mark.parametrize(("a", "b", "message"), BAD_PAIR_SHAPES)
 def test_kernels_reject_bad_shapes(name: str, a, b, message: str) -> None:
     with pytest.raises(ValueError, match=rf"^{name}: .*{message}"):
         KERNELS[name](torch.zeros(*a), torch.zeros(*b))

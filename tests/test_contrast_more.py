@@ -26,7 +26,7 @@ from sslcore.contrast.mutual_information import bce_mi, jsd_mi
 from sslcore.contrast.queue import NegativeQueue
 from sslcore.contrast.swav import sinkhorn_knopp, swav_loss
 from sslcore.contrast.vicreg import VICRegTerms, vicreg, vicreg_terms
-from tests.test_contrast import assert_same_value_and_grads, leaf, rand, unit
+from tests.test_contrast import BAD_PAIR_SHAPES, assert_same_value_and_grads, leaf, rand, unit
 
 F64 = torch.float64
 BF16 = torch.bfloat16
@@ -417,17 +417,7 @@ PAIR_KERNELS = {
 
 
 @pytest.mark.parametrize("name", list(PAIR_KERNELS))
-@pytest.mark.parametrize(
-    ("a", "b", "message"),
-    [
-        ((4, 3), (4, 2), r"must have the same shape, got \(4, 3\) and \(4, 2\)"),
-        ((4, 3), (5, 3), r"must have the same shape, got \(4, 3\) and \(5, 3\)"),
-        ((4,), (4,), r"must be 2-D \[N, d\], got shape \(4,\)"),
-        ((2, 3, 4), (2, 3, 4), r"must be 2-D \[N, d\], got shape \(2, 3, 4\)"),
-        ((0, 3), (0, 3), r"is empty \(shape \(0, 3\)\)"),
-        ((3, 0), (3, 0), r"is empty \(shape \(3, 0\)\)"),
-    ],
-)
+@pytest.mark.parametrize(("a", "b", "message"), BAD_PAIR_SHAPES)
 def test_pair_kernels_reject_bad_shapes(name: str, a, b, message: str) -> None:
     with pytest.raises(ValueError, match=rf"^{name}: .*{message}"):
         PAIR_KERNELS[name](torch.zeros(*a), torch.zeros(*b))
