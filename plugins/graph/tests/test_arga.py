@@ -7,6 +7,7 @@ from torch_geometric.data import Data
 from sslcore import get_registry
 from sslcore.build import build_dataset, build_task
 from sslcore.engine import TrainConfig, Trainer
+from sslcore.testing.steps import train_steps
 from sslcore_graph.encoders.gcn import GCNEncoder
 from sslcore_graph.tasks.arga import AdversarialGraphAutoEncoder, AdversarialVariationalGraphAutoEncoder
 
@@ -67,14 +68,7 @@ def test_generator_steps_against_a_fixed_discriminator_lower_the_generator_loss(
 ) -> None:
     torch.manual_seed(0)
     task = make(TASKS[name])
-    opt = torch.optim.Adam(task.generator_parameters(), lr=0.01)
-    losses = []
-    for _ in range(40):
-        loss = task.generator_loss(small_graph).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = train_steps(lambda _: task.generator_loss(small_graph), task.generator_parameters(), 40)
     assert sum(losses[-5:]) / 5 < losses[0] - 0.2
 
 
@@ -93,14 +87,7 @@ def test_the_discriminator_learns_to_tell_embeddings_from_the_prior(small_graph:
     task = make(AdversarialGraphAutoEncoder)
     with torch.no_grad():  # embeddings far from N(0, I): easy to tell apart
         task.encoder.mu.bias.fill_(3.0)
-    opt = torch.optim.Adam(task.discriminator_parameters(), lr=0.01)
-    losses = []
-    for _ in range(30):
-        loss = task.discriminator_loss(small_graph).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = train_steps(lambda _: task.discriminator_loss(small_graph), task.discriminator_parameters(), 30)
     assert losses[-1] < losses[0] - 0.3
 
 

@@ -6,6 +6,7 @@ from torch_geometric.data import Data
 
 from sslcore import get_registry
 from sslcore.build import build_dataset, build_task
+from sslcore.testing.steps import train_steps
 from sslcore_graph.encoders.gcn import GCNEncoder
 from sslcore_graph.tasks.attribute_masking import AttributeMasking, feature_loss_kind
 
@@ -86,16 +87,9 @@ def test_loss_kind_follows_the_features(small_graph: Data) -> None:
 def test_a_few_steps_lower_the_loss(small_graph: Data, binary: bool) -> None:
     graph = binary_graph(small_graph) if binary else small_graph
     task = make()
-    opt = torch.optim.Adam(task.parameters(), lr=0.01)
     generator = torch.Generator().manual_seed(0)
     fixed = [task.draw_mask(graph.num_nodes, generator) for _ in range(4)]  # rotate 4 masks
-    losses = []
-    for step in range(60):
-        loss = task((graph, fixed[step % 4])).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = train_steps(lambda step: task((graph, fixed[step % 4])), task, 60)
     assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4 - 0.05
 
 

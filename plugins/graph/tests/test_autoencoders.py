@@ -8,6 +8,7 @@ from torch_geometric.data import Data
 from sslcore import get_registry
 from sslcore.build import build_dataset, build_task
 from sslcore.evaluation import extract_embeddings, get_protocol
+from sslcore.testing.steps import train_steps
 from sslcore_graph.datasets.transductive import transductive_bundle
 from sslcore_graph.encoders.gcn import GCNEncoder
 from sslcore_graph.link_split import LINK_SPLIT_KEYS, held_out_edge_split
@@ -21,15 +22,7 @@ def make(cls: type, num_features: int = 8) -> GraphAutoEncoder:
 
 
 def train(task: GraphAutoEncoder, graph: Data, steps: int, lr: float = 0.01) -> list[float]:
-    opt = torch.optim.Adam(task.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        out = task(task.collate([graph]))
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
-        losses.append(float(out.loss.detach()))
-    return losses
+    return train_steps(lambda _: task(task.collate([graph])), task, steps, lr)
 
 
 def edge_set(edge_index: torch.Tensor) -> set[tuple[int, int]]:

@@ -5,6 +5,7 @@ import torch
 from torch_geometric.data import Data
 
 from sslcore import get_registry
+from sslcore.testing.steps import train_steps
 from sslcore_graph.corruption import shuffle_node_features
 from sslcore_graph.encoders.gcn import GCNEncoder
 from sslcore_graph.tasks.dgi import DeepGraphInfomax
@@ -15,15 +16,7 @@ def make_task(num_features: int = 8, dim: int = 32) -> DeepGraphInfomax:
 
 
 def train(task: DeepGraphInfomax, graph: Data, steps: int, lr: float = 0.01) -> list[float]:
-    opt = torch.optim.Adam(task.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        out = task(task.collate([graph]))
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
-        losses.append(float(out.loss.detach()))
-    return losses
+    return train_steps(lambda _: task(task.collate([graph])), task, steps, lr)
 
 
 def test_corruption_permutes_feature_rows_and_keeps_edges(small_graph: Data) -> None:

@@ -9,6 +9,7 @@ from torch_geometric.nn import GINConv, global_add_pool
 from torch_geometric.utils import to_undirected
 
 from sslcore.build import build_dataset
+from sslcore.testing.steps import train_steps
 from sslcore_graph.subgraphs import (
     POSITIONAL_DIM,
     CSRGraph,
@@ -156,14 +157,7 @@ def test_node_features_have_the_documented_width(small_graph: Data) -> None:
 def test_end_to_end_steps_lower_the_loss(small_graph: Data) -> None:
     task = make_task(moco=False)
     batch = task.collate([small_graph])
-    opt = torch.optim.Adam(task.parameters(), lr=0.01)
-    losses = []
-    for _ in range(15):
-        loss = task(batch).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = train_steps(lambda _: task(batch), task, 15)
     assert losses[-1] < losses[0] - 0.3
 
 
@@ -174,16 +168,8 @@ def test_momentum_steps_lower_the_loss_against_a_fixed_queue(small_graph: Data) 
             task.queue.push(task.encode(task.collate([small_graph])[1]))
     task.queue.push = lambda keys: None  # keep the negatives fixed for this check
     batch = task.collate([small_graph])
-    opt = torch.optim.Adam([p for p in task.parameters() if p.requires_grad], lr=0.01)
     key_before = [p.clone() for p in task.key_network.parameters()]
-    losses = []
-    for _ in range(15):
-        out = task(batch)
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
-        task.on_train_step_end(0.0)
-        losses.append(float(out.loss.detach()))
+    losses = train_steps(lambda _: task(batch), task, 15, after_step=lambda _: task.on_train_step_end(0.0))
     assert losses[-1] < losses[0] - 0.3
     assert any(not torch.equal(a, b) for a, b in zip(key_before, task.key_network.parameters()))
     assert not any(p.requires_grad for p in task.key_network.parameters())

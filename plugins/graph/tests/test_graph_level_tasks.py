@@ -8,6 +8,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import GINConv, global_add_pool
 
 from sslcore import get_registry
+from sslcore.testing.steps import train_steps
 from sslcore_graph.datasets.sbm import sbm_graph
 from sslcore_graph.tasks._graph_views import (
     drop_nodes,
@@ -51,15 +52,7 @@ def tiny_graphs(count: int = 12) -> list[Data]:
 
 
 def train(task: nn.Module, batch: object, steps: int, lr: float = 0.01) -> list[float]:
-    opt = torch.optim.Adam(task.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        out = task(batch)
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
-        losses.append(float(out.loss.detach()))
-    return losses
+    return train_steps(lambda _: task(batch), task, steps, lr)
 
 
 # -- augmentations --------------------------------------------------------------------

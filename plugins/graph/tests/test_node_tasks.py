@@ -12,6 +12,7 @@ from torch_geometric.data import Data
 from sslcore import get_registry
 from sslcore.build import build_dataset, build_task
 from sslcore.contrast import nt_xent
+from sslcore.testing.steps import train_steps
 from sslcore_graph.encoders.gcn import GCNEncoder
 from sslcore_graph.tasks.bgrl import BGRL
 from sslcore_graph.tasks.grace import GRACE
@@ -26,16 +27,10 @@ def make(name: str, **options):
 
 
 def train(task, graph: Data, steps: int, lr: float = 0.01) -> list[float]:
-    opt = torch.optim.Adam([p for p in task.parameters() if p.requires_grad], lr=lr)
-    losses = []
-    for step in range(steps):
-        out = task(task.collate([graph]))
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
+    def after_step(step: int) -> None:
         task.on_train_step_end((step + 1) / steps)
-        losses.append(float(out.loss.detach()))
-    return losses
+
+    return train_steps(lambda _: task(task.collate([graph])), task, steps, lr, after_step=after_step)
 
 
 def grace_loss_plain(u: torch.Tensor, v: torch.Tensor, tau: float) -> torch.Tensor:

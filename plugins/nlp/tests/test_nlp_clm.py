@@ -12,6 +12,7 @@ from sslcore.data import DatasetBundle
 from sslcore.errors import ConfigError
 from sslcore.paradigms import Paradigm
 from sslcore.plugins import Registry
+from sslcore.testing.steps import train_steps
 from sslcore_nlp.encoders.bert import BertEncoder
 from sslcore_nlp.tasks.clm import CausalLanguageModeling
 
@@ -87,12 +88,7 @@ def test_a_few_steps_lower_the_loss_and_embed_shape(
     batch = task.collate(list(pydocs_bundle.pretrain[:16]))
     with torch.no_grad():
         before = task(batch).loss.item()
-    optimizer = torch.optim.AdamW(task.parameters(), lr=3e-3)
-    for _ in range(10):
-        loss = task(batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    train_steps(lambda _: task(batch), task, 10, lr=3e-3, optimizer=torch.optim.AdamW)
     with torch.no_grad():
         after = task(batch)
     assert after.loss.item() < before - 1.0 and after.metrics["perplexity"] < 2000

@@ -10,6 +10,7 @@ from sslcore.data import DatasetBundle
 from sslcore.errors import ConfigError
 from sslcore.paradigms import Paradigm, PretextTask
 from sslcore.plugins import Registry
+from sslcore.testing.steps import train_steps
 from sslcore_nlp.encoders.bert import BertEncoder
 
 TASKS = ("simcse", "sop", "nsp")
@@ -67,14 +68,10 @@ def test_a_few_steps_lower_the_loss(
 
     task.train()
     before = loss()
-    optimizer = torch.optim.AdamW(task.parameters(), lr=lr)
-    for _ in range(steps):
-        out = task(batch)
-        optimizer.zero_grad()
-        out.loss.backward()
-        optimizer.step()
+    train_steps(lambda _: task(batch), task, steps, lr, torch.optim.AdamW)
     assert loss() < 0.7 * before
-    assert all(0.0 <= v <= 1.0 for k, v in out.metrics.items() if k.endswith(("accuracy", "top1")))
+    metrics = task(batch).metrics
+    assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if k.endswith(("accuracy", "top1")))
 
 
 def test_simcse_two_dropout_views_differ(make_task: Callable, pydocs_bundle: DatasetBundle) -> None:

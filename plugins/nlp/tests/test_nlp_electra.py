@@ -13,6 +13,7 @@ from sslcore.data import DatasetBundle
 from sslcore.errors import ConfigError
 from sslcore.paradigms import AdversarialTask, Paradigm
 from sslcore.plugins import Registry
+from sslcore.testing.steps import train_steps
 from sslcore_nlp.encoders.bert import bert
 from sslcore_nlp.tasks.electra import Electra
 
@@ -174,12 +175,7 @@ def test_a_few_steps_lower_both_losses_and_embed_shape(
     torch.manual_seed(4)
     with torch.no_grad():
         before = task.step(batch)
-    optimizer = torch.optim.AdamW(task.parameters(), lr=2e-3)
-    for _ in range(10):
-        loss = task(batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    train_steps(lambda _: task(batch), task, 10, lr=2e-3, optimizer=torch.optim.AdamW)
     torch.manual_seed(4)
     with torch.no_grad():
         after = task.step(batch)

@@ -11,6 +11,7 @@ from sslcore.build import build_task
 from sslcore.data import DatasetBundle
 from sslcore.errors import ConfigError
 from sslcore.plugins import Registry
+from sslcore.testing.steps import train_steps
 from sslcore_nlp.encoders.bert import BertEncoder
 from sslcore_nlp.masking import IGNORE, WordMasking, make_masking, select_spans, truncated_geometric
 
@@ -158,11 +159,6 @@ def test_mlm_masking_option_trains(registry: Registry, pydocs_bundle: DatasetBun
     held_out = task.collate(samples)
     with torch.no_grad():
         before = task(held_out).loss.item()
-    optimizer = torch.optim.AdamW(task.parameters(), lr=2e-3)
-    for _ in range(12):
-        loss = task(task.collate(samples)).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    train_steps(lambda _: task(task.collate(samples)), task, 12, lr=2e-3, optimizer=torch.optim.AdamW)
     with torch.no_grad():
         assert task(held_out).loss.item() < before - 1.0

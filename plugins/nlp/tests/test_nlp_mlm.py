@@ -7,6 +7,7 @@ from sslcore.build import build_task
 from sslcore.data import DatasetBundle
 from sslcore.paradigms import Paradigm
 from sslcore.plugins import Registry
+from sslcore.testing.steps import train_steps
 from sslcore_nlp.tasks.mlm import MaskedLanguageModeling
 
 
@@ -46,12 +47,7 @@ def test_a_few_steps_lower_the_mlm_loss(make_task: Callable, pydocs_bundle: Data
     held_out = task.collate(samples)  # one fixed masking to measure on
     with torch.no_grad():
         before = task(held_out).loss.item()
-    optimizer = torch.optim.AdamW(task.parameters(), lr=2e-3)
-    for _ in range(25):
-        out = task(task.collate(samples))
-        optimizer.zero_grad()
-        out.loss.backward()
-        optimizer.step()
+    train_steps(lambda _: task(task.collate(samples)), task, 25, lr=2e-3, optimizer=torch.optim.AdamW)
     with torch.no_grad():
         after = task(held_out)
     assert after.loss.item() < before - 1.0

@@ -9,6 +9,7 @@ from sslcore.data import DatasetBundle
 from sslcore.engine.config import TrainConfig
 from sslcore.engine.trainer import Trainer
 from sslcore.plugins import Registry
+from sslcore.testing.steps import train_steps
 from sslcore_nlp.data.sentence_pairs import (
     Pair,
     SampleDocuments,
@@ -243,13 +244,8 @@ def test_joint_loss_is_pair_loss_plus_weighted_mlm_and_trains(
         out.metrics["pair_loss"] + 0.5 * out.metrics["mlm_loss"], rel=1e-5
     )
     assert out.metrics["masked_tokens"] > 0 and 0.0 <= out.metrics["sop_accuracy"] <= 1.0
-    optimizer = torch.optim.Adam(task.parameters(), lr=1e-3)
     first = out.loss.item()
-    for _ in range(8):
-        optimizer.zero_grad()
-        loss = task(batch).loss
-        loss.backward()
-        optimizer.step()
+    train_steps(lambda _: task(batch), task, 8, lr=1e-3)
     assert task(batch).loss.item() < first
     assert not hasattr(
         build_task("sop", pydocs_bundle, registry=registry), "decoder"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from sslcore.engine import CheckpointDir
 from sslcore.errors import ConfigError
 from sslcore.plugins import Registry
 from sslcore.runs import pretrain
+from sslcore.testing.steps import train_steps
 from sslcore_nlp.encoders.bert import bert
 from sslcore_nlp.encoders.electra import electra
 from sslcore_nlp.export import export_run, save_pretrained
@@ -61,13 +63,8 @@ def test_continued_mlm_pretraining_keeps_weights_and_tokenizer(
     _same_weights(first.encoder, task.encoder)
     assert task.masking.tokenizer is pydocs_bundle.info["tokenizer"]
     samples = list(pydocs_bundle.pretrain[:8])
-    optimizer = torch.optim.AdamW(task.parameters(), lr=1e-3)
-    for _ in range(3):
-        loss = task(task.collate(samples)).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert torch.isfinite(loss)
+    losses = train_steps(lambda _: task(task.collate(samples)), task, 3, lr=1e-3, optimizer=torch.optim.AdamW)
+    assert all(math.isfinite(x) for x in losses)
     assert not torch.equal(
         task.encoder.model.embeddings.word_embeddings.weight,
         first.encoder.model.embeddings.word_embeddings.weight,
