@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.autograd import gradcheck
 
-from sslcore.contrast import info_nce, negative_cosine, nt_xent
+from sslcore.contrast import cross_view, info_nce, negative_cosine, nt_xent
 
 F64 = torch.float64
 
@@ -73,13 +73,15 @@ def assert_same_value_and_grads(kernel, oracle, inputs: list[torch.Tensor], **to
 
 
 SHAPES = [(1, 1), (1, 5), (4, 1), (2, 3), (5, 7)]
+#: in-batch contrast needs N >= 2 (a single sample has no negatives: test_one_sample_has_no_negatives)
+CONTRAST_SHAPES = [(n, d) for n, d in SHAPES if n >= 2]
 # every implementation behind the signature must match the oracle
 BACKENDS = ["reference", "tiled", "auto"]
 
 
 # -- NT-Xent -------------------------------------------------------------------------
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize(("n", "d"), SHAPES)
+@pytest.mark.parametrize(("n", "d"), CONTRAST_SHAPES)
 @pytest.mark.parametrize("tau", [0.1, 0.5, 2.0])
 def test_nt_xent_matches_oracle_values_and_grads(n: int, d: int, tau: float, backend: str) -> None:
     nt_xent_ = partial(nt_xent, backend=backend)
@@ -136,7 +138,7 @@ def test_nt_xent_gradcheck_float64(backend: str) -> None:
     nt_xent_ = partial(nt_xent, backend=backend)
     inputs = (leaf(rand(3, 4, seed=11)), leaf(rand(3, 4, seed=12)), leaf(torch.tensor(0.7, dtype=F64)))
     assert gradcheck(lambda a, b, t: nt_xent_(a, b, t), inputs)
-    assert gradcheck(lambda a, b: nt_xent_(a, b, 0.2), (leaf(rand(1, 1, seed=13)), leaf(rand(1, 1, seed=14))))
+    assert gradcheck(lambda a, b: nt_xent_(a, b, 0.2), (leaf(rand(2, 1, seed=13)), leaf(rand(2, 1, seed=14))))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -172,7 +174,7 @@ def test_kernels_compute_in_float32_under_bf16_autocast(backend: str) -> None:
 
 # -- InfoNCE -------------------------------------------------------------------------
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize(("n", "d"), SHAPES)
+@pytest.mark.parametrize(("n", "d"), CONTRAST_SHAPES)
 def test_info_nce_in_batch_matches_oracle(n: int, d: int, backend: str) -> None:
     info_nce_ = partial(info_nce, backend=backend)
     assert_same_value_and_grads(
@@ -334,6 +336,25 @@ def test_kernels_reject_bad_shapes(name: str, a, b, message: str) -> None:
 def test_kernels_reject_bad_temperature(name: str, tau, message: str) -> None:
     with pytest.raises(ValueError, match=rf"^{name}: {message}"):
         KERNELS[name](torch.randn(3, 2), torch.randn(3, 2), temperature=tau)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("d", [1, 5])
+def test_one_sample_has_no_negatives(backend: str, d: int) -> None:
+    """N = 1: in-batch contrast would be a constant loss with zero gradient; it is refused by
+    name. With explicit negatives (a queue) one query is fine."""
+    a, b = rand(1, d, seed=54), rand(1, d, seed=55)
+    for name, call in (
+        ("nt_xent", lambda: nt_xent(a, b, backend=backend)),
+        ("info_nce", lambda: info_nce(a, b, backend=backend)),
+        ("cross_view", lambda: cross_view(a, b, backend=backend)),
+    ):
+        with pytest.raises(ValueError, match=rf"^{name}: \w+ has N=1 row; in-batch contrast needs N >= 2"):
+            call()
+    queue = rand(4, d, seed=56)
+    torch.testing.assert_close(
+        info_nce(a, b, queue, 0.2, backend=backend), ref_info_nce(a, b, queue, 0.2), rtol=1e-10, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("name", ["nt_xent", "info_nce"])

@@ -102,10 +102,41 @@ def assert_close_all(got, want, **tol) -> None:
         torch.testing.assert_close(g.double(), w.double(), **tol)
 
 
-def assert_grads_close(got, want, rel: float = 1e-4) -> None:
-    """Gradients agree to ``rel`` of their largest entry (fp32 roundoff grows with the logits)."""
-    for g, w in zip(got, want):
+def assert_grads_close(got, want, rel: float = 1e-4, tau_scale: float | None = None) -> None:
+    """Gradients agree to ``rel`` of their largest entry (fp32 roundoff grows with the logits).
+
+    With ``tau_scale`` the last gradient is the temperature's, a sum over all pairs that can
+    cancel (signed cotangents): it must agree to 16 fp32 roundings of the sum of its terms'
+    magnitudes, ``tau_scale`` (see :func:`tau_terms`)."""
+    pairs = list(zip(got, want))
+    if tau_scale is not None:
+        (g, w), pairs = pairs[-1], pairs[:-1]
+        torch.testing.assert_close(g.double(), w.double(), rtol=0, atol=16 * EPS32 * tau_scale)
+    for g, w in pairs:
         torch.testing.assert_close(g.double(), w.double(), rtol=rel, atol=rel * w.abs().max().item())
+
+
+EPS32 = torch.finfo(torch.float32).eps
+
+
+def tau_terms(
+    q: torch.Tensor, k: torch.Tensor, tau: float, g_row, g_col=None, diag=False, exclude=None
+) -> float:
+    """``(1/τ) Σ_ij |∂L/∂s_ij · s_ij|``: the size of the terms of the temperature gradient."""
+    q, k = q.double(), k.double()
+    s = q @ k.T / tau
+    keep = torch.ones_like(s, dtype=torch.bool)
+    if diag:
+        keep.fill_diagonal_(False)
+    if exclude is not None:
+        for i, j in enumerate(exclude.tolist()):
+            if j >= 0:
+                keep[i, j] = False
+    sm = s.masked_fill(~keep, float("-inf"))
+    w = g_row[:, None] * torch.softmax(sm, 1).nan_to_num()
+    if g_col is not None:
+        w = w + g_col[None, :] * torch.softmax(sm, 0).nan_to_num()
+    return float((w * s.masked_fill(~keep, 0)).abs().sum() / tau)
 
 
 TOL32 = {"rtol": 2e-5, "atol": 2e-5}
@@ -126,9 +157,10 @@ def test_self_lse_matches_oracle_and_tiled(m: int, d: int) -> None:
     want = value_and_grads(ref_self_lse, [u.double(), tau.double()], [g])
     tiled = value_and_grads(lambda x, t: self_logsumexp(x, t, block=13), [u, tau], [g])
     assert got[0][0].dtype == torch.float32 and got[1][0].dtype == torch.float32
+    scale = tau_terms(u, u, 0.3, g, g, diag=True)
     for a, b in ((got, want), (got, tiled)):
         assert_close_all(a[0], b[0], **TOL32)
-        assert_grads_close(a[1], b[1])
+        assert_grads_close(a[1], b[1], tau_scale=scale)
 
 
 def test_self_lse_single_row_is_minus_inf_with_zero_gradient() -> None:
@@ -310,19 +342,18 @@ def test_cross_lse_float64_gradcheck() -> None:
     assert gradcheck(lambda a, b, t: triton_cross_logsumexp(a, b, t, columns=True, block=16), (q, k, tau))
 
 
-def test_cross_lse_mixed_dtypes_non_contiguous_and_duplicates() -> None:
-    q = rand(9, 14, seed=26)[:, ::2]  # [9, 7] fp32, strided
-    k = rand(7, 11, seed=27, dtype=F64).T  # [11, 7] fp64, transposed
-    k = torch.cat([k, k[:3], q[:2].double()])  # duplicated keys, keys equal to queries
+def test_cross_lse_non_contiguous_and_duplicates() -> None:
+    q = rand(9, 14, seed=26, dtype=F64)[:, ::2]  # [9, 7], strided
+    k = rand(7, 11, seed=27, dtype=F64).T  # [11, 7], transposed
+    k = torch.cat([k, k[:3], q[:2]])  # duplicated keys, keys equal to queries
     g_row, g_col = rand(9, seed=28, dtype=F64), rand(16, seed=29, dtype=F64)
     got = value_and_grads(
         lambda a, b: triton_cross_logsumexp(a, b, 0.1, columns=True, block=16), [q, k], [g_row, g_col]
     )
-    want = value_and_grads(lambda a, b: ref_cross_lse(a, b, 0.1), [q.double(), k], [g_row, g_col])
-    assert got[0][0].dtype == F64  # promoted to the wider input
-    assert got[1][0].dtype == torch.float32 and got[1][1].dtype == F64  # each input's own dtype
-    assert_close_all(got[0], want[0], rtol=1e-6, atol=1e-6)
-    assert_close_all(got[1], want[1], rtol=1e-5, atol=1e-5)
+    want = value_and_grads(lambda a, b: ref_cross_lse(a, b, 0.1), [q, k], [g_row, g_col])
+    assert got[0][0].dtype == F64 and got[1][0].dtype == F64 and got[1][1].dtype == F64
+    assert_close_all(got[0], want[0], rtol=1e-10, atol=1e-10)
+    assert_close_all(got[1], want[1], rtol=1e-10, atol=1e-10)
 
 
 def test_cross_lse_temperature_001_float16_keys_do_not_overflow() -> None:
@@ -391,3 +422,246 @@ def test_triton_backend_on_cpu_without_interpreter_is_refused(monkeypatch: pytes
         ValueError, match="backend 'triton' cannot run because its inputs are not CUDA tensors"
     ):
         nt_xent(torch.randn(4, 3), torch.randn(4, 3), backend="triton")
+
+
+# -- wide rows: chunked forward, weights + GEMM backward -------------------------------------
+@pytest.mark.parametrize(("m", "d"), [(37, 40), (70, 33)])
+def test_wide_rows_self_lse_matches_oracle(m: int, d: int) -> None:
+    """``block_d < d`` takes the kernels for rows wider than the fused ones hold: d summed in
+    16-wide chunks (the last ragged), the gradient through [M, chunk] weights and a GEMM over
+    several column chunks."""
+    u, tau = rand(m, d, seed=m), torch.tensor(0.6)
+    g = rand(m, seed=m + 1, dtype=F64)
+    want = value_and_grads(ref_self_lse, [u.double(), tau.double()], [g])
+    got = value_and_grads(lambda x, t: triton_self_logsumexp(x, t, block=16, block_d=16), [u, tau], [g])
+    assert_close_all(got[0], want[0], **TOL32)
+    assert_grads_close(got[1], want[1], tau_scale=tau_terms(u, u, 0.6, g, g, diag=True))
+
+
+@pytest.mark.parametrize("columns", [False, True])
+def test_wide_rows_cross_lse_with_exclude_matches_oracle(columns: bool) -> None:
+    k = rand(45, 36, seed=60)
+    q = k[20:40].clone()
+    exclude = torch.arange(20, 40)
+    exclude[::7] = -1
+    tau, g_row, g_col = torch.tensor(0.5), rand(20, seed=61, dtype=F64), rand(45, seed=62, dtype=F64)
+    cot = [g_row, g_col if columns else None]
+    want = value_and_grads(
+        lambda a, b, t: ref_cross_lse(a, b, t, exclude), [q.double(), k.double(), tau.double()], cot
+    )
+    got = value_and_grads(
+        lambda a, b, t: triton_cross_logsumexp(a, b, t, columns, 16, exclude, block_d=16), [q, k, tau], cot
+    )
+    n_out = 2 if columns else 1
+    assert_close_all(got[0][:n_out], want[0][:n_out], **TOL32)
+    scale = tau_terms(q, k, 0.5, g_row, g_col if columns else None, exclude=exclude)
+    assert_grads_close(got[1], want[1], tau_scale=scale)
+
+
+def test_wide_rows_low_precision_matches_oracle_on_rounded_inputs() -> None:
+    u, tau = unit_rows(rand(40, 48, seed=63)).bfloat16(), torch.tensor(0.1)
+    g = rand(40, seed=64, dtype=F64).abs()
+    got = value_and_grads(lambda x, t: triton_self_logsumexp(x, t, block=16, block_d=16), [u, tau], [g])
+    want = value_and_grads(ref_self_lse, [u.double(), tau.double()], [g])
+    assert got[1][0].dtype == torch.bfloat16
+    assert_close_all(got[0], want[0], rtol=1e-5, atol=1e-4)
+    # the weights are stored in bf16 for the GEMM: bf16-sized error, as the returned gradient
+    for a, b in zip(got[1], want[1]):
+        torch.testing.assert_close(a.double(), b, rtol=1e-2, atol=1e-2 * b.abs().max().item())
+
+
+# -- the one-exp2 weights and their guard ---------------------------------------------------
+def test_one_exp_weights_equal_two_exp_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sslcore.contrast.triton_lse as T
+
+    u, tau, g = rand(50, 12, seed=65), torch.tensor(0.2), rand(50, seed=66, dtype=F64)
+    one = value_and_grads(lambda x, t: triton_self_logsumexp(x, t, block=16), [u, tau], [g])
+    monkeypatch.setattr(T, "SINGLE_EXP_SPREAD", -1.0)  # every call takes the two-exp2 form
+    two = value_and_grads(lambda x, t: triton_self_logsumexp(x, t, block=16), [u, tau], [g])
+    want = value_and_grads(ref_self_lse, [u.double(), tau.double()], [g])
+    scale = tau_terms(u, u, 0.2, g, g, diag=True)
+    for got in (one, two):
+        assert_close_all(got[0], want[0], **TOL32)
+        assert_grads_close(got[1], want[1], tau_scale=scale)
+    torch.testing.assert_close(one[1][0], two[1][0], rtol=1e-5, atol=1e-5 * two[1][0].abs().max().item())
+
+
+def test_log_partitions_far_apart_take_the_exact_two_exp_form() -> None:
+    """Rows of norm 1 and 4 at tau = 0.05: log-sum-exps ~20 and ~320 apart (hundreds of
+    powers of two), where 2^(la - lb) overflows fp32; the guard switches to two exp2 per entry."""
+    import sslcore.contrast.triton_lse as T
+
+    u = unit_rows(rand(30, 6, seed=67)) * torch.tensor([1.0, 4.0]).repeat(15)[:, None]
+    tau, g = torch.tensor(0.05), rand(30, seed=68, dtype=F64).abs()
+    stats = (T._lse2(u, u, tau.reshape(1), T._plan(u, 30, 30, 16, None, 1), T._Mask(diag=True)), g.float())
+    assert int(T._weights(stats, stats, tau.reshape(1)).flag) == 0
+    got = value_and_grads(lambda x: triton_self_logsumexp(x, tau, block=16), [u], [g])
+    want = value_and_grads(lambda x: ref_self_lse(x, 0.05), [u.double()], [g])
+    assert all(torch.isfinite(x).all() for x in got[0] + list(got[1]))
+    assert_close_all(got[0], want[0], rtol=1e-5, atol=1e-3)  # logits up to 320
+    assert_grads_close(got[1], want[1], rel=4 * EPS32 * 320)
+
+
+# -- determinism, skipped work, temperature-only gradients -----------------------------------
+def test_repeated_runs_are_bit_identical() -> None:
+    q, k = rand(40, 20, seed=69), rand(52, 20, seed=70)
+    tau, g_row, g_col = torch.tensor(0.3), rand(40, seed=71, dtype=F64), rand(52, seed=72, dtype=F64)
+
+    def run():
+        out = value_and_grads(
+            lambda a, b, t: triton_cross_logsumexp(a, b, t, True, block=16, splits=3),
+            [q, k, tau],
+            [g_row, g_col],
+        )
+        return out[0] + list(out[1])
+
+    first, second = run(), run()
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+
+
+def test_keys_without_gradient_skip_their_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MoCo's queue needs no gradient: the backward runs the query pass only."""
+    import sslcore.contrast.triton_lse as T
+
+    calls = []
+    real = T._grad
+    monkeypatch.setattr(T, "_grad", lambda *a, **kw: calls.append(a[0].shape) or real(*a, **kw))
+    q, queue = leaf(rand(6, 8, seed=73)), rand(90, 8, seed=74)
+    row, _ = triton_cross_logsumexp(q, queue, 0.2, block=16)
+    (dq,) = torch.autograd.grad(row.sum(), q)
+    assert [c[0] for c in calls] == [6]  # one pass, over the 6 query rows
+    x = leaf(q.detach().double())
+    (dq_want,) = torch.autograd.grad(ref_cross_lse(x, queue.double(), 0.2)[0].sum(), x)
+    torch.testing.assert_close(dq.double(), dq_want, rtol=1e-5, atol=1e-6)
+
+
+def test_temperature_only_gradient() -> None:
+    q, k, tau = rand(12, 5, seed=75), rand(14, 5, seed=76), leaf(torch.tensor(0.4))
+    row, col = triton_cross_logsumexp(q, k, tau, columns=True, block=16)
+    (dtau,) = torch.autograd.grad(row.sum() + col.sum(), tau)
+    t = leaf(torch.tensor(0.4, dtype=F64))
+    r, c = ref_cross_lse(q.double(), k.double(), t)
+    (want,) = torch.autograd.grad(r.sum() + c.sum(), t)
+    torch.testing.assert_close(dtau.double(), want, rtol=1e-5, atol=1e-6)
+
+
+# -- precision switch ---------------------------------------------------------------------
+def test_fp32_precision_switch_reaches_the_kernel_plan() -> None:
+    import sslcore.contrast.triton_lse as T
+    from sslcore.contrast.precision import fp32_precision, get_fp32_precision, set_fp32_precision
+
+    x = rand(8, 4, seed=77)
+    assert get_fp32_precision() == "tf32" and T._plan(x, 8, 8, None, None, None).prec == "tf32"
+    with fp32_precision("ieee"):
+        assert T._plan(x, 8, 8, None, None, None).prec == "ieee"
+    assert T._plan(x, 8, 8, None, None, None).prec == "tf32"
+    for dtype in (torch.bfloat16, F64):  # not fp32: no tf32 question
+        assert T._plan(x.to(dtype), 8, 8, None, None, None).prec == "ieee"
+    with pytest.raises(ValueError, match="fp32 precision must be one of 'tf32', 'ieee', got 'fp16'"):
+        set_fp32_precision("fp16")
+
+
+# -- bad input ------------------------------------------------------------------------------
+def test_bad_inputs_name_the_argument() -> None:
+    q, k = rand(4, 3, seed=78), rand(5, 3, seed=79)
+    cases = [
+        (
+            lambda: triton_cross_logsumexp(q, k.double(), 0.5),
+            r"q is torch.float32 but k is torch.float64; cast",
+        ),
+        (lambda: triton_cross_logsumexp(q, k.to("meta"), 0.5), r"q is on cpu but k is on meta; move"),
+        (
+            lambda: triton_cross_logsumexp(q, k[:, :2], 0.5),
+            r"q and k must have the same width d, got 3 and 2",
+        ),
+        (
+            lambda: triton_self_logsumexp(q[:, :0], 0.5),
+            r"u must be a non-empty 2-D \[N, d\] tensor, got shape \(4, 0\)",
+        ),
+        (
+            lambda: triton_self_logsumexp(q.long(), 0.5),
+            r"u must be float16, bfloat16, float32 or float64, got torch.int64",
+        ),
+        (lambda: triton_self_logsumexp(q, 0.0), r"temperature must be > 0, got 0.0"),
+        (lambda: triton_self_logsumexp(q, -1.0), r"temperature must be > 0, got -1.0"),
+        (lambda: triton_self_logsumexp(q, torch.tensor(-0.5)), r"temperature must be > 0, got -0.5"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_kernel_returns_nan_for_a_nonpositive_temperature() -> None:
+    """A temperature on the GPU is checked without a sync, one call late: meanwhile the
+    kernel's output is NaN (which the trainer's NaN guard stops), never a silently wrong loss."""
+    import sslcore.contrast.triton_lse as T
+
+    u = rand(20, 4, seed=80)
+    plan = T._plan(u, 20, 20, 16, None, 1)
+    for tau in (0.0, -0.5):
+        assert torch.isnan(T._lse2(u, u, torch.tensor([tau]), plan, T._Mask(diag=True))).all()
+
+
+def test_deferred_checks_raise_at_the_next_call_once_the_flag_arrives() -> None:
+    from sslcore.contrast._checks import DeferredChecks
+
+    class Event:  # stands for a CUDA event
+        def __init__(self) -> None:
+            self.done = False
+
+        def query(self) -> bool:
+            return self.done
+
+        def synchronize(self) -> None:
+            self.done = True
+
+    checks = DeferredChecks(max_pending=3)
+    good, bad = Event(), Event()
+    checks._pending.extend([(torch.tensor(True), good, "first"), (torch.tensor(False), bad, "tau <= 0")])
+    checks.poll()  # nothing has arrived: no error, nothing dropped
+    assert len(checks._pending) == 2
+    good.done = bad.done = True
+    with pytest.raises(ValueError, match="tau <= 0"):
+        checks.check(torch.tensor(True), "unused")
+    assert not checks._pending
+    slow = Event()
+    checks._pending.extend(
+        [
+            (torch.tensor(False), slow, "late"),
+            (torch.tensor(True), Event(), "a"),
+            (torch.tensor(True), Event(), "b"),
+        ]
+    )
+    with pytest.raises(ValueError, match="late"):  # a full queue waits for its oldest flag
+        checks.poll()
+    with pytest.raises(ValueError, match="cpu flags at once"):
+        checks.check(torch.tensor([True, False]), "cpu flags at once")
+
+
+# -- half-precision inputs reach the kernels in their own dtype ------------------------------------
+@pytest.mark.parametrize("name", ["nt_xent", "info_nce", "cross_view", "multi_positive"])
+def test_losses_pass_half_inputs_to_the_kernel_in_their_dtype(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sslcore.contrast.triton_lse as T
+
+    seen = []
+    real = T._prepare
+    monkeypatch.setattr(
+        T, "_prepare", lambda n, xs, t: seen.extend(x.dtype for x in xs.values()) or real(n, xs, t)
+    )
+    loss = _losses()[name]
+    a, b = rand(9, 5, seed=81, dtype=torch.bfloat16), rand(9, 5, seed=82, dtype=torch.bfloat16)
+    ta, tb = leaf(a), leaf(b)
+    out = loss(ta, tb, "triton")
+    assert seen and set(seen) == {torch.bfloat16} and out.dtype == torch.float32
+    # the reference on the same bf16-rounded unit rows, in float64
+    ra, rb = leaf(a.double()), leaf(b.double())
+    want = loss(ra, rb, "reference")
+    torch.testing.assert_close(out.double(), want, rtol=2e-2, atol=2e-2)
+    out.backward()
+    want.backward()
+    assert ta.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(ta.grad.double(), ra.grad, rtol=5e-2, atol=5e-2 * ra.grad.abs().max().item())

@@ -3,8 +3,13 @@
 - ``"reference"``: the plain materialised computation (the test oracle), O(N²) memory;
 - ``"tiled"``: streamed tiles with an online log-sum-exp (:mod:`sslcore.contrast.tiled`),
   O(N·d + N) extra memory, any device;
-- ``"triton"``: the fused GPU kernels (CUDA tensors only);
+- ``"triton"``: the fused GPU kernels (:mod:`sslcore.contrast.triton_lse`; CUDA tensors);
+- ``"flex"``: torch's FlexAttention (:mod:`sslcore.contrast.flex_lse`; CUDA tensors);
 - ``"auto"``: ``"triton"`` for CUDA tensors when Triton is importable, else ``"tiled"``.
+
+On the fused GPU backends (``triton``, ``flex``) fp16 / bf16 inputs stay in their dtype
+(tensor-core tiles, fp32 accumulation); the other backends compute in fp32 (fp64 kept).
+Why ``auto`` is what it is: docs/contrast_kernels.md ("Choosing a backend").
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import os
 import torch
 from torch import Tensor
 
+from sslcore.contrast._checks import compute_dtype
 from sslcore.contrast.tiled import cross_logsumexp, self_logsumexp
 
-BACKENDS = ("auto", "reference", "tiled", "triton")
+BACKENDS = ("auto", "reference", "tiled", "triton", "flex")
+FUSED = ("triton", "flex")
 
 
 def triton_available() -> bool:
@@ -26,7 +33,7 @@ def triton_available() -> bool:
 
 def resolve_backend(kernel: str, backend: str, tensor: Tensor) -> str:
     """The concrete backend for ``kernel`` on ``tensor``'s device; ValueError for bad names
-    or a Triton request that cannot run."""
+    or a GPU backend that cannot run."""
     if backend not in BACKENDS:
         raise ValueError(
             f"{kernel}: backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}"
@@ -39,15 +46,43 @@ def resolve_backend(kernel: str, backend: str, tensor: Tensor) -> str:
     if backend == "triton" and not gpu_ok:
         why = "its inputs are not CUDA tensors" if not tensor.is_cuda else "Triton is not installed"
         raise ValueError(f"{kernel}: backend 'triton' cannot run because {why}; use 'tiled' or 'auto'")
+    if backend == "flex" and not tensor.is_cuda:
+        raise ValueError(
+            f"{kernel}: backend 'flex' needs CUDA tensors (FlexAttention has no backward on "
+            f"{tensor.device}); use 'tiled' or 'auto'"
+        )
     return backend
 
 
+def half_dtype(*tensors: Tensor) -> torch.dtype | None:
+    """The inputs' dtype when they all share one half-precision dtype (fp16 / bf16), else None."""
+    dtypes = {t.dtype for t in tensors}
+    if len(dtypes) == 1 and (dt := dtypes.pop()) in (torch.float16, torch.bfloat16):
+        return dt
+    return None
+
+
+def kernel_rows(x: Tensor, backend: str, dtype: torch.dtype | None) -> tuple[Tensor, Tensor]:
+    """``(rows the log-sum-exp kernel reads, the same rows in the compute dtype)``: on the
+    fused GPU backends, half-precision inputs (``dtype``, from :func:`half_dtype`) go back to
+    that dtype so that the kernel multiplies them on the tensor cores, and the positive term
+    is computed from the same rounded rows; elsewhere both are ``x``."""
+    if backend in FUSED and dtype is not None and x.dtype != dtype:
+        low = x.to(dtype)
+        return low, low.to(compute_dtype(low))
+    return x, x
+
+
 def self_lse(u: Tensor, temperature: float | Tensor, backend: str) -> Tensor:
-    """:func:`~sslcore.contrast.tiled.self_logsumexp` on the tiled or Triton backend."""
+    """:func:`~sslcore.contrast.tiled.self_logsumexp` on the tiled, Triton or Flex backend."""
     if backend == "triton":
         from sslcore.contrast.triton_lse import triton_self_logsumexp  # imports triton lazily
 
         return triton_self_logsumexp(u, temperature)
+    if backend == "flex":
+        from sslcore.contrast.flex_lse import flex_self_logsumexp
+
+        return flex_self_logsumexp(u, temperature)
     return self_logsumexp(u, temperature)
 
 
@@ -59,11 +94,15 @@ def cross_lse(
     columns: bool = False,
     exclude: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """:func:`~sslcore.contrast.tiled.cross_logsumexp` on the tiled or Triton backend."""
+    """:func:`~sslcore.contrast.tiled.cross_logsumexp` on the tiled, Triton or Flex backend."""
     if backend == "triton":
         from sslcore.contrast.triton_lse import triton_cross_logsumexp
 
         return triton_cross_logsumexp(q, k, temperature, columns=columns, exclude=exclude)
+    if backend == "flex":
+        from sslcore.contrast.flex_lse import flex_cross_logsumexp
+
+        return flex_cross_logsumexp(q, k, temperature, columns=columns, exclude=exclude)
     return cross_logsumexp(q, k, temperature, columns=columns, exclude=exclude)
 
 
@@ -71,7 +110,7 @@ def row_logsumexp(
     q: Tensor, k: Tensor, temperature: float | Tensor, exclude: Tensor | None, backend: str
 ) -> Tensor:
     """Row log-sum-exp of ``q @ k.T / tau`` leaving out ``(i, exclude[i])``: materialised for
-    ``backend="reference"``, streamed (tiled or Triton) otherwise."""
+    ``backend="reference"``, streamed (tiled, Triton or Flex) otherwise."""
     if backend != "reference":
         return cross_lse(q, k, temperature, backend, exclude=exclude)[0]
     s = q @ k.T / temperature

@@ -6,8 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.backends import cross_lse, resolve_backend, row_logsumexp
+from sslcore.contrast._checks import (
+    check_has_negatives,
+    check_pair,
+    check_temperature,
+    compute_dtype,
+    no_autocast,
+)
+from sslcore.contrast.backends import cross_lse, half_dtype, kernel_rows, resolve_backend, row_logsumexp
 from sslcore.contrast.distributed import gather_rows, global_count, share_loss, use_global
 
 
@@ -38,17 +44,21 @@ def cross_view(
     check_temperature("cross_view", temperature)
     backend = resolve_backend("cross_view", backend, a)
     with no_autocast(a.device):
-        dtype = compute_dtype(a, b)
-        a, b = F.normalize(a.to(dtype), dim=1), F.normalize(b.to(dtype), dim=1)
+        dtype, half = compute_dtype(a, b), half_dtype(a, b)
+        ak, a = kernel_rows(F.normalize(a.to(dtype), dim=1), backend, half)
+        bk, b = kernel_rows(F.normalize(b.to(dtype), dim=1), backend, half)
         pos = (a * b).sum(1) / temperature
         if use_global(distributed):
-            row = row_logsumexp(a, gather_rows(b)[0], temperature, None, backend)
-            col = row_logsumexp(b, gather_rows(a)[0], temperature, None, backend)
+            keys_b, keys_a = gather_rows(bk)[0], gather_rows(ak)[0]
+            check_has_negatives("cross_view", keys_a.shape[0], "a")
+            row = row_logsumexp(ak, keys_b, temperature, None, backend)
+            col = row_logsumexp(bk, keys_a, temperature, None, backend)
             total = global_count(len(pos), pos.device).to(pos.dtype)
             return share_loss(((row - pos).sum() + (col - pos).sum()) / (2 * total))
+        check_has_negatives("cross_view", a.shape[0], "a")
         if backend == "reference":
             s = a @ b.T / temperature
             row, col = torch.logsumexp(s, dim=1), torch.logsumexp(s, dim=0)
         else:
-            row, col = cross_lse(a, b, temperature, backend, columns=True)
+            row, col = cross_lse(ak, bk, temperature, backend, columns=True)
         return 0.5 * ((row - pos).mean() + (col - pos).mean())

@@ -6,8 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.backends import resolve_backend, row_logsumexp
+from sslcore.contrast._checks import (
+    check_has_negatives,
+    check_pair,
+    check_temperature,
+    compute_dtype,
+    no_autocast,
+)
+from sslcore.contrast.backends import half_dtype, kernel_rows, resolve_backend, row_logsumexp
 from sslcore.contrast.distributed import gather_rows, global_count, share_loss, use_global
 
 
@@ -67,18 +73,21 @@ def _info_nce_rows(
     distributed: bool,
 ) -> Tensor:
     """Per-query terms ``[N]``: log-partition minus positive logit."""
-    dtype = compute_dtype(query, key, *([] if negatives is None else [negatives]))
-    q = F.normalize(query.to(dtype), dim=1)
-    k = F.normalize(key.to(dtype), dim=1)
+    inputs = [query, key] + ([] if negatives is None else [negatives])
+    dtype, half = compute_dtype(*inputs), half_dtype(*inputs)
+    qk, q = kernel_rows(F.normalize(query.to(dtype), dim=1), backend, half)
+    kk, k = kernel_rows(F.normalize(key.to(dtype), dim=1), backend, half)
     n = q.shape[0]
     pos = (q * k).sum(dim=1) / temperature
     if negatives is None:
-        keys = gather_rows(k)[0] if distributed else k
-        return row_logsumexp(q, keys, temperature, None, backend) - pos
+        keys = gather_rows(kk)[0] if distributed else kk
+        check_has_negatives("info_nce", keys.shape[0], "query")
+        return row_logsumexp(qk, keys, temperature, None, backend) - pos
     neg = F.normalize(negatives.to(dtype), dim=-1)
     if neg.dim() == 2 and neg.shape[1] == q.shape[1]:
         # log(e^pos + sum_K e^s): a shared queue streams over tiles
-        return torch.logaddexp(pos, row_logsumexp(q, neg, temperature, None, backend)) - pos
+        neg = kernel_rows(neg, backend, half)[0]
+        return torch.logaddexp(pos, row_logsumexp(qk, neg, temperature, None, backend)) - pos
     if neg.dim() == 3 and neg.shape[0] == n and neg.shape[2] == q.shape[1]:
         logits = torch.cat([pos[:, None], torch.einsum("nd,nkd->nk", q, neg) / temperature], dim=1)
         return torch.logsumexp(logits, dim=1) - pos

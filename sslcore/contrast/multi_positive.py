@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sslcore.contrast._checks import check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.backends import resolve_backend, row_logsumexp, self_lse
+from sslcore.contrast.backends import half_dtype, kernel_rows, resolve_backend, row_logsumexp, self_lse
 from sslcore.contrast.distributed import gather_rows, global_count, share_loss, use_global
 
 
@@ -51,7 +51,7 @@ def multi_positive(
     backend = resolve_backend("multi_positive", backend, z)
     if use_global(distributed):
         with no_autocast(z.device):
-            return _multi_positive_global(z, labels, temperature, backend)
+            return _multi_positive_global(z, labels, temperature, backend, half_dtype(z))
     _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
     num_pos = (counts[inverse] - 1).to(compute_dtype(z))
     rows = num_pos > 0
@@ -66,7 +66,8 @@ def multi_positive(
             same = (inverse[:, None] == inverse[None, :]) & ~eye
             pos = (s * same).sum(1) / num_pos.clamp(min=1)
         else:
-            lse = self_lse(u, temperature, backend)
+            uk, u = kernel_rows(u, backend, half_dtype(z))
+            lse = self_lse(uk, temperature, backend)
             sums = torch.zeros(len(counts), u.shape[1], dtype=u.dtype, device=u.device).index_add(
                 0, inverse, u
             )
@@ -74,10 +75,13 @@ def multi_positive(
         return (lse - pos)[rows].mean()
 
 
-def _multi_positive_global(z: Tensor, labels: Tensor, temperature: float | Tensor, backend: str) -> Tensor:
+def _multi_positive_global(
+    z: Tensor, labels: Tensor, temperature: float | Tensor, backend: str, half: torch.dtype | None
+) -> Tensor:
     """This rank's rows against the rows of every rank; positives from the global label sums."""
-    u = F.normalize(z.to(compute_dtype(z)), dim=1)
-    keys, offset = gather_rows(u)
+    uk, u = kernel_rows(F.normalize(z.to(compute_dtype(z)), dim=1), backend, half)
+    keys_k, offset = gather_rows(uk)
+    keys = keys_k.to(u.dtype)
     all_labels, _ = gather_rows(labels)
     _, inverse, counts = torch.unique(all_labels, return_inverse=True, return_counts=True)
     own = inverse[offset : offset + len(u)]
@@ -87,7 +91,7 @@ def _multi_positive_global(z: Tensor, labels: Tensor, temperature: float | Tenso
     if total.item() == 0:
         raise ValueError("multi_positive: no row has a positive (every label occurs once)")
     exclude = torch.arange(len(u), device=u.device) + offset
-    lse = row_logsumexp(u, keys, temperature, exclude, backend)
+    lse = row_logsumexp(uk, keys_k, temperature, exclude, backend)
     sums = torch.zeros(len(counts), u.shape[1], dtype=u.dtype, device=u.device).index_add(0, inverse, keys)
     pos = (u * (sums[own] - u)).sum(1) / temperature / num_pos.clamp(min=1)
     return share_loss((lse - pos)[rows].sum() / total.to(u.dtype))

@@ -6,8 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sslcore.contrast._checks import check_pair, check_temperature, compute_dtype, no_autocast
-from sslcore.contrast.backends import resolve_backend, row_logsumexp, self_lse
+from sslcore.contrast._checks import (
+    check_has_negatives,
+    check_pair,
+    check_temperature,
+    compute_dtype,
+    no_autocast,
+)
+from sslcore.contrast.backends import half_dtype, kernel_rows, resolve_backend, row_logsumexp, self_lse
 from sslcore.contrast.distributed import gather_rows, share_loss, use_global
 
 
@@ -33,8 +39,9 @@ def nt_xent(
     Args:
         z1, z2: ``[N, d]`` projections of the two views; row ``k`` of each is sample ``k``.
         temperature: :math:`\tau > 0`, a float or a scalar tensor (learnable).
-        backend: ``"auto"``, ``"reference"`` (materialised ``[2N, 2N]`` logits) or
-            ``"tiled"`` (streamed tiles, O(N·d) memory; see :mod:`sslcore.contrast.backends`).
+        backend: ``"auto"``, ``"reference"`` (materialised ``[2N, 2N]`` logits),
+            ``"tiled"`` (streamed tiles, O(N·d) memory), ``"triton"`` or ``"flex"`` (fused
+            GPU kernels); see :mod:`sslcore.contrast.backends`.
 
         distributed: ``None`` (default): on when the trainer runs DDP. On: contrast against the views of every rank (the global batch); the
             loss and input gradients equal those of one process over the concatenated
@@ -50,22 +57,28 @@ def nt_xent(
     with no_autocast(z1.device):
         z = F.normalize(torch.cat([z1, z2]).to(compute_dtype(z1, z2)), dim=1)
         if use_global(distributed):
-            return _nt_xent_global(z, n, temperature, backend)
+            return _nt_xent_global(z, n, temperature, backend, half_dtype(z1))
+        check_has_negatives("nt_xent", n)
         if backend == "reference":
             logits = z @ z.T / temperature
             logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
             targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
             return F.cross_entropy(logits, targets)
+        zk, z = kernel_rows(z, backend, half_dtype(z1))
         positive = (z * z.roll(n, dims=0)).sum(1) / temperature  # row i against its other view
-        return (self_lse(z, temperature, backend) - positive).mean()
+        return (self_lse(zk, temperature, backend) - positive).mean()
 
 
-def _nt_xent_global(z: Tensor, n: int, temperature: float | Tensor, backend: str) -> Tensor:
+def _nt_xent_global(
+    z: Tensor, n: int, temperature: float | Tensor, backend: str, half: torch.dtype | None
+) -> Tensor:
     """This rank's ``2n`` rows against the ``2N`` rows of all ranks, self excluded."""
-    first, offset = gather_rows(z[:n])
-    second, _ = gather_rows(z[n:])
+    zk, z = kernel_rows(z, backend, half)
+    first, offset = gather_rows(zk[:n])
+    second, _ = gather_rows(zk[n:])
     total = first.shape[0]
+    check_has_negatives("nt_xent", total)
     own = torch.arange(n, device=z.device) + offset
-    lse = row_logsumexp(z, torch.cat([first, second]), temperature, torch.cat([own, own + total]), backend)
+    lse = row_logsumexp(zk, torch.cat([first, second]), temperature, torch.cat([own, own + total]), backend)
     positive = (z * z.roll(n, dims=0)).sum(1) / temperature
     return share_loss((lse - positive).sum() / (2 * total))
