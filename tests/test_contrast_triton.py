@@ -665,3 +665,33 @@ def test_losses_pass_half_inputs_to_the_kernel_in_their_dtype(
     want.backward()
     assert ta.grad.dtype == torch.bfloat16
     torch.testing.assert_close(ta.grad.double(), ra.grad, rtol=5e-2, atol=5e-2 * ra.grad.abs().max().item())
+
+
+# -- the autotuned launch path (CUDA's), driven on the interpreter -----------------------------
+@pytest.mark.parametrize("winner", ["first", "last"])
+def test_autotuned_launches_match_the_oracle(winner: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launch path CUDA takes: each kernel's candidates from ``triton_configs`` timed by
+    the autotuner, every candidate run twice (as benchmarking does), then the winner: the
+    GEMM's accumulator must be restored and the weights' temperature sums zeroed between
+    runs, or the result would count some terms several times."""
+    import sslcore.contrast.triton_lse as T
+
+    runs = []
+
+    def bench(kernel_call, quantiles=None):
+        kernel_call()
+        kernel_call()
+        runs.append(1)
+        return [float(len(runs) if winner == "first" else -len(runs))] * 3
+
+    monkeypatch.setattr(T, "_CPU_AUTOTUNE_BENCH", bench)
+    monkeypatch.setattr(T, "_TUNED", {})
+    for d, dtype in ((24, torch.float32), (300, torch.bfloat16)):  # fused; wide rows (weights + GEMM)
+        u = unit_rows(rand(70, d, seed=d)).to(dtype)
+        tau, g = torch.tensor(0.2), rand(70, seed=d + 1, dtype=F64)
+        got = value_and_grads(lambda x, t: triton_self_logsumexp(x, t), [u, tau], [g])
+        want = value_and_grads(ref_self_lse, [u.double(), tau.double()], [g])
+        tol = 1e-5 if dtype == torch.float32 else 1e-2
+        assert_close_all(got[0], want[0], rtol=tol, atol=tol)
+        assert_grads_close(got[1], want[1], rel=tol)
+    assert runs and {k[0] for k in T._TUNED} == {"fwd", "bwd", "fwd_wide", "w", "wb"}

@@ -34,53 +34,65 @@ DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp64": torch.float64}
 TL_NAMES = {"bf16": "bf16", "fp16": "fp16", "fp32": "fp32", "fp64": "fp64"}
 
 
+def _job(kernel: str, dtype: str, prec: str, block_d: int, tile: int, variant: str) -> dict:
+    return {
+        "kernel": kernel,
+        "dtype": dtype,
+        "prec": prec,
+        "block_d": block_d,
+        "tile": tile,
+        "variant": variant,
+    }
+
+
 def jobs() -> list[dict]:
-    """Every (kernel, dtype, precision, block_d, tile) the kernels can be launched with; the
-    fused kernels at the widest row of each tile list (most registers)."""
+    """Every (kernel, dtype, precision, block_d, tile) the kernels can be launched with, in
+    the two heaviest flag variants (the fused kernels at the widest row of each tile list:
+    most registers), then every other flag combination once."""
     out = []
     for dname, dtype in DTYPES.items():
-        precs = ["tf32", "ieee"] if dname == "fp32" else ["ieee"]
-        for prec in precs:
+        for prec in ["tf32", "ieee"] if dname == "fp32" else ["ieee"]:
             for kernel in ("fwd", "bwd"):
-                by_list: dict[str, int] = {}
-                for bd in fused_block_ds(dtype, prec):
-                    by_list[repr(configs(kernel, dtype, bd, prec))] = bd  # keep the widest row per list
-                for bd in by_list.values():
+                widest = {repr(configs(kernel, dtype, bd, prec)): bd for bd in fused_block_ds(dtype, prec)}
+                for bd in widest.values():
                     for i, _ in enumerate(configs(kernel, dtype, bd, prec)):
-                        for variant in VARIANTS:
-                            out.append(
-                                {
-                                    "kernel": kernel,
-                                    "dtype": dname,
-                                    "prec": prec,
-                                    "block_d": bd,
-                                    "tile": i,
-                                    "variant": variant,
-                                }
-                            )
+                        out += [_job(kernel, dname, prec, bd, i, v) for v in VARIANTS]
             for kernel in ("fwd_wide", "w", "wb"):
                 for i, _ in enumerate(configs(kernel, dtype, 0, prec)):
-                    for variant in VARIANTS if kernel != "wb" else ["-"]:
-                        out.append(
-                            {
-                                "kernel": kernel,
-                                "dtype": dname,
-                                "prec": prec,
-                                "block_d": 0,
-                                "tile": i,
-                                "variant": variant,
-                            }
-                        )
+                    out += [
+                        _job(kernel, dname, prec, 0, i, v) for v in (VARIANTS if kernel != "wb" else ["-"])
+                    ]
+    for kernel, variants in COVERAGE.items():
+        out += [_job(kernel, "bf16", "ieee", 128 if kernel in ("fwd", "bwd") else 0, 0, v) for v in variants]
     return out
 
 
-#: mask / gradient flags of the two heaviest launches: self-similarity (NT-Xent; diagonal
-#: mask, both gradient terms, learnable temperature) and the column pass of a cross
-#: log-sum-exp with ``exclude`` (every tile masked, the exclusion read per column)
+#: mask / gradient flags of the two heaviest launches, compiled for every tile candidate:
+#: self-similarity (NT-Xent; diagonal mask, both gradient terms, learnable temperature) and
+#: the column pass of a cross log-sum-exp with ``exclude`` (every tile masked, the
+#: exclusion read per column)
 VARIANTS = {
     "self": {"DIAG": True, "HAS_EXA": False, "HAS_EXB": False, "MASK_ALL": False},
     "cross": {"DIAG": False, "HAS_EXA": False, "HAS_EXB": True, "MASK_ALL": True},
 }
+_PLAIN = {"DIAG": False, "HAS_EXA": False, "HAS_EXB": False, "MASK_ALL": False}
+_ROWS_EX = {**_PLAIN, "HAS_EXA": True, "MASK_ALL": True}
+_COLS_EX = {**_PLAIN, "HAS_EXB": True, "MASK_ALL": True}
+#: every other flag combination a launch uses, compiled once (first tile, bf16) so that a
+#: path the interpreter accepts but the compiler rejects is caught here
+COVERAGE = {
+    "fwd": {"plain": _PLAIN, "rows_ex": _ROWS_EX},
+    "fwd_wide": {"plain": _PLAIN, "rows_ex": _ROWS_EX},
+    "bwd": {
+        "rows": {**_PLAIN, "HAS_GB": False, "NEED_TAU": False},
+        "rows_ex": {**_ROWS_EX, "HAS_GB": False},
+        "cols": {**_PLAIN, "HAS_GA": False, "NEED_TAU": False},
+        "cols_ex": {**_COLS_EX, "HAS_GA": False},
+        "both_ex": _ROWS_EX,
+        "self_notau": {**VARIANTS["self"], "NEED_TAU": False},
+    },
+}
+COVERAGE["w"] = COVERAGE["bwd"]
 
 
 def job_id(job: dict) -> str:
@@ -115,7 +127,8 @@ def compile_job(job: dict, arch: int = 90) -> dict:
     sig = _signature(kernel, [n for n in arg_names if n not in constexpr_names], dname)
     consts = {"ACC": tl.float64 if dname == "fp64" else tl.float32, "PREC": job["prec"], "UPCAST": False}
     consts |= _tile_kwargs(kernel, tile)
-    flags = {"HAS_GA": True, "HAS_GB": True, "NEED_TAU": True, **VARIANTS.get(job["variant"], {})}
+    variant = VARIANTS.get(job["variant"]) or COVERAGE.get(kernel, {}).get(job["variant"], {})
+    flags = {"HAS_GA": True, "HAS_GB": True, "NEED_TAU": True, **variant}
     if kernel in ("fwd", "bwd"):
         consts["BLOCK_D"] = bd
     if kernel in ("fwd", "fwd_wide"):

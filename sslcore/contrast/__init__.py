@@ -13,6 +13,7 @@ from sslcore.contrast.multi_positive import multi_positive
 from sslcore.contrast.mutual_information import bce_mi, jsd_mi
 from sslcore.contrast.negative_cosine import negative_cosine
 from sslcore.contrast.nt_xent import nt_xent
+from sslcore.contrast.precision import fp32_precision, get_fp32_precision, set_fp32_precision
 from sslcore.contrast.queue import NegativeQueue
 from sslcore.contrast.swav import sinkhorn_knopp, swav_loss
 from sslcore.contrast.vicreg import VICRegTerms, vicreg, vicreg_terms
@@ -27,12 +28,15 @@ __all__ = [
     "cosine_momentum",
     "cross_view",
     "ema_update",
+    "fp32_precision",
+    "get_fp32_precision",
     "info_nce",
     "jsd_mi",
     "momentum_copy",
     "multi_positive",
     "negative_cosine",
     "nt_xent",
+    "set_fp32_precision",
     "sinkhorn_knopp",
     "swav_loss",
     "uniformity",

@@ -56,6 +56,8 @@ WIDE_MULTIPLE = 128
 SINGLE_EXP_SPREAD = 64.0
 
 _TUNED: dict[tuple[Any, ...], Any] = {}
+#: tests: autotune on the interpreter too, timing candidates with this ``do_bench`` stand-in
+_CPU_AUTOTUNE_BENCH: Any = None
 
 
 def _interpreting() -> bool:
@@ -88,8 +90,14 @@ def _tuned(kernel: str, dtype: torch.dtype, block_d: int, prec: str) -> Any:
     key = (kernel, dtype, block_d, prec)
     if key not in _TUNED:
         cands = [_as_config(kernel, t) for t in configs(kernel, dtype, block_d, prec)]
+        # benchmarking runs a candidate several times: the GEMM accumulates into DA (restored
+        # after each run) and the weights kernel writes DT rows only up to its own grid (zeroed)
         _TUNED[key] = triton.autotune(
-            cands, key=_KEYS[kernel], restore_value=["DA"] if kernel == "wb" else None
+            cands,
+            key=_KEYS[kernel],
+            restore_value=["DA"] if kernel == "wb" else None,
+            reset_to_zero=["DT"] if kernel == "w" else None,
+            do_bench=_CPU_AUTOTUNE_BENCH,
         )(jit(kernel.removesuffix("_wide")))
     return _TUNED[key]
 
@@ -161,7 +169,7 @@ def _plan(x: Tensor, ma: int, mb: int, block: int | None, block_d: int | None, s
         target = 2 * torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else 1
         splits = max(1, min(target // triton.cdiv(ma, 128), triton.cdiv(mb, 128)))
     tile: Tile | str | None = None
-    if block is not None or not x.is_cuda:
+    if block is not None or not (x.is_cuda or _CPU_AUTOTUNE_BENCH is not None):
         b = block or (32 if x.dtype == torch.float64 else 64)
         tile = Tile(b, b, 32 if x.dtype == torch.float64 else 64, 4, 2)
     elif torch.are_deterministic_algorithms_enabled():  # the same tiles in every process
