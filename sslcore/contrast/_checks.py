@@ -60,9 +60,11 @@ class DeferredChecks:
                 raise ValueError(message)
             return
         host = torch.empty((), dtype=torch.bool, pin_memory=True)
-        host.copy_(flag, non_blocking=True)
+        stream = torch.cuda.current_stream(flag.device)
+        with torch.cuda.stream(stream):
+            host.copy_(flag, non_blocking=True)
         event = torch.cuda.Event()
-        event.record()
+        event.record(stream)
         self._pending.append((host, event, message))
 
 
