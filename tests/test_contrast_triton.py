@@ -298,13 +298,18 @@ def test_cross_lse_small_batch_against_long_queue_with_splits_and_chunks() -> No
         assert_grads_close(got[1], want[1])
 
 
-@pytest.mark.parametrize("columns", [False, True])
-def test_cross_lse_exclude_leaves_out_one_entry_per_row(columns: bool) -> None:
-    """Queries are rows 20..39 of 45 gathered keys; each leaves out itself (some rows: none)."""
-    k = rand(45, 12, seed=40)
-    q = k[20:40].clone()
+def gathered(d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(q, k, exclude)``: queries are rows 20..39 of 45 gathered keys, each leaving out
+    itself (every 7th: nothing)."""
+    k = rand(45, d, seed=seed)
     exclude = torch.arange(20, 40)
     exclude[::7] = -1
+    return k[20:40].clone(), k, exclude
+
+
+@pytest.mark.parametrize("columns", [False, True])
+def test_cross_lse_exclude_leaves_out_one_entry_per_row(columns: bool) -> None:
+    q, k, exclude = gathered(12, seed=40)
     tau, g_row, g_col = torch.tensor(0.15), rand(20, seed=41, dtype=F64), rand(45, seed=42, dtype=F64)
     cot = [g_row, g_col if columns else None]
     n_out = 2 if columns else 1
@@ -440,10 +445,7 @@ def test_wide_rows_self_lse_matches_oracle(m: int, d: int) -> None:
 
 @pytest.mark.parametrize("columns", [False, True])
 def test_wide_rows_cross_lse_with_exclude_matches_oracle(columns: bool) -> None:
-    k = rand(45, 36, seed=60)
-    q = k[20:40].clone()
-    exclude = torch.arange(20, 40)
-    exclude[::7] = -1
+    q, k, exclude = gathered(36, seed=60)
     tau, g_row, g_col = torch.tensor(0.5), rand(20, seed=61, dtype=F64), rand(45, seed=62, dtype=F64)
     cot = [g_row, g_col if columns else None]
     want = value_and_grads(

@@ -133,6 +133,27 @@ def _fwd_tiles(
 
 
 @_jit
+def _row_block(EXA, TAU, MA, BLOCK_M: tl.constexpr, HAS_EXA: tl.constexpr, ACC: tl.constexpr):
+    """This program's first row and ``BLOCK_M`` rows (``program_id(0)``), τ, the base-2 score
+    scale ``log2(e)/τ`` and the rows' excluded columns (the rows themselves when unused)."""
+    r0 = tl.program_id(0) * BLOCK_M
+    rows = r0 + tl.arange(0, BLOCK_M)
+    tau = tl.load(TAU).to(ACC)
+    exa = rows
+    if HAS_EXA:
+        exa = tl.load(EXA + rows, mask=rows < MA, other=-1)
+    return r0, rows, tau, LOG2E / tau, exa
+
+
+@_jit
+def _column_range(MB, SPLITS, BLOCK_N: tl.constexpr):
+    """``[lo, hi)``: the columns of split ``program_id(1)`` of ``SPLITS`` (whole tiles but the last)."""
+    per_split = tl.cdiv(tl.cdiv(MB, BLOCK_N), SPLITS) * BLOCK_N
+    lo = tl.minimum(tl.program_id(1) * per_split, MB)
+    return lo, tl.minimum(lo + per_split, MB)
+
+
+@_jit
 def _fwd_kernel(
     A, B, EXA, EXB, TAU, OUT, MA, MB, D, SPLITS,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, ONE_D: tl.constexpr,
@@ -141,23 +162,13 @@ def _fwd_kernel(
 ):  # fmt: skip
     """``OUT[split, i] = log2 Σ_{j in split} 2^(log2(e) a_i · b_j / τ)`` (the log-sum-exp in base 2)
     over the kept entries (``-inf`` for none; NaN when ``τ <= 0``). Grid ``(cdiv(MA, BLOCK_M), SPLITS)``."""
-    pid_m = tl.program_id(0)
-    pid_s = tl.program_id(1)
-    r0 = pid_m * BLOCK_M
-    rows = r0 + tl.arange(0, BLOCK_M)
-    tau = tl.load(TAU).to(ACC)
-    scale = LOG2E / tau
-    exa = rows
-    if HAS_EXA:
-        exa = tl.load(EXA + rows, mask=rows < MA, other=-1)
+    r0, rows, tau, scale, exa = _row_block(EXA, TAU, MA, BLOCK_M, HAS_EXA, ACC)
     a = tl.zeros([BLOCK_M, BLOCK_D], ACC)
     if ONE_D:
         a = _load_rows(A, rows, MA, D, tl.arange(0, BLOCK_D), True)
         if UPCAST:
             a = a.to(ACC)
-    per_split = tl.cdiv(tl.cdiv(MB, BLOCK_N), SPLITS) * BLOCK_N
-    lo = tl.minimum(pid_s * per_split, MB)
-    hi = tl.minimum(lo + per_split, MB)
+    lo, hi = _column_range(MB, SPLITS, BLOCK_N)
     m0, m1, full = _segments(r0, lo, hi, BLOCK_M, BLOCK_N, DIAG, MASK_ALL)
     m_i = tl.full([BLOCK_M], float("-inf"), ACC)
     l_i = tl.zeros([BLOCK_M], ACC)
@@ -179,7 +190,7 @@ def _fwd_kernel(
     )  # fmt: skip
     lse = tl.where(l_i > 0, m_i + tl.log2(tl.where(l_i > 0, l_i, 1.0)), float("-inf"))
     lse = tl.where(tau > 0, lse, float("nan"))
-    tl.store(OUT + pid_s * MA + rows, lse, mask=rows < MA)
+    tl.store(OUT + tl.program_id(1) * MA + rows, lse, mask=rows < MA)
 
 
 @_jit
@@ -292,23 +303,14 @@ def _bwd_kernel(
     """``DA[split, i, :] = (1/τ) Σ_{j in split} w_ij b_j`` (fp32; fp64 for fp64), ``D == BLOCK_D``;
     with ``NEED_TAU``, ``DT[split, i] = Σ_{j in split} w_ij (a_i · b_j)``.
     ``FLAG`` (int32 scalar): 1 when the one-``exp2`` weights are exact enough (see module doc)."""
-    pid_m = tl.program_id(0)
-    pid_s = tl.program_id(1)
-    r0 = pid_m * BLOCK_M
-    rows = r0 + tl.arange(0, BLOCK_M)
-    tau = tl.load(TAU).to(ACC)
-    scale = LOG2E / tau
-    exa = rows
-    if HAS_EXA:
-        exa = tl.load(EXA + rows, mask=rows < MA, other=-1)
+    r0, rows, tau, scale, exa = _row_block(EXA, TAU, MA, BLOCK_M, HAS_EXA, ACC)
     la, ga, ea = _row_weights(LA, GA, EA, rows, MA, BLOCK_M, HAS_GA, ACC)
     dd = tl.arange(0, BLOCK_D)
     a = _load_rows(A, rows, MA, D, dd, True)
     if UPCAST:
         a = a.to(ACC)
-    per_split = tl.cdiv(tl.cdiv(MB, BLOCK_N), SPLITS) * BLOCK_N
-    lo = tl.minimum(pid_s * per_split, MB)
-    hi = tl.minimum(lo + per_split, MB)
+    lo, hi = _column_range(MB, SPLITS, BLOCK_N)
+    pid_s = tl.program_id(1)
     acc = tl.zeros([BLOCK_M, BLOCK_D], ACC)
     ws = tl.zeros([BLOCK_M], ACC)
     single = False
@@ -343,16 +345,10 @@ def _w_kernel(
     scores are summed over ``BLOCK_D`` chunks; ``W`` is ``[MA, CW]``, zeros past ``CN``); with
     ``NEED_TAU``, ``DT[pid_n, i] = Σ_{j in tile} w_ij (a_i · b_j)``.
     Grid ``(cdiv(MA, BLOCK_M), cdiv(CN, BLOCK_N))``."""
-    pid_m = tl.program_id(0)
+    _, rows, tau, scale, exa = _row_block(EXA, TAU, MA, BLOCK_M, HAS_EXA, ACC)
     pid_n = tl.program_id(1)
-    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = C0 + pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     end = tl.minimum(MB, C0 + CN)
-    tau = tl.load(TAU).to(ACC)
-    scale = LOG2E / tau
-    exa = rows
-    if HAS_EXA:
-        exa = tl.load(EXA + rows, mask=rows < MA, other=-1)
     la, ga, ea = _row_weights(LA, GA, EA, rows, MA, BLOCK_M, HAS_GA, ACC)
     s = _scores(
         rows, A, B, rows, cols, MA, end, D, BLOCK_M, BLOCK_N, BLOCK_D, False, True, ACC, PREC, UPCAST
