@@ -697,3 +697,17 @@ def test_autotuned_launches_match_the_oracle(winner: str, monkeypatch: pytest.Mo
         assert_close_all(got[0], want[0], rtol=tol, atol=tol)
         assert_grads_close(got[1], want[1], rel=tol)
     assert runs and {k[0] for k in T._TUNED} == {"fwd", "bwd", "fwd_wide", "w", "wb"}
+
+
+@pytest.mark.parametrize("d", [1, 17, 255, 257, 2000, 2048])
+def test_any_width_up_to_2048(d: int) -> None:
+    """Default tiles: rows up to 256 wide (bf16) are held whole, wider ones are zero-padded to
+    a multiple of 128 and summed in chunks; both match the oracle."""
+    u = unit_rows(rand(24, d, seed=d)).bfloat16()
+    g = rand(24, seed=d + 1, dtype=F64).abs()
+    got = value_and_grads(lambda x: triton_self_logsumexp(x, 0.1), [u], [g])
+    want = value_and_grads(lambda x: ref_self_lse(x, 0.1), [u.double()], [g])
+    assert got[1][0].shape == (24, d) and got[1][0].dtype == torch.bfloat16
+    assert_close_all(got[0], want[0], rtol=1e-5, atol=1e-4)
+    for a, b in zip(got[1], want[1]):
+        torch.testing.assert_close(a.double(), b, rtol=1e-2, atol=1e-2 * b.abs().max().item())
