@@ -711,3 +711,12 @@ def test_any_width_up_to_2048(d: int) -> None:
     assert_close_all(got[0], want[0], rtol=1e-5, atol=1e-4)
     for a, b in zip(got[1], want[1]):
         torch.testing.assert_close(a.double(), b, rtol=1e-2, atol=1e-2 * b.abs().max().item())
+
+
+def test_size_key_groups_sizes_by_power_of_two_and_never_specialises() -> None:
+    from sslcore.contrast.triton_lse import size_key
+
+    assert size_key(1000, 70) == size_key(1024, 65) != size_key(1025, 65)
+    assert size_key(8, 8) != size_key(8, 9)
+    keys = {size_key(m, n) for m in (1, 2, 17, 4096, 131072) for n in (1, 3, 65536)}
+    assert all(k % 2 == 1 and k > 1 for k in keys)  # Triton specialises ints == 1 or % 16 == 0

@@ -10,6 +10,9 @@ Masked entries: ``j = i`` (``DIAG``), ``j = EXA[i]`` (``HAS_EXA``), ``i = EXB[j]
 (``HAS_EXB``) and columns past ``MB``. Loops over column tiles are split so that only the
 tiles that can hold a masked entry pay for the mask (``_segments``).
 
+``SIZE_KEY`` (every kernel) is read by the autotuner only: the size class of the problem, so
+that tiles are chosen once per class rather than once per exact row count.
+
 Kernels:
 
 - ``_fwd_kernel``: row log-sum-exp, online max / sum (one program: ``BLOCK_M`` rows, one
@@ -155,7 +158,7 @@ def _column_range(MB, SPLITS, BLOCK_N: tl.constexpr):
 
 @_jit
 def _fwd_kernel(
-    A, B, EXA, EXB, TAU, OUT, MA, MB, D, SPLITS,
+    A, B, EXA, EXB, TAU, OUT, MA, MB, D, SPLITS, SIZE_KEY,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, ONE_D: tl.constexpr,
     ACC: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr,
     DIAG: tl.constexpr, HAS_EXA: tl.constexpr, HAS_EXB: tl.constexpr, MASK_ALL: tl.constexpr,
@@ -294,7 +297,7 @@ def _row_weights(LA, GA, EA, rows, MA, BLOCK_M: tl.constexpr, HAS_GA: tl.constex
 
 @_jit
 def _bwd_kernel(
-    A, B, EXA, EXB, LA, GA, EA, LB, GB, HB, TAU, FLAG, DA, DT, MA, MB, D, SPLITS,
+    A, B, EXA, EXB, LA, GA, EA, LB, GB, HB, TAU, FLAG, DA, DT, MA, MB, D, SPLITS, SIZE_KEY,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     ACC: tl.constexpr, PREC: tl.constexpr, UPCAST: tl.constexpr, DIAG: tl.constexpr,
     HAS_EXA: tl.constexpr, HAS_EXB: tl.constexpr, HAS_GA: tl.constexpr, HAS_GB: tl.constexpr,
@@ -336,7 +339,7 @@ def _bwd_kernel(
 
 @_jit
 def _w_kernel(
-    A, B, EXA, EXB, LA, GA, EA, LB, GB, HB, TAU, FLAG, W, DT, MA, MB, D, C0, CN, CW,
+    A, B, EXA, EXB, LA, GA, EA, LB, GB, HB, TAU, FLAG, W, DT, MA, MB, D, C0, CN, CW, SIZE_KEY,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, ACC: tl.constexpr,
     PREC: tl.constexpr, UPCAST: tl.constexpr, DIAG: tl.constexpr, HAS_EXA: tl.constexpr,
     HAS_EXB: tl.constexpr, HAS_GA: tl.constexpr, HAS_GB: tl.constexpr, NEED_TAU: tl.constexpr,
@@ -374,7 +377,7 @@ def _w_kernel(
 
 @_jit
 def _wb_kernel(
-    W, B, DA, MA, MB, D, C0, CN, CW,
+    W, B, DA, MA, MB, D, C0, CN, CW, SIZE_KEY,
     BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_K: tl.constexpr, ACC: tl.constexpr,
     PREC: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip

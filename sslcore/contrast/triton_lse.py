@@ -76,13 +76,22 @@ def jit(name: str) -> Any:
     return getattr(K, f"_{name}_kernel")
 
 
+_FLAGS = ["DIAG", "HAS_EXA", "HAS_EXB", "PREC"]
 _KEYS = {  # a new value of any of these re-runs the autotuner (once per process)
-    "fwd": ["MA", "MB", "D", "DIAG", "HAS_EXA", "HAS_EXB", "PREC"],
-    "fwd_wide": ["MA", "MB", "D", "DIAG", "HAS_EXA", "HAS_EXB", "PREC"],
-    "bwd": ["MA", "MB", "D", "DIAG", "HAS_EXA", "HAS_EXB", "HAS_GA", "HAS_GB", "PREC"],
-    "w": ["MA", "MB", "D", "DIAG", "HAS_EXA", "HAS_EXB", "HAS_GA", "HAS_GB", "PREC"],
-    "wb": ["MA", "D", "CW", "PREC"],
+    "fwd": ["SIZE_KEY", "D", *_FLAGS],
+    "fwd_wide": ["SIZE_KEY", "D", *_FLAGS],
+    "bwd": ["SIZE_KEY", "D", "HAS_GA", "HAS_GB", "NEED_TAU", *_FLAGS],
+    "w": ["SIZE_KEY", "D", "HAS_GA", "HAS_GB", "NEED_TAU", *_FLAGS],
+    "wb": ["SIZE_KEY", "D", "CW", "PREC"],
 }
+
+
+def size_key(ma: int, mb: int) -> int:
+    """The autotuning class of an ``[ma] x [mb]`` problem: the powers of two just above both
+    sizes (a batch that varies a little, or a last short batch, reuses the tiles chosen), as
+    an odd number so that Triton's integer specialisation (== 1, multiple of 16) never
+    compiles the kernel again for another class."""
+    return 2 * (64 * (ma - 1).bit_length() + (mb - 1).bit_length()) + 3
 
 
 def _tuned(kernel: str, dtype: torch.dtype, block_d: int, prec: str) -> Any:
@@ -127,6 +136,7 @@ class _Plan:
     block_d: int  # fused: padded row width; wide: forced chunk width (0: tuned)
     d_pad: int  # the row width the kernels see: inputs are zero-padded to it (no masks along d)
     splits: int
+    size_key: int
     tile: Tile | str | None  # None: autotune; "first": each kernel's first candidate; a Tile: that one
 
     @property
@@ -183,6 +193,7 @@ def _plan(x: Tensor, ma: int, mb: int, block: int | None, block_d: int | None, s
         block_d=padded if fused else (block_d or 0),
         d_pad=d_pad,
         splits=max(1, splits),
+        size_key=size_key(ma, mb),
         tile=tile,
     )
 
@@ -219,7 +230,7 @@ def _lse2(a: Tensor, b: Tensor, tau: Tensor, plan: _Plan, mask: _Mask) -> Tensor
         plan.launch(
             kernel,
             lambda meta: (triton.cdiv(ma, meta["BLOCK_M"]), plan.splits),
-            a, b, *ex, tau, part, ma, mb, d, plan.splits,
+            a, b, *ex, tau, part, ma, mb, d, plan.splits, plan.size_key,
             ONE_D=plan.fused,
             MASK_ALL=mask.exa is not None or mask.exb is not None, **flags, **plan.common(),
         )  # fmt: skip
@@ -294,7 +305,7 @@ def _grad(
             plan.launch(
                 "bwd",
                 lambda meta: (triton.cdiv(ma, meta["BLOCK_M"]), plan.splits),
-                *args, da, dt, ma, mb, d, plan.splits,
+                *args, da, dt, ma, mb, d, plan.splits, plan.size_key,
                 MASK_ALL=mask.exa is not None or mask.exb is not None, **flags, **plan.common(),
             )  # fmt: skip
             return (da[0] if plan.splits == 1 else da.sum(0)), (dt.sum() if need_tau else None)
@@ -316,12 +327,12 @@ def _grad(
             plan.launch(
                 "w",
                 lambda meta, cn=cn: (triton.cdiv(ma, meta["BLOCK_M"]), triton.cdiv(cn, meta["BLOCK_N"])),
-                *args, w, dt, ma, mb, d, c0, cn, chunk, **flags, **plan.common(),
+                *args, w, dt, ma, mb, d, c0, cn, chunk, plan.size_key, **flags, **plan.common(),
             )  # fmt: skip
             plan.launch(
                 "wb",
                 lambda meta: (triton.cdiv(ma, meta["BLOCK_M"]), d // meta["BLOCK_D"]),
-                w, b, da, ma, mb, d, c0, cn, chunk, **plan.common(),
+                w, b, da, ma, mb, d, c0, cn, chunk, plan.size_key, **plan.common(),
             )  # fmt: skip
             if need_tau:
                 dts.append(dt.sum())
