@@ -94,8 +94,18 @@ class PretextTask(nn.Module, ABC):
 
     def collate(self, samples: list[Any]) -> Any:
         """Turn a list of raw pretraining samples into the batch ``forward`` takes (a list
-        of ``(index, sample)`` pairs when :attr:`needs_indices` is set)."""
+        of ``(index, sample)`` pairs when :attr:`needs_indices` is set).
+
+        Runs on the CPU, in DataLoader worker processes: build CPU tensors only, and never
+        read the task's parameters or buffers here (they may live on a GPU)."""
         return default_collate(samples)
+
+    def on_after_batch_transfer(self, batch: Any) -> Any:
+        """The batch after the trainer moved it to the task's device, just before
+        :meth:`forward` (identity by default): the place for batched work on the device,
+        e.g. image augmentation of a whole batch on the GPU. Tensors created here belong on
+        the batch's device."""
+        return batch
 
     @abstractmethod
     def forward(self, batch: Any) -> TaskOutput:

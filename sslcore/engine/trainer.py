@@ -299,7 +299,7 @@ class Trainer:
                     for key, opt in optimizers.items():
                         for group, base in zip(opt.param_groups, base_lrs[key]):
                             group["lr"] = base * factor
-                    batch = move_to(batch, self.device)
+                    batch = self.task.on_after_batch_transfer(move_to(batch, self.device))
                     out, loss_value, skipped = self._step(batch, optimizers, pos.step + 1)
                     pos.step += 1
                     pos.batch_in_epoch += 1
