@@ -35,6 +35,12 @@ from sslcore.errors import ConfigError
 from sslcore.paradigms import AdversarialTask, PretextTask
 from sslcore.plugins.manager import Registry, get_registry
 from sslcore.plugins.specs import DatasetSpec, EncoderSpec, TaskSpec
+from sslcore.testing.devices import (
+    collate_stays_on_cpu,
+    default_device_creations,
+    package_roots,
+    unregistered_tensors,
+)
 
 
 @cache
@@ -125,11 +131,14 @@ class ConformanceSuite:
         options = self.task_options.get(spec.name, {})
         return build_task(task_name, bundle, None, options, None, self.registry()), bundle
 
-    def batch(self, task: PretextTask, bundle: DatasetBundle) -> Any:
+    def samples(self, task: PretextTask, bundle: DatasetBundle) -> list[Any]:
         n = min(bundle.batch_size or self.batch_size, len(bundle.pretrain), max(self.batch_size, 2))
         n = max(n, min(task.min_batch_size, len(bundle.pretrain)))
-        items = [(i, bundle.pretrain[i]) if task.needs_indices else bundle.pretrain[i] for i in range(n)]
-        return task.collate(items)
+        return [(i, bundle.pretrain[i]) if task.needs_indices else bundle.pretrain[i] for i in range(n)]
+
+    def batch(self, task: PretextTask, bundle: DatasetBundle) -> Any:
+        """A collated batch as the trainer hands it to ``forward`` (after the transfer hook)."""
+        return task.on_after_batch_transfer(task.collate(self.samples(task, bundle)))
 
     def eval_inputs(self, bundle: DatasetBundle) -> tuple[Any, Tensor]:
         evalset = bundle.evaluation
@@ -171,6 +180,34 @@ class ConformanceSuite:
         assert grads, f"{task_name}: no gradient reaches the encoder"
         assert all(torch.isfinite(g).all() for g in grads), f"{task_name}: non-finite encoder gradient"
         assert any(g.abs().sum() > 0 for g in grads), f"{task_name}: the encoder's gradients are all zero"
+
+    def test_task_device_contract(self, task_name: str) -> None:
+        """The device contract (docs/plugins.md), checked on the CPU (sslcore.testing.devices):
+        collate never reads the task's state; the task's own code creates no tensor on the
+        default device in the transfer hook, the losses or embed; no unregistered tensors."""
+        self._skip(task_name)
+        task, bundle = self.build(task_name)
+        task.train()
+        samples = self.samples(task, bundle)
+        problem = collate_stays_on_cpu(task, samples)
+        assert problem is None, f"{task_name}: {problem}"
+        loose = unregistered_tensors(task)
+        assert not loose, (
+            f"{task_name}: tensor attributes {loose} do not move with the task; register_buffer them"
+        )
+        inputs, _ = self.eval_inputs(bundle) if bundle.evaluation is not None else (None, None)
+        batch = task.collate(samples)  # CPU work in a worker: may create CPU tensors freely
+        with default_device_creations(package_roots(task)) as found:
+            _losses(task, task.on_after_batch_transfer(batch))
+            if inputs is not None:
+                task.eval()
+                with torch.no_grad():
+                    task.embed(inputs)
+        lines = "\n  ".join(sorted({str(c) for c in found}))
+        assert not found, (
+            f"{task_name} creates tensors on the default device (on a GPU: the CPU, beside CUDA inputs); "
+            f"pass device=<an input>.device:\n  {lines}"
+        )
 
     def test_task_embed_shape(self, task_name: str) -> None:
         self._skip(task_name)

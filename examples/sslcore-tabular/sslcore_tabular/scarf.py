@@ -37,7 +37,9 @@ class SCARF(ContrastiveTask):
         super().__init__(encoder, nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, proj_dim)))
         if not 0 < corruption_rate < 1:
             raise ValueError(f"corruption_rate must be in (0, 1), got {corruption_rate}")
-        self.register_buffer("marginals", marginals.clone(), persistent=False)
+        # the empirical marginals are data that only collate reads: collate runs on the CPU in
+        # DataLoader workers, so they stay a host array (a buffer would follow the task to the GPU)
+        self.marginals = marginals.detach().cpu().numpy().copy()
         self.corruption_rate, self.temperature = corruption_rate, temperature
 
     @classmethod
@@ -47,7 +49,7 @@ class SCARF(ContrastiveTask):
     def collate(self, samples: list[Tensor]) -> tuple[Tensor, Tensor]:
         rows = torch.stack(samples)
         donors = torch.randint(len(self.marginals), rows.shape)
-        resampled = self.marginals[donors, torch.arange(rows.shape[1])]
+        resampled = torch.from_numpy(self.marginals)[donors, torch.arange(rows.shape[1])]
         mask = torch.rand(rows.shape) < self.corruption_rate
         return rows, torch.where(mask, resampled, rows)
 

@@ -58,7 +58,7 @@ class RandomTransform(BaseTransform):
         self.generator = make_generator(generator)
 
     def rand(self, *shape: int, device: Any = None) -> Tensor:
-        return torch.rand(*shape, generator=self.generator).to(device)
+        return torch.rand(*shape, generator=self.generator).to(device)  # device-ok: seeded CPU stream
 
 
 class DropNodes(RandomTransform):

@@ -162,7 +162,7 @@ def laplacian_positional_features(
     """
     n = num_nodes
     k = min(n - 2, dim)
-    out = torch.zeros(n, dim)
+    out = torch.zeros(n, dim)  # device-ok: CPU-side sampling (numpy / scipy), moved with the batch
     if k <= 0:
         return out
     import scipy.sparse as sp
@@ -204,7 +204,7 @@ def seed_subgraph(graph: CSRGraph, seed: int, visited: np.ndarray, dim: int = PO
     edge_index = induced_subgraph(graph, nodes)
     n = len(nodes)
     degree = np.bincount(edge_index[1], minlength=n)
-    seed_flag = torch.zeros(n)
+    seed_flag = torch.zeros(n)  # device-ok: CPU-side sampling, moved with the batch
     seed_flag[0] = 1.0
     return Data(
         edge_index=torch.from_numpy(edge_index),

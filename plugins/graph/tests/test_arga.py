@@ -19,11 +19,12 @@ def make(cls: type) -> AdversarialGraphAutoEncoder:
 
 
 def snapshot(params) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in params]
+    """Host copies: the trainer may move the task to a GPU, the snapshot stays comparable."""
+    return [p.detach().cpu().clone() for p in params]
 
 
 def changed(before: list[torch.Tensor], params) -> list[bool]:
-    return [not torch.equal(a, b) for a, b in zip(before, params)]
+    return [not torch.equal(a, b.detach().cpu()) for a, b in zip(before, params)]
 
 
 @pytest.mark.parametrize("name", TASKS)

@@ -54,6 +54,14 @@ class Jigsaw(PseudoLabelTask):
         super().__init__(encoder, head=head)
         self.tiles, self.normalise = tiles, normalise
         self.register_buffer("permutations", permutations)
+        # collate runs on the CPU in DataLoader workers, where the buffer may be on a GPU:
+        # it reads this host copy (kept equal to the buffer when a state dict is loaded)
+        self.permutation_table = permutations.cpu().numpy()
+        self.register_load_state_dict_post_hook(Jigsaw._copy_table)
+
+    @staticmethod
+    def _copy_table(module: nn.Module, incompatible_keys: Any) -> None:
+        module.permutation_table = module.permutations.cpu().numpy()
 
     @classmethod
     def from_data(
@@ -78,8 +86,8 @@ class Jigsaw(PseudoLabelTask):
 
     def collate(self, samples: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
         tiles = self.tiles.extract(self.normalise(torch.stack(list(samples))))
-        labels = torch.randint(len(self.permutations), (len(tiles),))
-        return shuffle_tiles(tiles, self.permutations.cpu()[labels]), labels
+        labels = torch.randint(len(self.permutation_table), (len(tiles),))
+        return shuffle_tiles(tiles, torch.from_numpy(self.permutation_table)[labels]), labels
 
     def logits(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         puzzles, labels = batch
