@@ -140,6 +140,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.protocol,
         data_root=args.data_root,
         random_init=args.random_init,
+        device=args.device,
         dataset_options=parse_assignments(args.dataset_opt, "--dataset-opt"),
         **parse_assignments(args.protocol_opt, "--protocol-opt"),
     )
@@ -251,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(flag, action="append", metavar="KEY=VALUE", help=text)
     p.add_argument("--data-root", help="override the data root stored in the run")
     p.add_argument("--random-init", action="store_true", help="evaluate the encoder before pretraining")
+    p.add_argument(
+        "--device", default="auto", help="where embeddings are computed and probes fit: auto, cpu, cuda[:N]"
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(

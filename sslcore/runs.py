@@ -30,8 +30,9 @@ from sslcore.build import build_dataset, build_task
 from sslcore.data import DatasetBundle
 from sslcore.engine import CheckpointDir, TrainConfig, Trainer, TrainResult, seed_everything
 from sslcore.engine import distributed as ddp
+from sslcore.engine.device import resolve_device, resolve_precision
 from sslcore.errors import CheckpointError, ConfigError
-from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protocol
+from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protocol, probe_embeddings
 from sslcore.io import atomic_write_json, read_json
 from sslcore.paradigms import PretextTask
 from sslcore.plugins.manager import Registry, get_registry
@@ -86,6 +87,7 @@ def pretrain(
     ``nn.Module`` with an integer ``output_dim``, trained in place; evaluate such a run
     with ``evaluate(output, encoder=<a fresh instance of the same class>)``."""
     config = TrainConfig.from_dict(train)
+    resolve_precision(config.precision, resolve_device(config.device))  # before any data loads
     created = ddp.init_from_env(config.device)
     try:
         result = _pretrain(
@@ -261,19 +263,19 @@ def evaluate(
     ``dataset_options`` overrides, see :func:`load_run`, as does ``encoder``)."""
     probe = get_protocol(protocol)
     _check_protocol_options(protocol, probe, protocol_options)
+    dev = resolve_device(device)  # before anything loads
     task, bundle, run = load_run(run_dir, data_root, random_init, registry, encoder, dataset_options)
     if bundle.evaluation is None:
         raise ConfigError(f"dataset {run['dataset']!r} has no labelled evaluation data")
-    dev = torch.device(
-        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
-    )
     start = time.perf_counter()
     if is_task_protocol(protocol):  # trains the encoder on the labels, restores it after
         result = probe(task, bundle.evaluation, seed=run["train"]["seed"], device=dev, **protocol_options)
         embedding_dim = getattr(task.encoder, "output_dim", None)
     else:
         X, y = extract_embeddings(task, bundle.evaluation, dev)
-        result = probe(X, y, bundle.evaluation.splits, seed=run["train"]["seed"], **protocol_options)
+        result = probe_embeddings(
+            probe, X, y, bundle.evaluation.splits, run["train"]["seed"], dev, **protocol_options
+        )
         embedding_dim = int(X.shape[1])
     record = {
         **dataclasses.asdict(result),

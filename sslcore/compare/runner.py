@@ -24,8 +24,9 @@ from sslcore.compare.flops import flops_per_step
 from sslcore.compare.geometry import geometry
 from sslcore.compare.grid import Grid, GridError, GridRun
 from sslcore.engine import TrainConfig
+from sslcore.engine.device import resolve_device, resolve_precision
 from sslcore.errors import ConfigError, UnknownNameError
-from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protocol
+from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protocol, probe_embeddings
 from sslcore.io import atomic_write_text
 from sslcore.plugins.manager import Registry, get_registry
 from sslcore.plugins.specs import resolve_factory
@@ -38,6 +39,11 @@ def check_grid(grid: Grid, registry: Registry) -> None:
     """Before any run starts: every task, dataset, encoder and protocol exists (an
     uninstalled plugin is named here), and each task's domain matches its dataset's."""
     problems = []
+    try:
+        device = resolve_device(grid.settings.get("device", "auto"))
+    except ConfigError as exc:
+        problems.append(str(exc))
+        device = None
     for run in grid.runs:
         try:
             task = registry.task(run.task)
@@ -53,7 +59,7 @@ def check_grid(grid: Grid, registry: Registry) -> None:
             problems.append(
                 f"dataset {run.dataset!r} reads files but {where}; pass --data-root or set data_root in the grid"
             )
-        problems += _option_problems(run, task, dataset, registry)
+        problems += _option_problems(run, task, dataset, registry, device)
         if task.domain != dataset.domain:
             problems.append(
                 f"task {run.task!r} is a {task.domain} task but dataset {run.dataset!r} is {dataset.domain} data"
@@ -63,7 +69,9 @@ def check_grid(grid: Grid, registry: Registry) -> None:
         raise GridError(f"{grid.path}: the grid cannot run:\n  - " + "\n  - ".join(unique))
 
 
-def _option_problems(run: GridRun, task: Any, dataset: Any, registry: Registry) -> list[str]:
+def _option_problems(
+    run: GridRun, task: Any, dataset: Any, registry: Registry, device: torch.device | None
+) -> list[str]:
     """Unknown training, task, encoder or dataset options, found before anything runs."""
     encoder_name = run.encoder or task.default_encoder
     checks = [
@@ -80,7 +88,9 @@ def _option_problems(run: GridRun, task: Any, dataset: Any, registry: Registry) 
         except ConfigError as exc:
             problems.append(str(exc))
     try:
-        TrainConfig.from_dict({**run.train, **run.budget})
+        config = TrainConfig.from_dict({**run.train, **run.budget})
+        if device is not None:
+            resolve_precision(config.precision, device)
     except ConfigError as exc:
         problems.append(f"train/budget of {run.task!r} on {run.dataset!r}: {exc}")
     return problems
@@ -185,6 +195,7 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
     if not np.isfinite(result.final_loss):
         raise ValueError(f"training ended with a non-finite loss ({result.final_loss})")
     probe = get_protocol(run.protocol)
+    device = resolve_device(train["device"])  # probe where the run trained
     pretrained, bundle, config = load_run(run_dir, registry=registry)
     random_init, _, _ = load_run(run_dir, random_init=True, registry=registry)
     evalset = bundle.evaluation
@@ -200,16 +211,16 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
             scores["raw"], scores["raw_error"] = None, f"{run.protocol} needs an encoder to train"
             continue
         try:
-            X, y = extract_embeddings(model, evalset)
+            X, y = extract_embeddings(model, evalset, device)
         except (TypeError, ValueError) as exc:
             if which != "raw":
                 raise
             scores["raw"], scores["raw_error"] = None, str(exc)
             continue
         scores[which] = (
-            probe(model, evalset, seed=run.seed)
+            probe(model, evalset, seed=run.seed, device=device)
             if task_protocol
-            else probe(X, y, evalset.splits, seed=run.seed)
+            else probe_embeddings(probe, X, y, evalset.splits, run.seed, device)
         ).test_accuracy
         if which != "raw":
             geometries[which] = geometry(X[test], y[test], seed=run.seed)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sslcore.errors import ConfigError, suggest
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 NAN_POLICIES = ("stop", "skip")
 
 
@@ -25,8 +25,9 @@ class TrainConfig:
 
     Under ``torchrun`` (several processes) ``batch_size`` is the *global* batch, split
     evenly over the processes, so a run follows the same trajectory on any number of
-    processes. ``precision``: ``fp32``, ``bf16`` autocast (CPU and CUDA) or ``fp16``
-    autocast with loss scaling (CUDA only). ``nan_policy``: on a NaN or infinite loss,
+    processes. ``precision``: ``auto`` (bf16 autocast on a CUDA device with bf16, else fp32),
+    ``fp32``, ``bf16`` autocast (CPU and CUDA) or ``fp16`` autocast with loss scaling (CUDA
+    only); ``device``: ``auto``, ``cpu``, ``cuda[:N]`` (see :mod:`sslcore.engine.device`). ``nan_policy``: on a NaN or infinite loss,
     ``stop`` (raise, keeping the last good checkpoint) or ``skip`` the step.
     ``sync_batchnorm``: convert BatchNorm to SyncBatchNorm under DDP (CUDA).
     ``find_unused_parameters``: DDP's option (needed when a step leaves some parameters
@@ -45,7 +46,7 @@ class TrainConfig:
     warmup: float = 0.05
     min_lr_ratio: float = 0.0
     grad_clip: float | None = None
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     nan_policy: Literal["stop", "skip"] = "stop"
     seed: int = 0
     num_workers: int = 0

@@ -18,6 +18,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from sslcore.engine.device import resolve_device
 from sslcore.errors import ConfigError
 
 
@@ -53,16 +54,6 @@ def env_rank() -> int:
 def elastic_restart_count() -> int:
     """How many times ``torchrun --max-restarts`` has restarted this job (0: first attempt)."""
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto``: CUDA if available (``cuda:LOCAL_RANK`` under torchrun), else CPU."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and resolved.index is None and env_world_size() > 1:
-        resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return resolved
 
 
 def init_from_env(device: str = "auto") -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from sslcore.errors import ConfigError
+from sslcore.engine.device import resolve_precision
 
 
 class Precision:
@@ -16,12 +16,7 @@ class Precision:
     (``None`` unless fp16)."""
 
     def __init__(self, precision: str, device: torch.device):
-        if precision == "fp16" and device.type != "cuda":
-            raise ConfigError(
-                f"precision 'fp16' needs CUDA (loss scaling with torch.amp.GradScaler), but the device "
-                f"is {device.type}; use precision 'bf16' on CPU"
-            )
-        self.precision, self.device = precision, device
+        self.precision, self.device = resolve_precision(precision, device), device
         self._scalers: dict[str, torch.amp.GradScaler] = {}
 
     def autocast(self) -> AbstractContextManager[Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from typing import Any
 
 from sslcore.errors import UnknownNameError
 from sslcore.evaluation.embeddings import extract_embeddings
@@ -27,6 +29,16 @@ def is_task_protocol(name: str) -> bool:
     return name in TASK_PROTOCOLS
 
 
+def probe_embeddings(
+    probe: Callable[..., ProbeResult], X: Any, y: Any, splits: Any, seed: int, device: Any, **options: Any
+) -> ProbeResult:
+    """``probe(X, y, splits, seed=..., **options)``, on ``device`` when the protocol takes one
+    (the linear probe fits on the GPU there)."""
+    if "device" in inspect.signature(probe).parameters:
+        options["device"] = device
+    return probe(X, y, splits, seed=seed, **options)
+
+
 def get_protocol(name: str) -> Callable[..., ProbeResult]:
     """The protocol called ``name``; an :class:`UnknownNameError` listing the known ones."""
     known = {**PROTOCOLS, **TASK_PROTOCOLS}
@@ -45,4 +57,5 @@ __all__ = [
     "is_task_protocol",
     "knn_probe",
     "linear_probe",
+    "probe_embeddings",
 ]
