@@ -86,7 +86,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     train = {k: v for k, v in vars(args).items() if k in _TRAIN_FLAGS and v is not None}
     if args.no_progress:
         train["progress_bar"] = False
-    for flag in ("sync_batchnorm", "tensorboard"):
+    for flag in ("sync_batchnorm", "tensorboard", "compile"):
         if getattr(args, flag):
             train[flag] = True
     if not any(k in train for k in ("epochs", "steps", "seconds")):
@@ -227,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--sync-batchnorm", action="store_true", help="SyncBatchNorm under torchrun (CUDA)")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events")
+    p.add_argument("--compile", action="store_true", help="torch.compile the task's losses (GPU speed-up)")
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser(

@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 import sslcore.engine.trainer as trainer_module
@@ -407,7 +411,17 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     state = load_checkpoint(last_good)
     assert state["step"] == 6
     assert_same_state(state["model"], task.weights[6])
-    # the bad step did not update the weights
+
+
+def test_skipping_nan_steps_keeps_the_weights(tmp_path: Path) -> None:
+    """With ``nan_policy="skip"`` the loss is read every step and a bad step changes nothing.
+    (With the default "stop" the loss stays on the device until the next log point or
+    checkpoint: the error names the bad step and the checkpoint before it, but the weights in
+    memory may have taken the bad updates.)"""
+    torch.manual_seed(0)
+    task = NaNAt(VectorEncoder(), bad_at=8)
+    result = Trainer(task, config(steps=8, nan_policy="skip")).fit(random_vectors(32))
+    assert result.skipped_steps == 1
     assert_same_state(params(task), task.weights[7])
 
 
@@ -673,3 +687,84 @@ def test_indexed_dataset_pairs_and_pickles() -> None:
     assert len(data) == 3
     index, vector = pickle.loads(pickle.dumps(data))[2]
     assert index == 2 and torch.equal(vector, random_vectors(3)[2])
+
+
+class _HostReads(torch.overrides.TorchFunctionMode):
+    """Counts the reads of a tensor's value back to the host (a sync on a GPU) made by code
+    outside torch (torch's own CPU bookkeeping, e.g. Adam's step counter, is not a sync)."""
+
+    READS = {torch.Tensor.item, torch.Tensor.__float__, torch.Tensor.tolist, torch.Tensor.__bool__}
+    TORCH = str(Path(torch.__file__).parent) + os.sep
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.READS and not sys._getframe(1).f_code.co_filename.startswith(self.TORCH):
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("metric", ["tensor", "none"])
+def test_steps_read_nothing_back_between_log_points(metric: str) -> None:
+    """One process, nan_policy "stop": losses and tensor metrics stay on the device and are
+    read once per log window (plus the NaN watch), not once per step."""
+
+    class Quiet(AutoEncoder):
+        def forward(self, batch):
+            loss = F.mse_loss(self.decoder(self.encoder(batch)), batch)
+            return TaskOutput(loss, {"scale": loss.detach() * 2} if metric == "tensor" else {})
+
+    def reads(steps: int) -> int:
+        torch.manual_seed(0)
+        with _HostReads() as mode:
+            result = Trainer(Quiet(VectorEncoder()), config(steps=steps, log_every=10)).fit(
+                random_vectors(64)
+            )
+        assert math.isfinite(result.final_loss) and len(result.history) == steps // 10
+        if metric == "tensor":
+            assert result.history[-1]["scale"] == pytest.approx(2 * result.history[-1]["loss"])
+        return mode.count
+
+    per_window = 2 + (metric == "tensor")  # the window's loss, the NaN watch, the metric
+    assert reads(40) - reads(20) == per_window * (40 - 20) // 10
+
+
+class TinyConv(AutoEncoder):
+    """A convolutional auto-encoder on ``[N, 2, 4, 4]`` images; records its input layout."""
+
+    def __init__(self) -> None:
+        encoder = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Flatten())
+        encoder.output_dim = 48
+        super().__init__(encoder, out_dim=32)
+        self.layouts: list[bool] = []
+
+    def forward(self, batch):
+        self.layouts.append(batch.is_contiguous(memory_format=torch.channels_last))
+        loss = F.mse_loss(self.decoder(self.encoder(batch)), batch.flatten(1))
+        return TaskOutput(loss)
+
+
+def test_channels_last_converts_model_and_image_batches() -> None:
+    images = [torch.randn(2, 4, 4) for _ in range(16)]
+    task = TinyConv()
+    Trainer(task, config(steps=2, channels_last=True)).fit(images)
+    assert task.layouts == [True, True]
+    assert task.encoder[0].weight.is_contiguous(memory_format=torch.channels_last)
+    default = TinyConv()
+    Trainer(default, config(steps=1)).fit(images)  # None: only on CUDA
+    assert default.layouts == [False]
+
+
+def test_compile_runs_the_losses_through_torch_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled = []
+
+    def fake_compile(fn):
+        compiled.append(fn)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    task = AutoEncoder(VectorEncoder())
+    Trainer(task, config(steps=3, compile=True)).fit(random_vectors(32))
+    assert compiled == [task]  # compiled once, reused every step

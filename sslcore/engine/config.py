@@ -33,6 +33,13 @@ class TrainConfig:
     ``find_unused_parameters``: DDP's option (needed when a step leaves some parameters
     without a gradient, e.g. the alternating adversarial schedule). ``tensorboard``:
     also write TensorBoard events to ``<output>/tensorboard`` (needs ``tensorboard``).
+
+    On a GPU: ``compile`` runs the task's losses through ``torch.compile`` (opt-in: the first
+    steps pay the compilation); ``channels_last`` (None: on CUDA when the task has a 2-D
+    convolution) stores the model and 4-D image batches NHWC, the layout cuDNN's tensor-core
+    convolutions want; ``cudnn_benchmark`` lets cuDNN pick the fastest convolution algorithm
+    for the (fixed) input shapes. The DataLoader pins host memory on CUDA and keeps its
+    workers alive across epochs.
     """
 
     epochs: float | None = None
@@ -59,6 +66,9 @@ class TrainConfig:
     sync_batchnorm: bool = False
     find_unused_parameters: bool = True
     tensorboard: bool = False
+    compile: bool = False
+    channels_last: bool | None = None
+    cudnn_benchmark: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs is None and self.steps is None and self.seconds is None:

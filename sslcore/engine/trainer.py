@@ -28,14 +28,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from sslcore.contrast.distributed import ddp_step
 from sslcore.data import IndexedDataset
 from sslcore.engine import distributed as ddp
-from sslcore.engine.batch import move_to
+from sslcore.engine.batch import channels_last, move_to
 from sslcore.engine.checkpoint import CheckpointDir, load_checkpoint, rng_state, set_rng_state
 from sslcore.engine.config import TrainConfig
 from sslcore.engine.observability import TensorBoardLog, check_tensorboard, peak_memory_mb
@@ -44,6 +44,7 @@ from sslcore.engine.provenance import software_versions
 from sslcore.engine.sampler import ResumableRandomSampler
 from sslcore.engine.schedule import warmup_cosine
 from sslcore.engine.signals import StopSignals
+from sslcore.engine.watch import FiniteWatch, window_mean
 from sslcore.errors import CheckpointError, ConfigError, NonFiniteLossError
 from sslcore.io import atomic_write_text
 from sslcore.paradigms import AdversarialTask, PretextTask, TaskOutput
@@ -89,7 +90,8 @@ def seed_everything(seed: int) -> None:
 def make_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     """AdamW (decoupled weight decay), Adam (L2 penalty added to the gradient, as many
     reference implementations use) or SGD with momentum; weight decay on weight matrices
-    only (not biases or norms)."""
+    only (not biases or norms). Adam and AdamW use torch's fused CUDA kernels when every
+    parameter is on a GPU (one launch per step, step counters on the device)."""
     params = [p for p in params if p.requires_grad]
     decay = [p for p in params if p.dim() > 1]
     no_decay = [p for p in params if p.dim() <= 1]
@@ -99,9 +101,10 @@ def make_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch
     ]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    fused = {"fused": True} if params and all(p.is_cuda for p in params) else {}
     if config.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=config.lr)
-    return torch.optim.AdamW(groups, lr=config.lr)
+        return torch.optim.Adam(groups, lr=config.lr, **fused)
+    return torch.optim.AdamW(groups, lr=config.lr, **fused)
 
 
 class CountingCollate:
@@ -147,6 +150,9 @@ class Trainer:
         self.rank, self.world = 0, 1
         self._model: nn.Module | None = None  # the DDP wrapper when world > 1
         self._tensorboard: TensorBoardLog | None = None
+        self._watch: FiniteWatch | None = None  # set per fit: one process, nan_policy "stop"
+        self._channels_last = False
+        self._compiled: dict[str, Any] = {}
 
     @property
     def is_main(self) -> bool:
@@ -206,6 +212,8 @@ class Trainer:
             sampler=sampler,
             collate_fn=CountingCollate(self.task.collate),
             num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",  # page-locked batches: asynchronous copies
+            persistent_workers=self.config.num_workers > 0,  # no worker start-up every epoch
             drop_last=False,  # the sampler keeps whole global batches only
             # a private generator: creating an iterator must not consume the global RNG,
             # or a resumed run would diverge from an uninterrupted one
@@ -219,6 +227,15 @@ class Trainer:
             ddp.convert_sync_batchnorm(self.task)
         self.task.to(self.device)
         self.task.train()
+        cuda = self.device.type == "cuda"
+        if cuda and self.config.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
+        self._channels_last = self.config.channels_last
+        if self._channels_last is None:
+            self._channels_last = cuda and any(isinstance(m, nn.Conv2d) for m in self.task.modules())
+        if self._channels_last:
+            self.task.to(memory_format=torch.channels_last)
+        self._compiled: dict[str, Any] = {}
 
     # -- the loop ----------------------------------------------------------------------
     def fit(
@@ -264,10 +281,12 @@ class Trainer:
             self._tensorboard = TensorBoardLog(self.output_dir / "tensorboard", purge_step=pos.step + 1)
 
         history: list[dict[str, Any]] = []
-        window: list[float] = []
-        window_metrics: dict[str, list[float]] = {}
+        window: list[float | Tensor] = []
+        window_metrics: dict[str, list[float | Tensor]] = {}
+        one_process_stop = self.world == 1 and cfg.nan_policy == "stop"
+        self._watch = FiniteWatch(self.device) if one_process_stop else None
         window_skipped = 0
-        last_loss = float("nan")
+        last_loss: float | Tensor = float("nan")
         elapsed_before = pos.elapsed
         start = time.perf_counter()
         agreed_elapsed = elapsed_before
@@ -299,7 +318,10 @@ class Trainer:
                     for key, opt in optimizers.items():
                         for group, base in zip(opt.param_groups, base_lrs[key]):
                             group["lr"] = base * factor
-                    batch = self.task.on_after_batch_transfer(move_to(batch, self.device))
+                    batch = move_to(batch, self.device)
+                    batch = self.task.on_after_batch_transfer(
+                        channels_last(batch) if self._channels_last else batch
+                    )
                     out, loss_value, skipped = self._step(batch, optimizers, pos.step + 1)
                     pos.step += 1
                     pos.batch_in_epoch += 1
@@ -309,8 +331,10 @@ class Trainer:
                     else:
                         last_loss = loss_value
                         window.append(loss_value)
-                        for k, v in out.metrics.items():
-                            window_metrics.setdefault(k, []).append(float(v))
+                        for k, v in out.metrics.items():  # a tensor metric is read at the log point
+                            window_metrics.setdefault(k, []).append(
+                                v.detach() if isinstance(v, Tensor) else float(v)
+                            )
                     self.task.on_train_step_end(progress())
                     bar.update(1)
                     elapsed = elapsed_before + time.perf_counter() - start
@@ -325,17 +349,18 @@ class Trainer:
                     done = self._budget_reached(pos.step, agreed_elapsed, total_steps)
                     stopping = stop_votes > 0
                     if pos.step % cfg.log_every == 0 or done or stopping:
+                        self._check_finite()
                         now = time.perf_counter()
                         record = {
                             "step": pos.step,
                             "epoch": pos.epoch + pos.batch_in_epoch / max(steps_per_epoch, 1),
-                            "loss": float(np.mean(window)) if window else float("nan"),
+                            "loss": window_mean(window),
                             "lr": optimizers[next(iter(optimizers))].param_groups[0]["lr"],
                             "elapsed": round(agreed_elapsed, 3),
                             "samples_per_sec": window_samples / max(now - window_start, 1e-9),
                             "peak_memory_mb": round(peak_memory_mb(self.device), 1),
                             **({"skipped_steps": window_skipped} if window_skipped else {}),
-                            **{k: float(np.mean(v)) for k, v in window_metrics.items()},
+                            **{k: window_mean(v) for k, v in window_metrics.items()},
                         }
                         history.append(record)
                         self._log(record)
@@ -359,7 +384,7 @@ class Trainer:
             steps=pos.step,
             epochs=pos.epoch + pos.batch_in_epoch / max(steps_per_epoch, 1),
             seconds=elapsed_before + time.perf_counter() - start,
-            final_loss=last_loss,
+            final_loss=float(last_loss),
             samples=pos.samples,
             checkpoint=self.last_checkpoint,
             history=history,
@@ -369,17 +394,27 @@ class Trainer:
         )
 
     # -- one step ----------------------------------------------------------------------
+    def _loss_fn(self, method: str) -> Any:
+        """The task's ``forward`` (or adversarial loss) to call, through ``torch.compile`` when
+        the config asks for it (compiled once per method)."""
+        fn = self.task if method == "forward" else getattr(self.task, method)
+        if not self.config.compile:
+            return fn
+        if method not in self._compiled:
+            self._compiled[method] = torch.compile(fn)
+        return self._compiled[method]
+
     def _forward(self, batch: Any, method: str) -> TaskOutput:
         with self.precision.autocast():
             if self._model is None:
-                return self.task(batch) if method == "forward" else getattr(self.task, method)(batch)
+                return self._loss_fn(method)(batch)
             with ddp_step():
                 loss, metrics = self._model(batch, method)
             return TaskOutput(loss, metrics)
 
     def _step(
         self, batch: Any, optimizers: dict[str, torch.optim.Optimizer], step: int
-    ) -> tuple[TaskOutput, float, bool]:
+    ) -> tuple[TaskOutput, float | Tensor, bool]:
         """One update; returns the output, the loss over the global batch and whether the
         step was skipped (non-finite loss under ``nan_policy="skip"``)."""
         if not self.alternating:
@@ -408,24 +443,31 @@ class Trainer:
         opt: torch.optim.Optimizer,
         params: Iterable[nn.Parameter],
         step: int,
-    ) -> tuple[float, bool]:
+    ) -> tuple[float | Tensor, bool]:
         """Check the loss, then backward, clip and step; returns ``(loss over the global
-        batch, whether the update was applied)``."""
+        batch, whether the update was applied)``. In one process with ``nan_policy="stop"``
+        the loss stays a device tensor (no sync; :class:`~sslcore.engine.watch.FiniteWatch`);
+        skipping a bad step, loss scaling (fp16) and DDP read it back every step."""
         if not isinstance(out, TaskOutput):
             raise TypeError(
                 f"{type(self.task).__name__}.forward must return a TaskOutput, got {type(out).__name__}"
             )
         if out.loss.dim() != 0:
             raise ValueError(f"the task's loss must be a scalar, got shape {tuple(out.loss.shape)}")
-        # the mean over ranks: a local mean becomes the global mean, a global loss stays itself;
-        # a NaN on any rank reaches every rank, so all of them stop or skip together
-        value = ddp.all_sum([float(out.loss.detach())], self.device)[0] / self.world
-        opt.zero_grad(set_to_none=True)
-        if not math.isfinite(value):
-            if self.config.nan_policy == "stop":
-                raise NonFiniteLossError(step, value, self.last_checkpoint)
-            return value, False
         scaler = self.precision.scaler(key)
+        opt.zero_grad(set_to_none=True)
+        if self._watch is not None and scaler is None:
+            # nothing read back: the watch stops the run at the next log point or checkpoint
+            value: float | Tensor = out.loss.detach()
+            self._watch.record(value, step)
+        else:
+            # the mean over ranks: a local mean becomes the global mean, a global loss stays
+            # itself; a NaN on any rank reaches every rank, so all of them stop or skip together
+            value = ddp.all_sum([float(out.loss.detach())], self.device)[0] / self.world
+            if not math.isfinite(value):
+                if self.config.nan_policy == "stop":
+                    raise NonFiniteLossError(step, value, self.last_checkpoint)
+                return value, False
         (scaler.scale(out.loss) if scaler is not None else out.loss).backward()
         if self.config.grad_clip:
             if scaler is not None:
@@ -470,7 +512,13 @@ class Trainer:
         kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
         atomic_write_text(path, "".join(line + "\n" for line in kept))
 
+    def _check_finite(self) -> None:
+        """Stop on a non-finite loss the watch recorded since the last check (one sync)."""
+        if self._watch is not None:
+            self._watch.check(self.last_checkpoint)
+
     def _save(self, optimizers: dict[str, torch.optim.Optimizer], pos: _Position, global_batch: int) -> None:
+        self._check_finite()  # never a checkpoint after a non-finite loss
         if self.checkpoints is None:
             return
         rng_ranks = ddp.gather_to_main(rng_state())  # a collective: every rank takes part
