@@ -10,12 +10,23 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
-from torchvision.transforms import v2
 
+from sslcore_vision.view_distribution import ViewAugmentation, ViewDistribution, to_normalised_float
 
-def to_normalised_float(mean: Sequence[float], std: Sequence[float]) -> v2.Compose:
-    """uint8 -> float in [0, 1] -> ``(x - mean) / std``, per channel."""
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
+__all__ = [
+    "LabelledImageCollate",
+    "MultiCropCollate",
+    "TwoViewCollate",
+    "ViewAugmentation",
+    "ViewDistribution",
+    "ViewsCollate",
+    "byol_augmentations",
+    "multi_crop_augmentations",
+    "simclr_augmentation",
+    "simclr_colour",
+    "to_normalised_float",
+    "view_augmentation",
+]
 
 
 def simclr_colour(strength: float) -> tuple[float, float, float, float]:
@@ -33,7 +44,7 @@ def simclr_augmentation(
     crop_min_scale: float = 0.08,
     jitter: float = 0.5,
     blur: bool = False,
-) -> v2.Compose:
+) -> ViewAugmentation:
     """The SimCLR view distribution t ~ T (Chen et al. 2020, appendix A), a
     :func:`view_augmentation`: random resized crop (area in ``[crop_min_scale, 1]``),
     horizontal flip, colour jitter of strength ``jitter`` (:func:`simclr_colour`) with
@@ -49,23 +60,6 @@ def simclr_augmentation(
         jitter=simclr_colour(jitter),
         blur_p=0.5 if blur else 0.0,
     )
-
-
-class TwoViewCollate:
-    """Collate ``N`` uint8 images into two independently augmented views.
-
-    ``samples``: list of ``[C, H, W]`` uint8 -> ``(view1, view2)``, each ``[N, C, H, W]``
-    float32. A class (not a closure) so DataLoader workers can pickle it.
-    """
-
-    def __init__(self, augmentation: Callable[[Tensor], Tensor]):
-        self.augmentation = augmentation
-
-    def __call__(self, samples: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-        return (
-            torch.stack([self.augmentation(x) for x in samples]),
-            torch.stack([self.augmentation(x) for x in samples]),
-        )
 
 
 class LabelledImageCollate:
@@ -95,7 +89,7 @@ def view_augmentation(
     grayscale_p: float = 0.2,
     blur_p: float = 0.0,
     solarize_p: float = 0.0,
-) -> v2.Compose:
+) -> ViewAugmentation:
     """One view distribution of the SimCLR / BYOL family (Grill et al. 2020, table 6):
     random resized crop to ``size`` x ``size`` (area fraction in ``scale``), horizontal
     flip, colour jitter ``(brightness, contrast, saturation, hue)`` with probability
@@ -103,28 +97,22 @@ def view_augmentation(
     blur ``blur_p`` (odd kernel about 10% of ``size``, sigma in [0.1, 2]), solarize
     ``solarize_p`` (uint8 pixels >= 128 inverted), then normalisation. Grey images get
     brightness and contrast jitter only and no grayscale. ``[C, H, W]`` uint8 ->
-    ``[C, size, size]`` float32.
+    ``[C, size, size]`` float32. The steps are read from a :class:`ViewDistribution`
+    (``.distribution``), which the batched device path reads too.
     """
-    brightness, contrast, saturation, hue = jitter
-    steps: list[Callable[[Tensor], Tensor]] = [
-        v2.RandomResizedCrop(size, scale=scale, antialias=True),
-        v2.RandomHorizontalFlip(),
-    ]
-    if any(jitter):
-        if channels == 3:
-            colour = v2.ColorJitter(brightness, contrast, saturation, hue)
-        else:
-            colour = v2.ColorJitter(brightness=brightness, contrast=contrast)
-        steps.append(v2.RandomApply([colour], p=jitter_p))
-    if channels == 3:
-        steps.append(v2.RandomGrayscale(p=grayscale_p))
-    if blur_p > 0:
-        kernel = max(3, (size // 10) | 1)
-        steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=blur_p))
-    if solarize_p > 0:
-        steps.append(v2.RandomSolarize(threshold=128, p=solarize_p))
-    steps.append(to_normalised_float(mean, std))
-    return v2.Compose(steps)
+    distribution = ViewDistribution(
+        size,
+        channels,
+        tuple(mean),
+        tuple(std),
+        scale=scale,
+        jitter=jitter,
+        jitter_p=jitter_p,
+        grayscale_p=grayscale_p,
+        blur_p=blur_p,
+        solarize_p=solarize_p,
+    )
+    return ViewAugmentation(distribution)
 
 
 def byol_augmentations(
@@ -135,7 +123,7 @@ def byol_augmentations(
     crop_min_scale: float = 0.08,
     blur: tuple[float, float] = (1.0, 0.1),
     solarize: tuple[float, float] = (0.0, 0.2),
-) -> tuple[v2.Compose, v2.Compose]:
+) -> tuple[ViewAugmentation, ViewAugmentation]:
     """BYOL's asymmetric pair ``(t, t')`` (Grill et al. 2020, table 6), also used by
     Barlow Twins: the same crop, flip, jitter (0.4, 0.4, 0.2, 0.1; p=0.8) and grayscale
     (p=0.2), but Gaussian blur with probability ``blur = (1.0, 0.1)`` and solarize with
@@ -157,7 +145,7 @@ def multi_crop_augmentations(
     local_scale: tuple[float, float] = (0.05, 0.14),
     jitter: float = 0.5,
     blur: float = 0.0,
-) -> tuple[v2.Compose, v2.Compose]:
+) -> tuple[ViewAugmentation, ViewAugmentation]:
     """SwAV's multi-crop (Caron et al. 2020, sec. 3.2): ``(global, local)`` view
     distributions. Global crops keep the full side ``image_size`` (area fraction in
     ``global_scale``); local crops have side ``round(local_size * image_size)`` (the
@@ -184,6 +172,18 @@ class ViewsCollate:
 
     def __call__(self, samples: Sequence[Tensor]) -> tuple[Tensor, ...]:
         return tuple(torch.stack([augment(x) for x in samples]) for augment in self.augmentations)
+
+
+class TwoViewCollate(ViewsCollate):
+    """Collate ``N`` uint8 images into two independently augmented views.
+
+    ``samples``: list of ``[C, H, W]`` uint8 -> ``(view1, view2)``, each ``[N, C, H, W]``
+    float32. A class (not a closure) so DataLoader workers can pickle it.
+    """
+
+    def __init__(self, augmentation: Callable[[Tensor], Tensor]):
+        super().__init__([augmentation, augmentation])
+        self.augmentation = augmentation
 
 
 class MultiCropCollate(ViewsCollate):

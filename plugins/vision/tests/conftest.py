@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
+import torch
 
 import sslcore_vision.plugin
 from sslcore import DatasetBundle
-from sslcore.build import build_dataset
+from sslcore.build import build_dataset, build_task
 from sslcore.plugins import Registry
 
 
@@ -19,6 +23,26 @@ def registry() -> Registry:
 @pytest.fixture(scope="session")
 def digits_bundle(registry: Registry) -> DatasetBundle:
     return build_dataset("digits", None, registry=registry)
+
+
+@pytest.fixture
+def make_view_task(registry: Registry, digits_bundle: DatasetBundle) -> Callable[..., Any]:
+    """``make(name, seed=0, **options)``: a view task on digits with small heads (and queue)
+    and a small encoder, built through ``build_task`` after seeding torch with ``seed``."""
+    small = {"proj_dim": 32, "hidden_dim": 64}
+    extra = {"moco_v2": {"queue_size": 256}}
+
+    def make(name: str, seed: int = 0, **options: Any) -> Any:
+        torch.manual_seed(seed)
+        return build_task(
+            name,
+            digits_bundle,
+            task_options={**small, **extra.get(name, {}), **options},
+            encoder_options={"width": 8, "output_dim": 64},
+            registry=registry,
+        )
+
+    return make
 
 
 @pytest.fixture

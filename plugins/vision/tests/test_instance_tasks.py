@@ -18,19 +18,6 @@ from sslcore_vision.tasks.image_views import swap_halves
 from sslcore_vision.transforms import byol_augmentations
 
 TASKS = ["moco_v2", "byol", "simsiam", "swav", "barlow_twins"]
-SMALL = {"proj_dim": 32, "hidden_dim": 64}
-EXTRA = {"moco_v2": {"queue_size": 256}}
-
-
-def make(registry, bundle, name: str, seed: int = 0, **options):
-    torch.manual_seed(seed)
-    return build_task(
-        name,
-        bundle,
-        task_options={**SMALL, **EXTRA.get(name, {}), **options},
-        encoder_options={"width": 8, "output_dim": 64},
-        registry=registry,
-    )
 
 
 def raw_batch(bundle, n: int = 32, start: int = 0) -> list[torch.Tensor]:
@@ -62,19 +49,21 @@ def params(module) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("name", TASKS)
-def test_registered_as_contrastive_instance_instance_with_the_small_cnn(registry, digits_bundle, name):
+def test_registered_as_contrastive_instance_instance_with_the_small_cnn(
+    make_view_task, registry, digits_bundle, name
+):
     spec = registry.task(name)
     assert spec.paradigm is Paradigm.CONTRASTIVE and spec.family == "instance-instance"
     assert spec.negatives in NEGATIVES and re.search(r"et al\. 20\d\d|& \w+ 20\d\d", spec.summary)
-    task = make(registry, digits_bundle, name)
+    task = make_view_task(name)
     assert type(task.encoder).__name__ == "SmallCNN"
     assert (task.paradigm, task.family, task.negatives) == (spec.paradigm, spec.family, spec.negatives)
 
 
 @pytest.mark.parametrize("name", TASKS)
-def test_a_few_steps_lower_the_loss(registry, digits_bundle, name):
+def test_a_few_steps_lower_the_loss(make_view_task, registry, digits_bundle, name):
     """Pure optimisation of the objective: targets, queues and prototypes held fixed."""
-    task = make(registry, digits_bundle, name)
+    task = make_view_task(name)
     batch = task.collate(raw_batch(digits_bundle))
     optimiser = torch.optim.AdamW([p for p in task.parameters() if p.requires_grad], lr=1e-3)
     losses = []
@@ -89,8 +78,8 @@ def test_a_few_steps_lower_the_loss(registry, digits_bundle, name):
 
 
 @pytest.mark.parametrize("name", TASKS)
-def test_embed_is_the_encoder_output(registry, digits_bundle, name):
-    task = make(registry, digits_bundle, name)
+def test_embed_is_the_encoder_output(make_view_task, registry, digits_bundle, name):
+    task = make_view_task(name)
     evaluation = digits_bundle.evaluation
     images, _ = evaluation.collate([evaluation.dataset[i] for i in range(10)])
     task.eval()
@@ -108,12 +97,12 @@ def test_encoder_with_other_channel_count_is_rejected(registry, digits_bundle, n
 
 
 @pytest.mark.parametrize("name", TASKS)
-def test_trains_in_the_trainer_and_its_state_restores(registry, digits_bundle, name):
-    task = make(registry, digits_bundle, name)
+def test_trains_in_the_trainer_and_its_state_restores(make_view_task, registry, digits_bundle, name):
+    task = make_view_task(name)
     config = TrainConfig(steps=2, batch_size=16, progress_bar=False, device="cpu", warmup=0.0)
     result = Trainer(task, config).fit(raw_batch(digits_bundle, 32))
     assert result.steps == 2 and torch.isfinite(torch.tensor(result.final_loss))
-    fresh = make(registry, digits_bundle, name, seed=1)
+    fresh = make_view_task(name, seed=1)
     fresh.load_state_dict(task.state_dict())  # target networks and queues included
     images = torch.randn(4, 1, 16, 16)
     task.eval(), fresh.eval()
@@ -126,8 +115,10 @@ def test_trains_in_the_trainer_and_its_state_restores(registry, digits_bundle, n
 # -- MoCo v2 ---------------------------------------------------------------------------
 
 
-def test_moco_enqueues_the_keys_after_the_step_and_keys_follow_the_query_ema(registry, digits_bundle):
-    task = make(registry, digits_bundle, "moco_v2", queue_size=64, momentum=0.9, bn_splits=1)
+def test_moco_enqueues_the_keys_after_the_step_and_keys_follow_the_query_ema(
+    make_view_task, registry, digits_bundle
+):
+    task = make_view_task("moco_v2", queue_size=64, momentum=0.9, bn_splits=1)
     view1, view2 = task.collate(raw_batch(digits_bundle))
     old_queue = task.queue.negatives()
     key_before = params(task.key_network.network)
@@ -147,8 +138,8 @@ def test_moco_enqueues_the_keys_after_the_step_and_keys_follow_the_query_ema(reg
     assert any(not torch.equal(key_before[k], online[k]) for k in online)  # the step moved the query
 
 
-def test_moco_symmetric_loss_enqueues_the_keys_of_both_views(registry, digits_bundle):
-    task = make(registry, digits_bundle, "moco_v2", queue_size=256, symmetric=True)
+def test_moco_symmetric_loss_enqueues_the_keys_of_both_views(make_view_task, registry, digits_bundle):
+    task = make_view_task("moco_v2", queue_size=256, symmetric=True)
     optimiser_step(task, task.collate(raw_batch(digits_bundle, 16)))
     before = task.queue.negatives()
     task.on_train_step_end(0.0)
@@ -159,8 +150,8 @@ def test_moco_symmetric_loss_enqueues_the_keys_of_both_views(registry, digits_bu
 # -- BYOL ------------------------------------------------------------------------------
 
 
-def test_byol_target_gets_no_gradient_and_moves_by_cosine_ema(registry, digits_bundle):
-    task = make(registry, digits_bundle, "byol", base_momentum=0.9)
+def test_byol_target_gets_no_gradient_and_moves_by_cosine_ema(make_view_task, registry, digits_bundle):
+    task = make_view_task("byol", base_momentum=0.9)
     target_before = params(task.target.network)
     optimiser_step(task, task.collate(raw_batch(digits_bundle)))
     target = task.target.network
@@ -206,8 +197,8 @@ def test_byol_views_are_asymmetric_solarize_and_blur():
 # -- SimSiam ---------------------------------------------------------------------------
 
 
-def test_simsiam_stops_the_gradient_of_the_target_branch(registry, digits_bundle):
-    task = make(registry, digits_bundle, "simsiam")
+def test_simsiam_stops_the_gradient_of_the_target_branch(make_view_task, registry, digits_bundle):
+    task = make_view_task("simsiam")
     batch = task.collate(raw_batch(digits_bundle, 16))
     last = task.predictor[-1]
     with torch.no_grad():
@@ -226,8 +217,10 @@ def test_simsiam_stops_the_gradient_of_the_target_branch(registry, digits_bundle
 # -- SwAV ------------------------------------------------------------------------------
 
 
-def test_swav_multi_crop_views_and_codes_from_the_global_crops(registry, digits_bundle, monkeypatch):
-    task = make(registry, digits_bundle, "swav", num_local=3, local_size=0.5, queue_size=32)
+def test_swav_multi_crop_views_and_codes_from_the_global_crops(
+    make_view_task, registry, digits_bundle, monkeypatch
+):
+    task = make_view_task("swav", num_local=3, local_size=0.5, queue_size=32)
     views = task.collate(raw_batch(digits_bundle, 16))
     assert [tuple(v.shape) for v in views] == [(16, 1, 16, 16)] * 2 + [(16, 1, 8, 8)] * 3
     calls, kernel = [], swav_module.swav_loss
@@ -260,8 +253,10 @@ def test_swav_multi_crop_views_and_codes_from_the_global_crops(registry, digits_
 # -- Barlow Twins ----------------------------------------------------------------------
 
 
-def test_barlow_twins_identical_views_leave_only_the_weighted_redundancy_term(registry, digits_bundle):
-    task = make(registry, digits_bundle, "barlow_twins", lambda_offdiag=0.0)
+def test_barlow_twins_identical_views_leave_only_the_weighted_redundancy_term(
+    make_view_task, registry, digits_bundle
+):
+    task = make_view_task("barlow_twins", lambda_offdiag=0.0)
     view, _ = task.collate(raw_batch(digits_bundle))
     with torch.no_grad():
         assert task((view, view)).loss.item() == pytest.approx(0.0, abs=1e-2)
@@ -272,8 +267,8 @@ def test_barlow_twins_identical_views_leave_only_the_weighted_redundancy_term(re
         assert task((view, view)).loss.item() > 0.01
 
 
-def test_swav_prototypes_can_be_frozen_for_the_first_steps(registry, digits_bundle):
-    task = make(registry, digits_bundle, "swav", freeze_prototypes=1)
+def test_swav_prototypes_can_be_frozen_for_the_first_steps(make_view_task, registry, digits_bundle):
+    task = make_view_task("swav", freeze_prototypes=1)
     views = task.collate(raw_batch(digits_bundle, 16))
     before = task.prototypes.weight.detach().clone()
     optimiser_step(task, views, lr=1e-2)

@@ -11,8 +11,9 @@ from torch import Tensor, nn
 
 from sslcore import TaskOutput
 from sslcore.contrast import barlow_twins
+from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import projection_mlp
-from sslcore_vision.tasks.image_views import ImageViewsTask, image_facts
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts
 from sslcore_vision.transforms import ViewsCollate, byol_augmentations
 
 
@@ -42,9 +43,10 @@ class BarlowTwins(ImageViewsTask):
         proj_dim: int = 512,
         hidden_dim: int = 512,
         lambda_offdiag: float = 5e-3,
+        augment_on: AugmentOn = "auto",
     ):
-        super().__init__(encoder, head=projection_mlp(encoder.output_dim, hidden_dim, proj_dim))
-        self.views = ViewsCollate(augmentations)
+        head = projection_mlp(encoder.output_dim, hidden_dim, proj_dim)
+        super().__init__(encoder, head, ViewsCollate(augmentations), augment_on)
         self.lambda_offdiag = lambda_offdiag
 
     @classmethod
@@ -65,6 +67,6 @@ class BarlowTwins(ImageViewsTask):
         )
         return cls(encoder, views, **options)
 
-    def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
-        z1, z2 = self.head(self.encoder(torch.cat(batch))).chunk(2)
+    def forward(self, batch: tuple[Tensor, Tensor] | StackedImages) -> TaskOutput:
+        z1, z2 = self.head(self.encoder(torch.cat(self.as_views(batch)))).chunk(2)
         return TaskOutput(barlow_twins(z1, z2, lambda_offdiag=self.lambda_offdiag))

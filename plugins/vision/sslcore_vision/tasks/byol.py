@@ -10,8 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from sslcore import TaskOutput, negative_cosine
+from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import prediction_mlp, projection_mlp
-from sslcore_vision.tasks.image_views import ImageViewsTask, image_facts, swap_halves
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts, swap_halves
 from sslcore_vision.tasks.momentum_target import MomentumTarget
 from sslcore_vision.transforms import ViewsCollate, byol_augmentations
 
@@ -45,11 +46,12 @@ class BYOL(ImageViewsTask):
         proj_dim: int = 128,
         hidden_dim: int = 512,
         base_momentum: float = 0.99,
+        augment_on: AugmentOn = "auto",
     ):
-        super().__init__(encoder, head=projection_mlp(encoder.output_dim, hidden_dim, proj_dim))
+        head = projection_mlp(encoder.output_dim, hidden_dim, proj_dim)
+        super().__init__(encoder, head, ViewsCollate(augmentations), augment_on)
         self.predictor = prediction_mlp(proj_dim, hidden_dim, proj_dim)
         self.target = MomentumTarget(self.encoder, self.head, base_momentum=base_momentum, ramp=True)
-        self.views = ViewsCollate(augmentations)
 
     @classmethod
     def from_data(
@@ -67,8 +69,8 @@ class BYOL(ImageViewsTask):
         views = byol_augmentations(*image_facts(encoder, info, "byol"), crop_min_scale, blur, solarize)
         return cls(encoder, views, **options)
 
-    def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
-        both = torch.cat(batch)  # [2N, C, H, W]: view 1 rows, then view 2 rows
+    def forward(self, batch: tuple[Tensor, Tensor] | StackedImages) -> TaskOutput:
+        both = torch.cat(self.as_views(batch))  # [2N, C, H, W]: view 1 rows, then view 2 rows
         p = self.predictor(self.head(self.encoder(both)))
         return TaskOutput(negative_cosine(p, swap_halves(self.target(both))))
 

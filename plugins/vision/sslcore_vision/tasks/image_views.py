@@ -1,17 +1,23 @@
 """What the instance-instance image tasks share: the data facts their views need, a base
-whose ``collate`` draws the views, and the swap of two stacked views."""
+whose views are drawn on the CPU in ``collate`` or on the batch's device after the
+transfer (``augment_on``), and the swap of two stacked views."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from sslcore import ContrastiveTask
+from sslcore import ConfigError, ContrastiveTask
 from sslcore.data import info_get
+from sslcore_vision.batched import BatchedViews, StackedImages
 from sslcore_vision.channels import require_channels
+from sslcore_vision.transforms import ViewAugmentation, ViewsCollate
+
+AugmentOn = Literal["auto", "cpu", "device"]
+AUGMENT_ON: tuple[str, ...] = ("auto", "cpu", "device")
 
 
 class ImageFacts(NamedTuple):
@@ -32,17 +38,78 @@ def image_facts(encoder: nn.Module, info: Mapping[str, Any], task: str) -> Image
     return ImageFacts(info_get(info, "image_size"), channels, info_get(info, "mean"), info_get(info, "std"))
 
 
+def device_views(views: ViewsCollate, augment_on: str, task: str) -> BatchedViews | None:
+    """The batched (device) path of ``views``, or ``None`` where an augmentation is not a
+    :class:`~sslcore_vision.transforms.ViewAugmentation` (a custom callable); checks
+    ``augment_on`` (:class:`~sslcore.ConfigError` for an unknown value, or ``"device"``
+    without a batched path)."""
+    if augment_on not in AUGMENT_ON:
+        raise ConfigError(f"{task}: augment_on must be one of {', '.join(AUGMENT_ON)}, got {augment_on!r}")
+    custom = [type(a).__name__ for a in views.augmentations if not isinstance(a, ViewAugmentation)]
+    if not custom:
+        return BatchedViews([a.distribution for a in views.augmentations])
+    if augment_on == "device":
+        raise ConfigError(
+            f"{task}: augment_on='device' needs ViewAugmentation views (sslcore_vision.transforms."
+            f"view_augmentation); got {', '.join(custom)}, which only run per image on the CPU"
+        )
+    return None
+
+
 class ImageViewsTask(ContrastiveTask):
     """An instance-instance image task whose batch is a tuple of views ``[N, C, H_v, W_v]``
-    drawn from ``N`` uint8 images by ``self.views`` (a picklable collate of
-    :mod:`sslcore_vision.transforms`)."""
+    drawn from ``N`` uint8 images ``[C, H, W]`` by ``views`` (a picklable collate of
+    :mod:`sslcore_vision.transforms`).
+
+    ``augment_on``: ``"cpu"`` draws the views per image in :meth:`collate` (the DataLoader
+    workers); ``"device"`` makes :meth:`collate` only stack the uint8 images
+    (:class:`~sslcore_vision.batched.StackedImages`) and :meth:`on_after_batch_transfer`
+    draw the views from the whole batch on its device
+    (:class:`~sslcore_vision.batched.BatchedViews`, the same distributions); ``"auto"``
+    (default) is ``"device"`` while the task's parameters are on a CUDA device and
+    ``"cpu"`` otherwise. :meth:`forward` also takes stacked images (for callers that skip
+    the transfer hook).
+    """
 
     domain = "vision"
     family = "instance-instance"
-    views: Callable[[Sequence[Tensor]], tuple[Tensor, ...]]
 
-    def collate(self, samples: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    def __init__(
+        self, encoder: nn.Module, head: nn.Module, views: ViewsCollate, augment_on: AugmentOn = "auto"
+    ):
+        super().__init__(encoder, head)
+        self.views, self.augment_on = views, augment_on
+        self.device_views = device_views(views, augment_on, type(self).__name__)
+        self._on_cuda = False
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> ImageViewsTask:
+        """After ``.to()`` / ``.cuda()`` / ``.cpu()``: note (as a plain bool, which
+        ``collate`` may read) whether the parameters are on a CUDA device."""
+        module = super()._apply(fn, *args, **kwargs)
+        self._on_cuda = any(p.is_cuda for p in self.parameters())
+        return module
+
+    @property
+    def augments_on_device(self) -> bool:
+        """Whether :meth:`collate` leaves the views to :meth:`on_after_batch_transfer`."""
+        if self.device_views is None or self.augment_on == "cpu":
+            return False
+        return self.augment_on == "device" or self._on_cuda
+
+    def collate(self, samples: Sequence[Tensor]) -> tuple[Tensor, ...] | StackedImages:
+        if self.augments_on_device:
+            return StackedImages(torch.stack(list(samples)))
         return self.views(samples)
+
+    def on_after_batch_transfer(self, batch: Any) -> Any:
+        """Stacked images -> their views, drawn on the images' device; views pass through."""
+        if isinstance(batch, StackedImages) and self.device_views is not None:
+            return self.device_views(batch.images)
+        return batch
+
+    def as_views(self, batch: tuple[Tensor, ...] | StackedImages) -> tuple[Tensor, ...]:
+        """The views of a batch (drawn now if it still holds stacked images)."""
+        return self.on_after_batch_transfer(batch)
 
 
 def swap_halves(z: Tensor) -> Tensor:

@@ -12,8 +12,9 @@ from torch import Tensor, nn
 
 from sslcore import TaskOutput, info_nce
 from sslcore.contrast import NegativeQueue
+from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import projection_mlp
-from sslcore_vision.tasks.image_views import ImageViewsTask, image_facts
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts
 from sslcore_vision.tasks.momentum_target import MomentumTarget
 from sslcore_vision.transforms import TwoViewCollate, simclr_augmentation
 
@@ -54,9 +55,10 @@ class MoCoV2(ImageViewsTask):
         momentum_ramp: bool = False,
         symmetric: bool = False,
         bn_splits: int = 4,
+        augment_on: AugmentOn = "auto",
     ):
-        super().__init__(encoder, head=projection_mlp(encoder.output_dim, hidden_dim, proj_dim))
-        self.views = TwoViewCollate(augmentation)
+        head = projection_mlp(encoder.output_dim, hidden_dim, proj_dim)
+        super().__init__(encoder, head, TwoViewCollate(augmentation), augment_on)
         self.key_network = MomentumTarget(self.encoder, self.head, base_momentum=momentum, ramp=momentum_ramp)
         self.queue = NegativeQueue(queue_size, proj_dim)
         self.queue.push(torch.randn(queue_size, proj_dim))
@@ -90,8 +92,8 @@ class MoCoV2(ImageViewsTask):
         out = torch.cat([network(chunk) for chunk in chunks])
         return out if order is None else out[torch.argsort(order)]
 
-    def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
-        view1, view2 = batch
+    def forward(self, batch: tuple[Tensor, Tensor] | StackedImages) -> TaskOutput:
+        view1, view2 = self.as_views(batch)
         queries, keys = ([view1, view2], [view2, view1]) if self.symmetric else ([view1], [view2])
         q = self._in_chunks(nn.Sequential(self.encoder, self.head), torch.cat(queries), shuffle=False)
         k = self._in_chunks(self.key_network, torch.cat(keys), shuffle=True)

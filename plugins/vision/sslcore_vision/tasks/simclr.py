@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sslcore import TaskOutput, nt_xent
+from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import projection_mlp
-from sslcore_vision.tasks.image_views import ImageViewsTask, image_facts
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts
 from sslcore_vision.transforms import TwoViewCollate, simclr_augmentation
 
 
@@ -41,10 +42,11 @@ class SimCLR(ImageViewsTask):
         proj_dim: int = 128,
         hidden_dim: int = 512,
         temperature: float = 0.2,
+        augment_on: AugmentOn = "auto",
     ):
-        super().__init__(encoder, head=projection_mlp(encoder.output_dim, hidden_dim, proj_dim))
+        head = projection_mlp(encoder.output_dim, hidden_dim, proj_dim)
+        super().__init__(encoder, head, TwoViewCollate(augmentation), augment_on)
         self.temperature = temperature
-        self.views = TwoViewCollate(augmentation)
 
     @classmethod
     def from_data(
@@ -63,8 +65,8 @@ class SimCLR(ImageViewsTask):
         augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter, blur=blur)
         return cls(encoder, augmentation, **options)
 
-    def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
-        view1, view2 = batch
+    def forward(self, batch: tuple[Tensor, Tensor] | StackedImages) -> TaskOutput:
+        view1, view2 = self.as_views(batch)
         z1, z2 = self.head(self.encoder(torch.cat([view1, view2]))).chunk(2)
         loss = nt_xent(z1, z2, temperature=self.temperature)
         positive_cosine = F.cosine_similarity(z1.detach(), z2.detach()).mean().item()

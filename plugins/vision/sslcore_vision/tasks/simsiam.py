@@ -9,8 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from sslcore import TaskOutput, negative_cosine
+from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import prediction_mlp, projection_mlp
-from sslcore_vision.tasks.image_views import ImageViewsTask, image_facts, swap_halves
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts, swap_halves
 from sslcore_vision.transforms import TwoViewCollate, simclr_augmentation
 
 
@@ -39,13 +40,13 @@ class SimSiam(ImageViewsTask):
         proj_dim: int = 256,
         hidden_dim: int = 512,
         pred_hidden_dim: int = 64,
+        augment_on: AugmentOn = "auto",
     ):
         projector = nn.Sequential(
             projection_mlp(encoder.output_dim, hidden_dim, proj_dim), nn.BatchNorm1d(proj_dim, affine=False)
         )
-        super().__init__(encoder, head=projector)
+        super().__init__(encoder, projector, TwoViewCollate(augmentation), augment_on)
         self.predictor = prediction_mlp(proj_dim, pred_hidden_dim, proj_dim)
-        self.views = TwoViewCollate(augmentation)
 
     @classmethod
     def from_data(
@@ -63,6 +64,8 @@ class SimSiam(ImageViewsTask):
         augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter, blur=blur)
         return cls(encoder, augmentation, **options)
 
-    def forward(self, batch: tuple[Tensor, Tensor]) -> TaskOutput:
-        z = self.head(self.encoder(torch.cat(batch)))  # [2N, proj_dim]: view 1 rows, then view 2
+    def forward(self, batch: tuple[Tensor, Tensor] | StackedImages) -> TaskOutput:
+        z = self.head(
+            self.encoder(torch.cat(self.as_views(batch)))
+        )  # [2N, proj_dim]: view 1 rows, then view 2
         return TaskOutput(negative_cosine(self.predictor(z), swap_halves(z.detach())))

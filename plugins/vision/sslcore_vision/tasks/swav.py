@@ -12,8 +12,9 @@ from torch import Tensor, nn
 
 from sslcore import TaskOutput
 from sslcore.contrast import NegativeQueue, swav_loss
+from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import projection_mlp
-from sslcore_vision.tasks.image_views import ImageViewsTask, image_facts
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts
 from sslcore_vision.transforms import MultiCropCollate, multi_crop_augmentations
 
 #: the two global crops are views 0 and 1; only they get codes
@@ -58,11 +59,13 @@ class SwAV(ImageViewsTask):
         sinkhorn_iterations: int = 3,
         queue_size: int = 0,
         freeze_prototypes: int = 0,
+        augment_on: AugmentOn = "auto",
     ):
-        super().__init__(encoder, head=projection_mlp(encoder.output_dim, hidden_dim, proj_dim))
+        head = projection_mlp(encoder.output_dim, hidden_dim, proj_dim)
+        views = MultiCropCollate(global_augmentation, local_augmentation, num_local)
+        super().__init__(encoder, head, views, augment_on)
         self.prototypes = nn.Linear(proj_dim, num_prototypes, bias=False)
         self.normalise_prototypes()
-        self.views = MultiCropCollate(global_augmentation, local_augmentation, num_local)
         self.queues = nn.ModuleList(
             [NegativeQueue(queue_size, proj_dim) for _ in GLOBAL_VIEWS] if queue_size else []
         )
@@ -93,7 +96,8 @@ class SwAV(ImageViewsTask):
     def normalise_prototypes(self) -> None:
         self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
 
-    def forward(self, batch: tuple[Tensor, ...]) -> TaskOutput:
+    def forward(self, batch: tuple[Tensor, ...] | StackedImages) -> TaskOutput:
+        batch = self.as_views(batch)
         n = len(batch[0])
         # one encoder pass per crop resolution, one projector pass over all crops
         groups = [torch.cat(batch[:2])] + ([torch.cat(batch[2:])] if len(batch) > 2 else [])
