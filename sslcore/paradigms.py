@@ -35,10 +35,12 @@ class Paradigm(enum.StrEnum):
 
 @dataclass
 class TaskOutput:
-    """What ``PretextTask.forward`` returns: a scalar loss and detached metrics."""
+    """What ``PretextTask.forward`` returns: a scalar loss and detached metrics: floats, or
+    0-d tensors left on the device (preferred: the trainer reads them once per log window,
+    where ``float(x)`` / ``x.item()`` in ``forward`` would stall a GPU every step)."""
 
     loss: Tensor
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float | Tensor] = field(default_factory=dict)
 
 
 class PretextTask(nn.Module, ABC):

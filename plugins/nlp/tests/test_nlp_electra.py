@@ -160,7 +160,7 @@ def test_disc_gain_is_base_rate_entropy_minus_disc_loss(
         return out
 
     monkeypatch.setattr(task, "step", with_logits)
-    metrics = task(batch).metrics
+    metrics = {k: float(v) for k, v in task(batch).metrics.items()}  # scalars or device scalars
     p = metrics["replaced_fraction"]
     entropy = -(p * math.log(p) + (1 - p) * math.log(1 - p))
     assert 0.2 < entropy < 0.7  # a non-trivial replaced fraction in this batch

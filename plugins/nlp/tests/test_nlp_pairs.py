@@ -241,7 +241,7 @@ def test_joint_loss_is_pair_loss_plus_weighted_mlm_and_trains(
     batch = task.collate(list(pydocs_bundle.pretrain[:32]))
     out = task(batch)
     assert out.loss.item() == pytest.approx(
-        out.metrics["pair_loss"] + 0.5 * out.metrics["mlm_loss"], rel=1e-5
+        float(out.metrics["pair_loss"] + 0.5 * out.metrics["mlm_loss"]), rel=1e-5
     )
     assert out.metrics["masked_tokens"] > 0 and 0.0 <= out.metrics["sop_accuracy"] <= 1.0
     first = out.loss.item()

@@ -65,9 +65,9 @@ class AdversarialGraphAutoEncoder(AutoEncoding, AdversarialTask):
         recon = self.reconstruction_loss(z, batch.edge_index)
         regulariser = self.prior_regulariser(z)
         metrics = {
-            "recon": float(recon.detach()),
-            "prior": float(regulariser.detach()),
-            "kl": float(kl.detach()),
+            "recon": recon.detach(),
+            "prior": regulariser.detach(),
+            "kl": kl.detach(),
         }
         return TaskOutput(recon + regulariser + kl, metrics)
 

@@ -93,7 +93,7 @@ class AttributeMasking(GenerativeTask):
             loss = F.binary_cross_entropy_with_logits(prediction, target)
         else:
             loss = F.mse_loss(prediction, target)
-        return TaskOutput(loss, {kind: float(loss.detach()), "masked": float(masked.float().mean())})
+        return TaskOutput(loss, {kind: loss.detach(), "masked": masked.float().mean()})
 
     def embed(self, inputs: Any) -> Tensor:
         """Node embeddings ``[num_nodes, output_dim]`` of the unmasked graph."""

@@ -150,7 +150,7 @@ class GraphAutoEncoder(AutoEncoding, GenerativeTask):
     def forward(self, batch: Data) -> TaskOutput:
         z, kl = self.encode(batch)
         recon = self.reconstruction_loss(z, batch.edge_index)
-        return TaskOutput(recon + kl, {"recon": float(recon.detach()), "kl": float(kl.detach())})
+        return TaskOutput(recon + kl, {"recon": recon.detach(), "kl": kl.detach()})
 
 
 class VariationalGraphAutoEncoder(GraphAutoEncoder):

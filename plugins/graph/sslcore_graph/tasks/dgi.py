@@ -67,7 +67,7 @@ class DeepGraphInfomax(ContrastiveTask):
         labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
         loss = F.binary_cross_entropy_with_logits(logits, labels)
         accuracy = ((logits > 0) == labels.bool()).float().mean()
-        return TaskOutput(loss, {"disc_acc": float(accuracy)})
+        return TaskOutput(loss, {"disc_acc": accuracy})
 
     def embed(self, inputs: Any) -> Tensor:
         """Node embeddings ``[num_nodes, output_dim]`` of a graph."""

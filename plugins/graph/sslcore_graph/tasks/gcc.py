@@ -191,7 +191,7 @@ class GraphContrastiveCoding(ContrastiveTask):
         else:
             k = self.encode(graph_k)
             loss = info_nce(q, k, temperature=self.temperature)
-        return TaskOutput(loss, {"positive_cosine": float((q.detach() * k.detach()).sum(1).mean())})
+        return TaskOutput(loss, {"positive_cosine": (q.detach() * k.detach()).sum(1).mean()})
 
     def on_train_step_end(self, progress: float) -> None:
         if not self.moco:

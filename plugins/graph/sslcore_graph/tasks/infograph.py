@@ -78,7 +78,7 @@ class InfoGraph(ContrastiveTask):
             raise ValueError("InfoGraph needs at least 2 graphs per batch (the others are the negatives)")
         pos, neg = self.scores(batch)
         accuracy = torch.cat([(pos > 0).float(), (neg < 0).float()]).mean()
-        return TaskOutput(jsd_mi(pos, neg), {"critic_acc": float(accuracy)})
+        return TaskOutput(jsd_mi(pos, neg), {"critic_acc": accuracy})
 
     def embed(self, inputs: Batch | Data) -> Tensor:
         if not isinstance(inputs, Batch):

@@ -100,7 +100,7 @@ class MVGRL(DeepGraphInfomax):
         pos = torch.cat([self.discriminate(h_b, s_a), self.discriminate(h_a, s_b)])
         neg = torch.cat([self.discriminate(c_b, s_a), self.discriminate(c_a, s_b)])
         accuracy = torch.cat([(pos > 0).float(), (neg < 0).float()]).mean()
-        return TaskOutput(bce_mi(pos, neg), {"disc_acc": float(accuracy)})
+        return TaskOutput(bce_mi(pos, neg), {"disc_acc": accuracy})
 
     def embed(self, inputs: Data) -> Tensor:
         """:math:`H^\\alpha + H^\\beta` ``[num_nodes, output_dim]``."""

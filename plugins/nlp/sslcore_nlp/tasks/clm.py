@@ -29,10 +29,11 @@ from sslcore_nlp.masking import IGNORE
 from sslcore_nlp.tasks.mlm_head import tied_mlm_head
 
 
-def _tokens(batch: Mapping[str, Tensor]) -> float:
-    """Non-padding input tokens of the batch (the throughput metric, as ``mlm``'s)."""
+def _tokens(batch: Mapping[str, Tensor]) -> float | Tensor:
+    """Non-padding input tokens of the batch (the throughput metric, as ``mlm``'s; a device
+    scalar, read by the trainer at its log points)."""
     mask = batch.get("attention_mask")
-    return float(mask.sum()) if mask is not None else float(batch["input_ids"].numel())
+    return mask.sum() if mask is not None else float(batch["input_ids"].numel())
 
 
 class CausalLanguageModeling(GenerativeTask):
@@ -78,9 +79,9 @@ class CausalLanguageModeling(GenerativeTask):
         return TaskOutput(
             loss,
             {
-                "next_token_accuracy": float(accuracy),
-                "perplexity": float(loss.detach().exp()),
-                "predicted_tokens": float(predicted.sum()),
+                "next_token_accuracy": accuracy,
+                "perplexity": loss.detach().exp(),
+                "predicted_tokens": predicted.sum(),
                 "tokens": _tokens(batch),
             },
         )

@@ -179,15 +179,15 @@ class Electra(AdversarialTask):
             rate = out.replaced[real].float().mean()  # p
             base_rate_loss = F.binary_cross_entropy(rate, rate)  # H(p): the best constant guess's loss
             metrics = {
-                "mlm_loss": float(out.mlm_loss),
+                "mlm_loss": out.mlm_loss.detach(),
                 "mlm_accuracy": float((out.logits.argmax(-1) == out.original[out.masked]).float().mean())
                 if out.masked.any()
                 else 0.0,
-                "replaced_fraction": float(rate),
-                "disc_loss": float(out.disc_loss),
-                "disc_accuracy": float((predicted == out.replaced)[real].float().mean()),
-                "disc_gain": float(base_rate_loss - out.disc_loss),
-                "tokens": float(real.sum()),
+                "replaced_fraction": rate,
+                "disc_loss": out.disc_loss.detach(),
+                "disc_accuracy": (predicted == out.replaced)[real].float().mean(),
+                "disc_gain": (base_rate_loss - out.disc_loss).detach(),
+                "tokens": real.sum(),
             }
             if out.replaced.any():
                 metrics["disc_recall"] = float(predicted[out.replaced].float().mean())

@@ -36,7 +36,9 @@ def tied_mlm_head(encoder: nn.Module) -> BertOnlyMLMHead:
     return head
 
 
-def masked_lm_loss(head: nn.Module, states: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, float]]:
+def masked_lm_loss(
+    head: nn.Module, states: Tensor, labels: Tensor
+) -> tuple[Tensor, dict[str, float | Tensor]]:
     """``L = -1/|M| sum_{i in M} log softmax(head(states_i))[labels_i]`` over the positions
     ``M`` where ``labels [B, L]`` is not ``-100`` (``states [B, L, d]``; only ``[M, d]`` go
     through the head), with ``mlm_accuracy`` and ``masked_tokens``. A batch with nothing
@@ -50,4 +52,4 @@ def masked_lm_loss(head: nn.Module, states: Tensor, labels: Tensor) -> tuple[Ten
     loss = F.cross_entropy(logits, targets)
     with torch.no_grad():
         accuracy = (logits.argmax(-1) == targets).float().mean()
-    return loss, {"mlm_accuracy": float(accuracy), "masked_tokens": float(selected.sum())}
+    return loss, {"mlm_accuracy": accuracy, "masked_tokens": selected.sum()}

@@ -39,10 +39,11 @@ from sslcore_nlp.tasks.mlm_head import masked_lm_loss, tied_mlm_head
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def _tokens(batch: Mapping[str, Tensor]) -> float:
-    """Non-padding input tokens of the batch (the throughput metric, as ``mlm``'s)."""
+def _tokens(batch: Mapping[str, Tensor]) -> float | Tensor:
+    """Non-padding input tokens of the batch (the throughput metric, as ``mlm``'s; a device
+    scalar, read by the trainer at its log points)."""
     mask = batch.get("attention_mask")
-    return float(mask.sum()) if mask is not None else float(batch["input_ids"].numel())
+    return mask.sum() if mask is not None else float(batch["input_ids"].numel())
 
 
 def collate_rng() -> random.Random:
@@ -117,8 +118,8 @@ class SegmentPairTask(ContrastiveTask):
         metrics = {
             **out.metrics,
             **mlm_metrics,
-            "pair_loss": float(out.loss.detach()),
-            "mlm_loss": float(mlm_loss.detach()),
+            "pair_loss": out.loss.detach(),
+            "mlm_loss": mlm_loss.detach(),
         }
         return TaskOutput(out.loss + self.mlm_weight * mlm_loss, metrics)
 
@@ -128,7 +129,7 @@ class SegmentPairTask(ContrastiveTask):
         loss = F.cross_entropy(logits, labels)
         with torch.no_grad():
             accuracy = (logits.argmax(-1) == labels).float().mean()
-        metrics = {self.metric: float(accuracy), "pairs": float(len(labels)), "tokens": _tokens(batch)}
+        metrics = {self.metric: accuracy, "pairs": float(len(labels)), "tokens": _tokens(batch)}
         return TaskOutput(loss, metrics)
 
 

@@ -109,7 +109,7 @@ class SimCSE(ContrastiveTask):
         with torch.no_grad():
             sim = torch.nn.functional.normalize(z1, dim=1) @ torch.nn.functional.normalize(z2, dim=1).T
             top1 = (sim.argmax(1) == torch.arange(len(sim), device=sim.device)).float().mean()
-        metrics = {"positive_cosine": float(sim.diagonal().mean()), "top1": float(top1)}
+        metrics = {"positive_cosine": sim.diagonal().mean(), "top1": top1}
         mask = batch.get("attention_mask")  # each sentence's tokens counted once (encoded twice)
-        metrics["tokens"] = float(mask.sum()) if mask is not None else float(batch["input_ids"].numel())
+        metrics["tokens"] = mask.sum() if mask is not None else float(batch["input_ids"].numel())
         return TaskOutput(loss, metrics)
