@@ -85,16 +85,21 @@ class TileGrid:
             f"so images of at least {minimum}x{minimum}; use larger images or a smaller grid/gap"
         )
 
-    def offsets(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
-        """Top-left corners ``[batch, num_tiles, 2]`` (row, column) of every tile."""
+    def offsets(
+        self, batch: int, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    ) -> Tensor:
+        """Top-left corners ``[batch, num_tiles, 2]`` (row, column) of every tile, on
+        ``device`` (the generator's device when a generator is given)."""
+        device = generator.device if generator is not None else device
         free = self.cell - self.tile
         if self.jitter == 0:
-            inner = torch.full((batch, self.num_tiles, 2), free // 2)
+            inner = torch.full((batch, self.num_tiles, 2), free // 2, device=device)
         else:
             low = math.floor(free * (1 - self.jitter) / 2)
-            inner = torch.randint(low, free - low + 1, (batch, self.num_tiles, 2), generator=generator)
+            shape = (batch, self.num_tiles, 2)
+            inner = torch.randint(low, free - low + 1, shape, generator=generator, device=device)
         margin = (self.image_size - self.grid * self.cell) // 2
-        cells = torch.arange(self.num_tiles)
+        cells = torch.arange(self.num_tiles, device=device)
         origin = torch.stack([cells // self.grid, cells % self.grid], dim=1) * self.cell + margin
         return origin + inner
 
@@ -105,7 +110,7 @@ class TileGrid:
             raise ValueError(
                 f"TileGrid: expected images [B, C, {self.image_size}, {self.image_size}], got {tuple(images.shape)}"
             )
-        corners = self.offsets(len(images), generator).to(images.device)
+        corners = self.offsets(len(images), generator, images.device).to(images.device)
         steps = torch.arange(self.tile, device=images.device)
         rows = (corners[..., 0, None] + steps)[..., :, None]  # [B, n, t, 1]
         cols = (corners[..., 1, None] + steps)[..., None, :]  # [B, n, 1, t]

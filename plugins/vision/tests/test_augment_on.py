@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sslcore import ConfigError
+from sslcore.build import build_task
 from sslcore.engine.config import TrainConfig
 from sslcore.engine.trainer import CountingCollate, Trainer
 from sslcore.testing import ConformanceSuite
@@ -99,17 +100,35 @@ def test_trains_in_the_trainer_with_device_views(make_view_task, digits_bundle, 
     assert result.steps == 2 and torch.isfinite(torch.tensor(result.final_loss)) and drawn == [16, 16]
 
 
+def test_pirl_draws_views_and_tiles_after_the_transfer(registry, digits_bundle):
+    torch.manual_seed(0)
+    task = build_task("pirl", digits_bundle, task_options={"augment_on": "device"}, registry=registry)
+    pairs = [(i, image) for i, image in enumerate(samples(digits_bundle))]
+    indices, stacked = task.collate(pairs)
+    assert isinstance(stacked, StackedImages) and stacked.images.dtype == torch.uint8
+    batch = task.on_after_batch_transfer((indices, stacked))
+    cpu_batch = build_task(
+        "pirl", digits_bundle, task_options={"augment_on": "cpu"}, registry=registry
+    ).collate(pairs)
+    assert [t.shape for t in batch] == [t.shape for t in cpu_batch] and torch.equal(batch[0], indices)
+    assert task.on_after_batch_transfer(batch) is batch
+    assert torch.isfinite(task(batch).loss) and torch.isfinite(task((indices, stacked)).loss)
+    config = TrainConfig(steps=2, batch_size=16, progress_bar=False, device="cpu", warmup=0.0)
+    result = Trainer(task, config).fit(samples(digits_bundle, 32))
+    assert result.steps == 2 and torch.isfinite(torch.tensor(result.final_loss))
+
+
 class TestDeviceViewsConformance(ConformanceSuite):
-    """sslcore's conformance suite (device contract included) over the view tasks with
-    ``augment_on="device"``; everything else is covered by test_conformance.py."""
+    """sslcore's conformance suite (device contract included) over the view tasks and PIRL
+    with ``augment_on="device"``; everything else is covered by test_conformance.py."""
 
     plugin = "vision"
-    task_options = {name: {"augment_on": "device"} for name in VIEW_TASKS}
+    task_options = {name: {"augment_on": "device"} for name in [*VIEW_TASKS, "pirl"]}
 
 
 TestDeviceViewsConformance.skip = {
     short: "covered by test_conformance.py"
     for kind in ("task", "encoder", "dataset")
     for short in (name.split(":", 1)[1] for name in TestDeviceViewsConformance.names(kind))
-    if short not in VIEW_TASKS
+    if short not in TestDeviceViewsConformance.task_options
 }

@@ -56,7 +56,32 @@ def device_views(views: ViewsCollate, augment_on: str, task: str) -> BatchedView
     return None
 
 
-class ImageViewsTask(ContrastiveTask):
+class AugmentsOnDevice(nn.Module):
+    """Where a task draws its views: ``augment_on`` and the batched path ``device_views``
+    (``None`` where there is none), set by the task; :attr:`augments_on_device` says which
+    path :meth:`collate` takes. Mix in before the task's base class."""
+
+    augment_on: str = "auto"
+    device_views: BatchedViews | None = None
+    _on_cuda: bool = False
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> AugmentsOnDevice:
+        """After ``.to()`` / ``.cuda()`` / ``.cpu()``: note (as a plain bool, which
+        ``collate`` may read) whether the parameters are on a CUDA device."""
+        module = super()._apply(fn, *args, **kwargs)
+        self._on_cuda = any(p.is_cuda for p in self.parameters())
+        return module
+
+    @property
+    def augments_on_device(self) -> bool:
+        """Whether ``collate`` leaves the views to ``on_after_batch_transfer``: ``augment_on``
+        is ``"device"``, or ``"auto"`` with the parameters on CUDA (and a batched path)."""
+        if self.device_views is None or self.augment_on == "cpu":
+            return False
+        return self.augment_on == "device" or self._on_cuda
+
+
+class ImageViewsTask(AugmentsOnDevice, ContrastiveTask):
     """An instance-instance image task whose batch is a tuple of views ``[N, C, H_v, W_v]``
     drawn from ``N`` uint8 images ``[C, H, W]`` by ``views`` (a picklable collate of
     :mod:`sslcore_vision.transforms`).
@@ -80,21 +105,6 @@ class ImageViewsTask(ContrastiveTask):
         super().__init__(encoder, head)
         self.views, self.augment_on = views, augment_on
         self.device_views = device_views(views, augment_on, type(self).__name__)
-        self._on_cuda = False
-
-    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> ImageViewsTask:
-        """After ``.to()`` / ``.cuda()`` / ``.cpu()``: note (as a plain bool, which
-        ``collate`` may read) whether the parameters are on a CUDA device."""
-        module = super()._apply(fn, *args, **kwargs)
-        self._on_cuda = any(p.is_cuda for p in self.parameters())
-        return module
-
-    @property
-    def augments_on_device(self) -> bool:
-        """Whether :meth:`collate` leaves the views to :meth:`on_after_batch_transfer`."""
-        if self.device_views is None or self.augment_on == "cpu":
-            return False
-        return self.augment_on == "device" or self._on_cuda
 
     def collate(self, samples: Sequence[Tensor]) -> tuple[Tensor, ...] | StackedImages:
         if self.augments_on_device:

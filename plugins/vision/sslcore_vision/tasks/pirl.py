@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sslcore import ConfigError, ContrastiveTask, TaskOutput, info_nce
+from sslcore_vision.batched import StackedImages
 from sslcore_vision.patches import TileGrid, shuffle_tiles
-from sslcore_vision.tasks.image_views import image_facts
-from sslcore_vision.transforms import simclr_augmentation
+from sslcore_vision.tasks.image_views import AugmentOn, AugmentsOnDevice, device_views, image_facts
+from sslcore_vision.transforms import ViewsCollate, simclr_augmentation
 
 
 class MemoryBank(nn.Module):
@@ -61,7 +62,7 @@ class MemoryBank(nn.Module):
         return self.memory[rows[torch.randint(len(rows), (k,), device=rows.device)]]
 
 
-class PIRL(ContrastiveTask):
+class PIRL(AugmentsOnDevice, ContrastiveTask):
     r"""The representation of an image should be invariant to its jigsaw transform.
 
     .. math::
@@ -82,7 +83,10 @@ class PIRL(ContrastiveTask):
     ``needs_indices``: the trainer passes ``(index, image)`` pairs, ``index`` the image's
     position in the pretraining set. Batch: ``(indices [N], images [N, C, S, S],
     tiles [N, n, C, t, t])`` built by :meth:`collate` from ``N`` such pairs of uint8
-    images. ``embed(images) -> [N, output_dim]`` is the encoder output.
+    images, or with ``augment_on`` on the device (as the view tasks':
+    :class:`~sslcore_vision.tasks.image_views.ImageViewsTask`) by
+    :meth:`on_after_batch_transfer` from ``(indices, stacked images)``.
+    ``embed(images) -> [N, output_dim]`` is the encoder output.
     """
 
     domain = "vision"
@@ -102,6 +106,7 @@ class PIRL(ContrastiveTask):
         loss_weight: float = 0.5,
         bank_momentum: float = 0.5,
         num_negatives: int = 4096,
+        augment_on: AugmentOn = "auto",
     ):
         super().__init__(encoder, head=nn.Linear(encoder.output_dim, proj_dim))
         self.tile_head = nn.Linear(encoder.output_dim, proj_dim)
@@ -111,6 +116,8 @@ class PIRL(ContrastiveTask):
         self.temperature, self.loss_weight = temperature, loss_weight
         self.bank_momentum, self.num_negatives = bank_momentum, num_negatives
         self.pending: list[tuple[Tensor, Tensor]] = []
+        self.augment_on = augment_on
+        self.device_views = device_views(ViewsCollate([augmentation] * 2), augment_on, "PIRL")
 
     @classmethod
     def from_data(
@@ -141,7 +148,9 @@ class PIRL(ContrastiveTask):
         augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter)
         return cls(encoder, augmentation, tiles, num_samples, **options)
 
-    def collate(self, samples: Sequence[tuple[int, Tensor]]) -> tuple[Tensor, Tensor, Tensor]:
+    def collate(
+        self, samples: Sequence[tuple[int, Tensor]]
+    ) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, StackedImages]:
         indices = torch.tensor([index for index, _ in samples], dtype=torch.long)
         bank_size = len(self.bank.memory)
         outside = indices[(indices < 0) | (indices >= bank_size)]
@@ -151,13 +160,25 @@ class PIRL(ContrastiveTask):
                 f"{bank_size} entries; build the task for the dataset it trains on"
             )
         images = [image for _, image in samples]
+        if self.augments_on_device:
+            return indices, StackedImages(torch.stack(images))
         views = torch.stack([self.augmentation(x) for x in images])
         tiles = self.tiles.extract(torch.stack([self.augmentation(x) for x in images]))
         order = torch.rand(len(tiles), self.tiles.num_tiles).argsort(dim=1)
         return indices, views, shuffle_tiles(tiles, order)
 
-    def forward(self, batch: tuple[Tensor, Tensor, Tensor]) -> TaskOutput:
-        indices, images, tiles = batch
+    def on_after_batch_transfer(self, batch: Any) -> Any:
+        """``(indices, stacked images)`` -> ``(indices, views, shuffled tiles)``, drawn on the
+        images' device; a batch with views passes through."""
+        if len(batch) != 2 or not isinstance(batch[1], StackedImages) or self.device_views is None:
+            return batch
+        views, tile_source = self.device_views(batch[1].images)
+        tiles = self.tiles.extract(tile_source)
+        order = torch.rand(len(tiles), self.tiles.num_tiles, device=tiles.device).argsort(dim=1)
+        return batch[0], views, shuffle_tiles(tiles, order)
+
+    def forward(self, batch: tuple[Tensor, Tensor, Tensor] | tuple[Tensor, StackedImages]) -> TaskOutput:
+        indices, images, tiles = self.on_after_batch_transfer(batch)
         v_image = self.head(self.encoder(images))  # [N, proj_dim]
         v_tiles = self.tile_head(self.encoder(tiles.flatten(0, 1)))  # [N * n, proj_dim]
         v_puzzle = self.puzzle_head(v_tiles.view(len(tiles), -1))  # [N, proj_dim]
