@@ -47,7 +47,10 @@ class Rows(ContrastiveTask):
             a = a + torch.arange(a.shape[1])  # the offending line
         if self.mistake == "meant on the host":
             a = a + torch.arange(a.shape[1]).to(a.device)  # device-ok: moved at once
-        return TaskOutput(info_nce(a, b))
+        loss = info_nce(a, b)
+        if self.mistake == "metric read every step":
+            return TaskOutput(loss, {"loss": loss.item()})  # the read
+        return TaskOutput(loss, {"loss": loss.detach()})
 
 
 SAMPLES = [torch.randn(4) for _ in range(6)]
@@ -55,7 +58,7 @@ SAMPLES = [torch.randn(4) for _ in range(6)]
 
 def creations(task: Rows) -> list:
     batch = task.collate(SAMPLES)
-    with default_device_creations(package_roots(task)) as found:
+    with default_device_creations(package_roots(task), host_reads=True) as found:
         task(task.on_after_batch_transfer(batch))
     return found
 
@@ -91,6 +94,12 @@ def test_default_device_creation_in_forward_is_named_with_its_line() -> None:
     line = first + next(i for i, text in enumerate(source) if "the offending line" in text)
     assert [(c.function, c.filename, c.lineno) for c in found] == [("arange", __file__, line)]
     assert "torch.arange(...) without device=" in str(found[0]) and "the offending line" in str(found[0])
+
+
+def test_a_host_read_in_forward_is_named() -> None:
+    (found,) = creations(Rows("metric read every step"))
+    assert found.read and found.function == "item" and "the read" in str(found)
+    assert "reads a value back (a GPU sync every step)" in str(found)
 
 
 def test_a_line_marked_device_ok_is_not_reported() -> None:

@@ -21,7 +21,8 @@ def flops_per_step(task: PretextTask, samples: Sequence[Any], batch_size: int) -
     n = min(batch_size, len(samples))
     items = [(i, samples[i]) if task.needs_indices else samples[i] for i in range(n)]
     try:
-        batch = move_to(task.collate(items), next(task.parameters()).device)
+        # the transfer hook (e.g. views built on the GPU) is data preparation, not the step
+        batch = task.on_after_batch_transfer(move_to(task.collate(items), next(task.parameters()).device))
         task.train()
         with FlopCounterMode(display=False) as counter:
             if isinstance(task, AdversarialTask) and task.schedule == "alternating":

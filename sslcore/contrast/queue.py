@@ -46,6 +46,13 @@ class NegativeQueue(nn.Module):
         self.register_buffer("keys", torch.zeros(self.size, self.dim, dtype=dtype))
         self.register_buffer("ptr", torch.zeros((), dtype=torch.long))  # next row to write
         self.register_buffer("count", torch.zeros((), dtype=torch.long))  # rows filled
+        # host copies of ptr / count: reading the buffers would sync a GPU every step
+        self._ptr = self._count = 0
+        self.register_load_state_dict_post_hook(NegativeQueue._read_counters)
+
+    @staticmethod
+    def _read_counters(module: nn.Module, incompatible_keys: object) -> None:
+        module._ptr, module._count = int(module.ptr), int(module.count)
 
     @torch.no_grad()
     def push(self, keys: Tensor, distributed: bool | None = None) -> None:
@@ -73,34 +80,35 @@ class NegativeQueue(nn.Module):
         if self.normalize:
             new = F.normalize(new.to(compute_dtype(new)), dim=1)
         kept = min(n, self.size)
-        ptr = int(self.ptr)
-        rows = (ptr + n - kept + torch.arange(kept, device=self.keys.device)) % self.size
+        rows = (self._ptr + n - kept + torch.arange(kept, device=self.keys.device)) % self.size
         self.keys.index_copy_(0, rows, new[n - kept :].to(self.keys.dtype))
-        self.ptr.fill_((ptr + n) % self.size)
-        self.count.fill_(min(int(self.count) + n, self.size))
+        self._ptr, self._count = (self._ptr + n) % self.size, min(self._count + n, self.size)
+        self.ptr.fill_(self._ptr)
+        self.count.fill_(self._count)
 
     def negatives(self) -> Tensor:
         """The stored keys ``[count, dim]``, oldest first (a copy: later pushes do not
         change it, so it can be used in a loss whose backward runs after the next push)."""
-        count, ptr = int(self.count), int(self.ptr)
+        count, ptr = self._count, self._ptr
         if count < self.size:
             return self.keys[:count].clone()
         return torch.cat([self.keys[ptr:], self.keys[:ptr]])
 
     @property
     def is_full(self) -> bool:
-        return int(self.count) == self.size
+        return self._count == self.size
 
     @property
     def filled(self) -> int:
         """Number of stored keys (``len`` is not defined, so an empty queue stays truthy)."""
-        return int(self.count)
+        return self._count
 
     def reset(self) -> None:
         """Empty the queue."""
         self.keys.zero_()
         self.ptr.zero_()
         self.count.zero_()
+        self._ptr = self._count = 0
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, dim={self.dim}, filled={int(self.count)}, normalize={self.normalize}"
+        return f"size={self.size}, dim={self.dim}, filled={self._count}, normalize={self.normalize}"

@@ -318,10 +318,9 @@ class Trainer:
                     for key, opt in optimizers.items():
                         for group, base in zip(opt.param_groups, base_lrs[key]):
                             group["lr"] = base * factor
-                    batch = move_to(batch, self.device)
-                    batch = self.task.on_after_batch_transfer(
-                        channels_last(batch) if self._channels_last else batch
-                    )
+                    batch = self.task.on_after_batch_transfer(move_to(batch, self.device))
+                    if self._channels_last:  # after the hook: views built on the device too
+                        batch = channels_last(batch)
                     out, loss_value, skipped = self._step(batch, optimizers, pos.step + 1)
                     pos.step += 1
                     pos.batch_in_epoch += 1

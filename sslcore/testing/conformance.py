@@ -197,16 +197,18 @@ class ConformanceSuite:
         )
         inputs, _ = self.eval_inputs(bundle) if bundle.evaluation is not None else (None, None)
         batch = task.collate(samples)  # CPU work in a worker: may create CPU tensors freely
-        with default_device_creations(package_roots(task)) as found:
+        with default_device_creations(package_roots(task), host_reads=True) as found:
             _losses(task, task.on_after_batch_transfer(batch))
+        with default_device_creations(package_roots(task)) as found_embed:
             if inputs is not None:
                 task.eval()
                 with torch.no_grad():
                     task.embed(inputs)
+        found += found_embed
         lines = "\n  ".join(sorted({str(c) for c in found}))
         assert not found, (
-            f"{task_name} creates tensors on the default device (on a GPU: the CPU, beside CUDA inputs); "
-            f"pass device=<an input>.device:\n  {lines}"
+            f"{task_name} breaks the device contract: pass device=<an input>.device to factories (on a GPU "
+            f"the default device is the CPU, beside CUDA inputs), return metrics as 0-d tensors:\n  {lines}"
         )
 
     def test_task_embed_shape(self, task_name: str) -> None:

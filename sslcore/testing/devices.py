@@ -42,7 +42,9 @@ FACTORIES = frozenset(
         "randn", "randperm", "scalar_tensor", "tensor", "tril_indices", "triu_indices", "zeros",
     )
 )  # fmt: skip
-#: a comment on the line that says a CPU tensor is meant (and moved, or used on the CPU)
+#: reads of a tensor's value back to the host: a device-to-host sync on a GPU
+HOST_READS = frozenset({torch.Tensor.item, torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.tolist})
+#: a comment on the line that says a CPU tensor (or a host read) is meant
 OPT_OUT = "device-ok"
 _TORCH_DIR = str(Path(torch.__file__).parent) + os.sep
 _THIS_FILE = __file__
@@ -50,15 +52,21 @@ _THIS_FILE = __file__
 
 @dataclass(frozen=True)
 class Creation:
-    """One factory call without ``device=``: where, and what."""
+    """One factory call without ``device=`` (or, ``read=True``, one host read): where, and what."""
 
     function: str
     filename: str
     lineno: int
+    read: bool = False
 
     def __str__(self) -> str:
         code = linecache.getline(self.filename, self.lineno).strip()
-        return f"{self.filename}:{self.lineno}: torch.{self.function}(...) without device=  | {code}"
+        what = (
+            f"Tensor.{self.function}() reads a value back (a GPU sync every step)"
+            if self.read
+            else (f"torch.{self.function}(...) without device=")
+        )
+        return f"{self.filename}:{self.lineno}: {what}  | {code}"
 
 
 def _call_site() -> tuple[str, int]:
@@ -72,17 +80,18 @@ def _call_site() -> tuple[str, int]:
 
 
 class _DefaultDeviceCreations(TorchFunctionMode):
-    def __init__(self, roots: tuple[str, ...]):
+    def __init__(self, roots: tuple[str, ...], reads: bool):
         super().__init__()
-        self.roots = roots
+        self.roots, self.reads = roots, reads
         self.found: list[Creation] = []
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        if func in FACTORIES and kwargs.get("device") is None and not _is_tensor_copy(func, args):
+        read = self.reads and func in HOST_READS
+        if read or (func in FACTORIES and kwargs.get("device") is None and not _is_tensor_copy(func, args)):
             filename, lineno = _call_site()
             if filename.startswith(self.roots) and OPT_OUT not in linecache.getline(filename, lineno):
-                self.found.append(Creation(func.__name__, filename, lineno))
+                self.found.append(Creation(func.__name__, filename, lineno, read))
         return func(*args, **kwargs)
 
 
@@ -105,10 +114,11 @@ def package_roots(*objects: Any) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def default_device_creations(roots: tuple[str, ...]) -> Iterator[list[Creation]]:
-    """Collect the factory calls without ``device=`` made from code under ``roots`` (sslcore's
-    own ``testing`` package excluded) while the block runs."""
-    mode = _DefaultDeviceCreations(roots)
+def default_device_creations(roots: tuple[str, ...], host_reads: bool = False) -> Iterator[list[Creation]]:
+    """Collect the factory calls without ``device=`` (and, with ``host_reads``, the reads of a
+    tensor's value: ``.item()``, ``float()``, ``int()``, ``.tolist()``) made from code under
+    ``roots`` (sslcore's own ``testing`` package excluded) while the block runs."""
+    mode = _DefaultDeviceCreations(roots, host_reads)
     with mode:
         yield mode.found
     testing = str(Path(__file__).parent) + os.sep

@@ -180,7 +180,7 @@ class Electra(AdversarialTask):
             base_rate_loss = F.binary_cross_entropy(rate, rate)  # H(p): the best constant guess's loss
             metrics = {
                 "mlm_loss": out.mlm_loss.detach(),
-                "mlm_accuracy": float((out.logits.argmax(-1) == out.original[out.masked]).float().mean())
+                "mlm_accuracy": (out.logits.argmax(-1) == out.original[out.masked]).float().mean()
                 if out.masked.any()
                 else 0.0,
                 "replaced_fraction": rate,
@@ -190,5 +190,5 @@ class Electra(AdversarialTask):
                 "tokens": real.sum(),
             }
             if out.replaced.any():
-                metrics["disc_recall"] = float(predicted[out.replaced].float().mean())
+                metrics["disc_recall"] = predicted[out.replaced].float().mean()
         return TaskOutput(loss, metrics)

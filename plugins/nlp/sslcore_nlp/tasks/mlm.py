@@ -66,5 +66,5 @@ class MaskedLanguageModeling(GenerativeTask):
         states = self.encoder.token_states(batch)  # [B, L, d]
         loss, metrics = masked_lm_loss(self.decoder, states, batch["labels"])
         if metrics["masked_tokens"]:  # a batch of very short texts may have nothing masked
-            metrics["tokens"] = float(batch["attention_mask"].sum())
+            metrics["tokens"] = batch["attention_mask"].sum()
         return TaskOutput(loss, metrics)

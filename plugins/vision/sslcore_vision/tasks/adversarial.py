@@ -54,8 +54,8 @@ class AdversarialReconstruction(AdversarialTask):
             prediction = self.generator.predict(batch)
         real, fake = (self.discriminator(x) for x in self.judged(batch, prediction))
         metrics = {
-            "real_score": torch.sigmoid(real).mean().item(),
-            "fake_score": torch.sigmoid(fake).mean().item(),
+            "real_score": torch.sigmoid(real).mean().detach(),
+            "fake_score": torch.sigmoid(fake).mean().detach(),
         }
         return TaskOutput(real_loss(real, True) + real_loss(fake, False), metrics)
 
@@ -64,5 +64,5 @@ class AdversarialReconstruction(AdversarialTask):
         reconstruction = self.generator.reconstruction_loss(prediction, batch)
         adversarial = real_loss(self.discriminator(self.judged(batch, prediction)[1]), True)
         loss = (1 - self.lambda_adv) * reconstruction + self.lambda_adv * adversarial
-        metrics = {"reconstruction": reconstruction.item(), "adversarial": adversarial.item()}
+        metrics = {"reconstruction": reconstruction.detach(), "adversarial": adversarial.detach()}
         return TaskOutput(loss, metrics)

@@ -143,5 +143,5 @@ class DeepInfoMax(ContrastiveTask):
                 info_nce(local[:, :, p], global_, temperature=self.temperature) for p in range(local.shape[2])
             ]
             loss = torch.stack(per_position).mean()
-        gap = (positive.detach().mean() - negative.detach().mean()).item()
+        gap = positive.detach().mean() - negative.detach().mean()
         return TaskOutput(loss, {"score_gap": gap})

@@ -74,4 +74,4 @@ class MaskedReconstruction(GenerativeTask):
 
     def forward(self, batch: MaskedBatch) -> TaskOutput:
         loss = self.reconstruction_loss(self.predict(batch), batch)
-        return TaskOutput(loss, {"masked_fraction": batch.masks.float().mean().item()})
+        return TaskOutput(loss, {"masked_fraction": batch.masks.float().mean()})

@@ -100,7 +100,7 @@ class MoCoV2(ImageViewsTask):
         loss = info_nce(q, k, self.queue.negatives(), temperature=self.temperature)
         if self.training:
             self._new_keys = k
-        positive_cosine = F.cosine_similarity(q.detach(), k).mean().item()
+        positive_cosine = F.cosine_similarity(q.detach(), k).mean()
         return TaskOutput(loss, {"positive_cosine": positive_cosine})
 
     def on_train_step_end(self, progress: float) -> None:

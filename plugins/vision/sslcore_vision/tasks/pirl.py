@@ -189,7 +189,7 @@ class PIRL(AugmentsOnDevice, ContrastiveTask):
         loss = self.loss_weight * puzzle_loss + (1 - self.loss_weight) * image_loss
         if self.training:
             self.pending.append((indices, v_image.detach()))
-        similarity = F.cosine_similarity(v_puzzle.detach(), memory).mean().item()
+        similarity = F.cosine_similarity(v_puzzle.detach(), memory).mean()
         return TaskOutput(loss, {"puzzle_memory_cosine": similarity})
 
     def on_train_step_end(self, progress: float) -> None:

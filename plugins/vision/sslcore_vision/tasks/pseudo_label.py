@@ -46,5 +46,5 @@ class PseudoLabelTask(ContrastiveTask):
 
     def forward(self, batch: Any) -> TaskOutput:
         logits, labels = self.logits(batch)
-        accuracy = (logits.detach().argmax(dim=1) == labels).float().mean().item()
+        accuracy = (logits.detach().argmax(dim=1) == labels).float().mean()
         return TaskOutput(F.cross_entropy(logits, labels), {"accuracy": accuracy})

@@ -69,5 +69,5 @@ class SimCLR(ImageViewsTask):
         view1, view2 = self.as_views(batch)
         z1, z2 = self.head(self.encoder(torch.cat([view1, view2]))).chunk(2)
         loss = nt_xent(z1, z2, temperature=self.temperature)
-        positive_cosine = F.cosine_similarity(z1.detach(), z2.detach()).mean().item()
+        positive_cosine = F.cosine_similarity(z1.detach(), z2.detach()).mean()
         return TaskOutput(loss, {"positive_cosine": positive_cosine})

@@ -72,7 +72,13 @@ class SwAV(ImageViewsTask):
         self.temperature, self.epsilon, self.sinkhorn_iterations = temperature, epsilon, sinkhorn_iterations
         self.freeze_prototypes = freeze_prototypes
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
+        self._steps_done = 0  # host copy: reading the buffer would sync a GPU every step
+        self.register_load_state_dict_post_hook(SwAV._read_steps)
         self._new_features: list[Tensor] = []
+
+    @staticmethod
+    def _read_steps(module: nn.Module, incompatible_keys: object) -> None:
+        module._steps_done = int(module.steps_done)
 
     @classmethod
     def from_data(
@@ -103,7 +109,7 @@ class SwAV(ImageViewsTask):
         groups = [torch.cat(batch[:2])] + ([torch.cat(batch[2:])] if len(batch) > 2 else [])
         z = F.normalize(self.head(torch.cat([self.encoder(g) for g in groups])), dim=1)
         prototypes = self.prototypes.weight  # [num_prototypes, proj_dim]
-        if int(self.steps_done) < self.freeze_prototypes:
+        if self._steps_done < self.freeze_prototypes:
             prototypes = prototypes.detach()
         scores = (z @ prototypes.T).split(n)  # V x [N, num_prototypes]
         queue_scores = None
@@ -119,6 +125,7 @@ class SwAV(ImageViewsTask):
 
     def on_train_step_end(self, progress: float) -> None:
         self.steps_done += 1
+        self._steps_done += 1
         self.normalise_prototypes()
         for queue, features in zip(self.queues, self._new_features):
             queue.push(features)
