@@ -1,7 +1,8 @@
 """Build datasets, encoders and tasks from registered names and option dicts.
 
-Options are checked against the factory's signature before anything is built, so an
-unknown key is rejected with the closest valid key suggested.
+Options are checked against the factory's signature before anything is built: an
+unknown key is rejected with the closest valid key suggested, and a value against the
+option's type hint and declared range (:mod:`sslcore.options`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import nn
 
 from sslcore.data import DatasetBundle
 from sslcore.errors import ConfigError, suggest
+from sslcore.options import EMPTY, FLAGS, Option, check_values, option_specs
 from sslcore.paradigms import PretextTask
 from sslcore.plugins.manager import Registry, get_registry
 from sslcore.plugins.specs import resolve_factory
@@ -71,6 +73,82 @@ def task_option_names(factory: Callable[..., Any]) -> list[str] | None:
     return option_names(factory, reserved=2)
 
 
+def task_option_specs(factory: Callable[..., Any]) -> dict[str, Option]:
+    """The options of :func:`task_option_names`, each with the type hint and default of
+    the signature that declares it (``from_data``'s before ``__init__``'s)."""
+    if isinstance(factory, type) and issubclass(factory, PretextTask):
+        init = option_specs(factory.__init__, reserved=2)
+        if factory.from_data.__func__ is PretextTask.from_data.__func__:  # type: ignore[attr-defined]
+            return init
+        own = option_specs(factory.from_data, reserved=2)
+        if not _signature_options(factory.from_data, reserved=2)[1]:
+            return own
+        return own | {n: o for n, o in init.items() if n not in own and o.default is not EMPTY}
+    return option_specs(factory, reserved=2)
+
+
+def component_option_specs(kind: str, factory: Callable[..., Any]) -> dict[str, Option]:
+    """The declared options of a ``kind`` ("task", "encoder" or "dataset") ``factory``."""
+    return task_option_specs(factory) if kind == "task" else option_specs(factory, reserved=1)
+
+
+def check_component_options(
+    kind: str, name: str, factory: Callable[..., Any], options: Mapping[str, Any]
+) -> None:
+    """Check the option names, then values, that ``options`` gives the ``kind`` ("task",
+    "encoder" or "dataset") ``name`` built by ``factory``; ConfigError on the first
+    unknown name, or naming every bad value."""
+    what = f"{kind} {name!r}"
+    valid = task_option_names(factory) if kind == "task" else option_names(factory, reserved=1)
+    check_options(what, valid, options)
+    check_values(what, component_option_specs(kind, factory), options, FLAGS[kind])
+
+
+def option_problems(
+    task: str,
+    dataset: str,
+    encoder: str | nn.Module | None = None,
+    task_options: Mapping[str, Any] | None = None,
+    encoder_options: Mapping[str, Any] | None = None,
+    dataset_options: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> list[str]:
+    """The option problems of a run, one line per component, found without building or
+    loading anything: what :func:`check_run_options` raises, and what ``sslcore compare``
+    reports for every run of a grid before the first starts."""
+    registry = registry or get_registry()
+    spec, data = registry.task(task), registry.dataset(dataset)
+    checks = [("task", spec, task_options), ("dataset", data, dataset_options)]
+    encoder = spec.default_encoder if encoder is None else encoder
+    if isinstance(encoder, str):  # a user module takes no options (build_task says so)
+        checks.append(("encoder", registry.encoder(encoder), encoder_options))
+    problems = []
+    for kind, component, options in checks:
+        try:
+            check_component_options(kind, component.name, resolve_factory(component.factory), options or {})
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def check_run_options(
+    task: str,
+    dataset: str,
+    encoder: str | nn.Module | None = None,
+    task_options: Mapping[str, Any] | None = None,
+    encoder_options: Mapping[str, Any] | None = None,
+    dataset_options: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> None:
+    """Raise ConfigError with every :func:`option_problems` of a run (before a run folder
+    is written or data loads)."""
+    problems = option_problems(
+        task, dataset, encoder, task_options, encoder_options, dataset_options, registry
+    )
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
 def build_dataset(
     name: str,
     root: str | Path | None = None,
@@ -81,7 +159,7 @@ def build_dataset(
     spec = registry.dataset(name)
     options = dict(options or {})
     factory = resolve_factory(spec.factory)
-    check_options(f"dataset {spec.name!r}", option_names(factory, reserved=1), options)
+    check_component_options("dataset", spec.name, factory, options)
     bundle = factory(Path(root) if root is not None else None, **options)
     if not isinstance(bundle, DatasetBundle):
         raise TypeError(f"dataset {spec.name!r} factory returned {type(bundle).__name__}, not DatasetBundle")
@@ -98,7 +176,7 @@ def build_encoder(
     spec = registry.encoder(name)
     options = dict(options or {})
     factory = resolve_factory(spec.factory)
-    check_options(f"encoder {spec.name!r}", option_names(factory, reserved=1), options)
+    check_component_options("encoder", spec.name, factory, options)
     encoder = factory(info, **options)
     if not isinstance(getattr(encoder, "output_dim", None), int):
         raise TypeError(f"encoder {spec.name!r} has no integer output_dim")
@@ -140,7 +218,7 @@ def build_task(
         )
     task_options = dict(task_options or {})
     factory = resolve_factory(spec.factory)
-    check_options(f"task {spec.name!r}", task_option_names(factory), task_options)
+    check_component_options("task", spec.name, factory, task_options)
     if encoder is None:
         encoder = spec.default_encoder
         if encoder is None:

@@ -15,12 +15,16 @@ from sslcore.errors import ConfigError, SSLCoreError
 
 
 def parse_assignments(pairs: Sequence[str] | None, flag: str) -> dict[str, Any]:
-    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (values parsed as Python literals when possible)."""
+    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (values parsed as Python literals when possible;
+    ``true``/``false`` in any case are booleans, not the always-true strings)."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"{flag} expects key=value, got {pair!r}")
+        if raw.lower() in ("true", "false"):
+            out[key] = raw.lower() == "true"
+            continue
         try:
             out[key] = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
@@ -115,6 +119,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         )
         signum = getattr(signal, result.interrupted, signal.SIGTERM)
         return 128 + int(signum)
+    if args.resume and result.new_steps == 0:
+        print(
+            f"{args.output} had already finished ({result.steps} steps, final loss "
+            f"{result.final_loss:.4f}); nothing was trained. Checkpoint {result.checkpoint}"
+        )
+        return 0
     print(
         f"trained {result.steps} steps ({result.epochs:.2f} epochs, {result.samples} samples) in "
         f"{result.seconds:.1f}s; final loss {result.final_loss:.4f}; checkpoint {result.checkpoint}"
@@ -158,6 +168,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from sslcore.compare import load_grid, run_grid, suite_grid
     from sslcore.compare.report import failures_table, markdown_table, summarise, write_report
+    from sslcore.compare.runner import GridInterrupted
 
     if (args.grid is None) == (args.suite is None):
         raise ConfigError("give a grid file or --suite NAME (quick, standard), not both")
@@ -165,7 +176,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.data_root:
         grid = grid.with_data_root(args.data_root)
     output = Path(args.output or f"runs/compare-{args.suite or Path(args.grid).stem}")
-    records = run_grid(grid, output)
+    try:
+        records = run_grid(grid, output)
+    except GridInterrupted as exc:
+        print(f"sslcore: {exc}", file=sys.stderr)
+        return 128 + int(getattr(signal, exc.signal_name, signal.SIGINT))
     paths = write_report(grid, records, output)
     print("\n" + markdown_table(summarise(records)))
     failures = failures_table(records)
@@ -281,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside training: nothing is recorded
+        print("sslcore: interrupted; results written so far are kept, rerun to continue", file=sys.stderr)
+        return 128 + int(signal.SIGINT)
     except SSLCoreError as exc:
         print(f"sslcore: error: {exc}", file=sys.stderr)
         if os.environ.get("SSLCORE_DEBUG"):

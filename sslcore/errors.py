@@ -59,6 +59,12 @@ class DataNotFoundError(SSLCoreError, FileNotFoundError):
         return self.args[0]
 
 
+class CorruptDataError(SSLCoreError, RuntimeError):
+    """Data files that are present but cannot be read safely: truncated, corrupt, of
+    another release, or (a pickle) asking for code other than the format needs. The
+    message names the user's file and how to replace it."""
+
+
 class NonFiniteLossError(SSLCoreError, FloatingPointError):
     """Training produced a NaN or infinite loss."""
 

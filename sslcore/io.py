@@ -1,7 +1,10 @@
-"""Atomic file writes: write a temporary file in the same folder, flush, fsync, rename.
+"""Atomic file writes (a temporary file in the same folder, flushed, fsynced, renamed)
+and JSON / JSONL reads whose errors name the file, the line and the repair.
 
 A reader (or a crash) never sees a half-written file: the old version stays until the
-new one is complete.
+new one is complete. A process killed mid-write leaves its temporary file
+(``.<name>.<random>.tmp``) behind; :func:`remove_orphaned_temp_files` clears them on the
+next start, under the folder's lock (:mod:`sslcore.locks`).
 """
 
 from __future__ import annotations
@@ -9,16 +12,21 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+from sslcore.errors import ConfigError
+
+TEMP_SUFFIX = ".tmp"
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -39,6 +47,52 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def remove_orphaned_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write` calls killed mid-write left in
+    ``folder`` (not recursive). Only call it while holding the folder's lock: a live
+    writer's temporary file looks the same."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    orphans = [p for p in folder.glob(f".*{TEMP_SUFFIX}") if p.is_file() and p.name.count(".") >= 3]
+    for path in orphans:
+        path.unlink(missing_ok=True)
+    return orphans
+
+
 def read_json(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    """Parse a JSON file; ConfigError naming the file, line and column if it is not JSON."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "repair that line, or restore the file (sslcore writes it atomically, so a broken "
+            "one was edited by hand or by another program)"
+        ) from None
+
+
+def read_jsonl(path: str | Path) -> list[Any]:
+    """The records of a JSON-lines file. A torn last line (a crash mid-append: no final
+    newline and not JSON) is left out with a warning; any other bad line is a ConfigError
+    naming the file and the line."""
+    text = Path(path).read_text(encoding="utf-8")
+    lines = text.split("\n")
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if number == len(lines):  # the last line, with no newline after it
+                warnings.warn(
+                    f"{path}: line {number} is incomplete (a write interrupted by a crash) and is ignored",
+                    stacklevel=2,
+                )
+                continue
+            raise ConfigError(
+                f"{path}: line {number} is not valid JSON ({exc.msg}); delete or repair that line"
+            ) from None
+    return records

@@ -14,6 +14,7 @@ pretrained with a user ``nn.Module`` as its encoder records only the module's cl
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import platform
@@ -26,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sslcore.build import build_dataset, build_task
+from sslcore.build import build_dataset, build_task, check_run_options
 from sslcore.data import DatasetBundle
 from sslcore.engine import CheckpointDir, TrainConfig, Trainer, TrainResult, seed_everything
 from sslcore.engine import distributed as ddp
@@ -34,6 +35,8 @@ from sslcore.engine.device import resolve_device, resolve_precision
 from sslcore.errors import CheckpointError, ConfigError
 from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protocol, probe_embeddings
 from sslcore.io import atomic_write_json, read_json
+from sslcore.locks import FolderLock
+from sslcore.options import FLAGS, check_values, option_specs
 from sslcore.paradigms import PretextTask
 from sslcore.plugins.manager import Registry, get_registry
 
@@ -88,21 +91,23 @@ def pretrain(
     with ``evaluate(output, encoder=<a fresh instance of the same class>)``."""
     config = TrainConfig.from_dict(train)
     resolve_precision(config.precision, resolve_device(config.device))  # before any data loads
+    check_run_options(task, dataset, encoder, task_options, encoder_options, dataset_options, registry)
     created = ddp.init_from_env(config.device)
     try:
-        result = _pretrain(
-            task,
-            dataset,
-            Path(output),
-            data_root,
-            encoder,
-            task_options,
-            encoder_options,
-            dataset_options,
-            resume,
-            registry or get_registry(),
-            config,
-        )
+        with FolderLock(output) if ddp.is_main() else contextlib.nullcontext():
+            result = _pretrain(
+                task,
+                dataset,
+                Path(output),
+                data_root,
+                encoder,
+                task_options,
+                encoder_options,
+                dataset_options,
+                resume,
+                registry or get_registry(),
+                config,
+            )
         if created:  # every rank done before the group goes: a gloo rank torn down while
             ddp.barrier()  # its peer still has work in flight can abort at exit (SIGABRT)
         return result
@@ -138,7 +143,7 @@ def _pretrain(
     }
     config_path = output / CONFIG
     if config_path.exists():
-        previous = read_json(config_path)
+        previous = read_run_config(output)
         if not resume:
             if CheckpointDir(output / "checkpoints").paths():
                 raise ConfigError(
@@ -184,12 +189,8 @@ def load_run(
     ``dataset_options``: overrides of the run's dataset options, e.g. ``{"probe": "mr"}``
     to evaluate a text run on another labelled set built with the same tokenizer."""
     registry = registry or get_registry()
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG).exists():
-        raise ConfigError(
-            f"{run_dir} is not a run folder: {CONFIG} is missing (create one with `sslcore pretrain`)"
-        )
-    run = read_json(run_dir / CONFIG)
+    run_dir = _require_run_folder(run_dir)
+    run = read_run_config(run_dir)
     root = data_root if data_root is not None else run["data_root"]
     seed_everything(run["train"]["seed"])
     encoder = _run_encoder(run_dir, run["encoder"], encoder)
@@ -204,6 +205,47 @@ def load_run(
             )
         task.load_state_dict(found[1]["model"])
     return task, bundle, run
+
+
+def _require_run_folder(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).exists():
+        raise ConfigError(
+            f"{run_dir} is not a run folder: {CONFIG} is missing (create one with `sslcore pretrain`)"
+        )
+    return run_dir
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A run folder's ``config.json``, checked: ConfigError naming the file, what is wrong
+    and how to repair it (rather than a KeyError deep inside)."""
+    path = Path(run_dir) / CONFIG
+    run = read_json(path)
+    fix = (
+        "restore it from a copy, or start the run over in a new folder (the checkpoints also "
+        "hold it: torch.load(<checkpoint>, weights_only=True)['run'])"
+    )
+    if not isinstance(run, dict):
+        raise ConfigError(f"{path} must hold a JSON object, not {type(run).__name__}; {fix}")
+    expected = {
+        "task": str,
+        "dataset": str,
+        "train": dict,
+        "task_options": dict,
+        "encoder_options": dict,
+        "dataset_options": dict,
+    }
+    problems = [f"{key!r} is missing" for key in expected if key not in run]
+    problems += [
+        f"{key!r} must be a {kind.__name__}, not {type(run[key]).__name__}"
+        for key, kind in expected.items()
+        if key in run and not isinstance(run[key], kind)
+    ]
+    if not problems and not isinstance(run["train"].get("seed"), int):
+        problems.append("'train' has no integer 'seed'")
+    if problems:
+        raise ConfigError(f"{path} is not a valid run configuration: {'; '.join(problems)}; {fix}")
+    return run
 
 
 def _run_encoder(
@@ -236,7 +278,7 @@ def _run_encoder(
 
 
 def _check_protocol_options(name: str, probe: Any, options: Mapping[str, Any]) -> None:
-    """Unknown keyword options of a protocol fail before anything is loaded."""
+    """Unknown keyword options of a protocol, and bad values, fail before anything is loaded."""
     fixed = {"X", "y", "splits", "task", "evalset", "seed", "device"}
     known = [p for p in inspect.signature(probe).parameters if p not in fixed]
     unknown = sorted(set(options) - set(known))
@@ -244,6 +286,7 @@ def _check_protocol_options(name: str, probe: Any, options: Mapping[str, Any]) -
         raise ConfigError(
             f"protocol {name!r} has no option {', '.join(unknown)}; its options: {', '.join(known)}"
         )
+    check_values(f"protocol {name!r}", option_specs(probe, exclude=fixed), options, FLAGS["protocol"])
 
 
 def evaluate(
@@ -264,6 +307,35 @@ def evaluate(
     probe = get_protocol(protocol)
     _check_protocol_options(protocol, probe, protocol_options)
     dev = resolve_device(device)  # before anything loads
+    with FolderLock(
+        _require_run_folder(run_dir)
+    ):  # not while the run trains, nor beside another evaluation of it
+        return _evaluate(
+            Path(run_dir),
+            protocol,
+            probe,
+            data_root,
+            random_init,
+            registry,
+            dev,
+            encoder,
+            dataset_options,
+            protocol_options,
+        )
+
+
+def _evaluate(
+    run_dir: Path,
+    protocol: str,
+    probe: Any,
+    data_root: str | Path | None,
+    random_init: bool,
+    registry: Registry | None,
+    dev: torch.device,
+    encoder: nn.Module | None,
+    dataset_options: Mapping[str, Any] | None,
+    protocol_options: Mapping[str, Any],
+) -> dict[str, Any]:
     task, bundle, run = load_run(run_dir, data_root, random_init, registry, encoder, dataset_options)
     if bundle.evaluation is None:
         raise ConfigError(f"dataset {run['dataset']!r} has no labelled evaluation data")
@@ -290,5 +362,5 @@ def evaluate(
     }
     suffix = "_random" if random_init else ""
     suffix += "".join(f"_{key}-{value}" for key, value in sorted((dataset_options or {}).items()))
-    atomic_write_json(Path(run_dir) / f"eval_{protocol}{suffix}.json", record)
+    atomic_write_json(run_dir / f"eval_{protocol}{suffix}.json", record)
     return record

@@ -80,8 +80,9 @@ def test_two_gloo_processes_reproduce_the_single_process_loss_curve(tmp_path: Pa
     result = run_torchrun(tmp_path / "two", *args)
     assert (result["world_size"], result["steps"], result["samples"]) == (2, 20, 160)
     assert_same_curve(tmp_path / "one", tmp_path / "two")
-    # rank 0 alone wrote the run files
+    # rank 0 alone wrote the run files (and held the folder's lock)
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        ".sslcore.lock",
         "checkpoints",
         "config.json",
         "metrics.jsonl",

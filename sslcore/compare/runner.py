@@ -4,6 +4,11 @@ representation geometry, and append the record to ``results.jsonl`` atomically.
 
 Rerunning on the same output folder skips finished runs and resumes an interrupted
 one from its newest checkpoint; failed runs are recorded with their error and retried.
+A run is recorded as finished only after its whole budget trained and every probe ran: a
+stop signal (Ctrl-C, SIGTERM) during a run stops the grid with :class:`GridInterrupted`
+and records nothing for that run; a rerun resumes it (straight to the probes if its
+training had completed). One process at a time writes an output folder (its lock,
+:mod:`sslcore.locks`).
 """
 
 from __future__ import annotations
@@ -18,21 +23,32 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from sslcore.build import check_options, option_names, task_option_names
+from sslcore.build import option_problems
 from sslcore.compare.baselines import RawFeatures
 from sslcore.compare.flops import flops_per_step
 from sslcore.compare.geometry import geometry
 from sslcore.compare.grid import Grid, GridError, GridRun
 from sslcore.engine import TrainConfig
 from sslcore.engine.device import resolve_device, resolve_precision
-from sslcore.errors import ConfigError, UnknownNameError
+from sslcore.errors import ConfigError, SSLCoreError, UnknownNameError
 from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protocol, probe_embeddings
-from sslcore.io import atomic_write_text
+from sslcore.io import atomic_write_text, read_jsonl, remove_orphaned_temp_files
+from sslcore.locks import FolderLock
 from sslcore.plugins.manager import Registry, get_registry
-from sslcore.plugins.specs import resolve_factory
 from sslcore.runs import load_run, pretrain
 
 RESULTS = "results.jsonl"
+
+
+class GridInterrupted(SSLCoreError):
+    """A stop signal ended a grid run before it finished; nothing was recorded for it."""
+
+    def __init__(self, run_id: str, signal_name: str, steps: int, run_dir: Path):
+        self.run_id, self.signal_name, self.steps = run_id, signal_name, steps
+        super().__init__(
+            f"interrupted ({signal_name}) during run {run_id} at step {steps}; its checkpoint is in "
+            f"{run_dir} and nothing was recorded for it: rerun the same command to resume"
+        )
 
 
 def check_grid(grid: Grid, registry: Registry) -> None:
@@ -72,21 +88,17 @@ def check_grid(grid: Grid, registry: Registry) -> None:
 def _option_problems(
     run: GridRun, task: Any, dataset: Any, registry: Registry, device: torch.device | None
 ) -> list[str]:
-    """Unknown training, task, encoder or dataset options, found before anything runs."""
-    encoder_name = run.encoder or task.default_encoder
-    checks = [
-        (f"task {run.task!r}", task_option_names(resolve_factory(task.factory)), run.task_options),
-        (f"dataset {run.dataset!r}", option_names(resolve_factory(dataset.factory), 1), run.dataset_options),
-    ]
-    if encoder_name is not None:
-        factory = resolve_factory(registry.encoder(encoder_name).factory)
-        checks.append((f"encoder {encoder_name!r}", option_names(factory, 1), run.encoder_options))
-    problems = []
-    for what, valid, options in checks:
-        try:
-            check_options(what, valid, options)
-        except ConfigError as exc:
-            problems.append(str(exc))
+    """Unknown training, task, encoder or dataset options, and task, encoder or dataset
+    option values of the wrong type or out of range, found before anything runs."""
+    problems = option_problems(
+        run.task,
+        run.dataset,
+        run.encoder,
+        run.task_options,
+        run.encoder_options,
+        run.dataset_options,
+        registry,
+    )
     try:
         config = TrainConfig.from_dict({**run.train, **run.budget})
         if device is not None:
@@ -98,9 +110,7 @@ def _option_problems(
 
 def read_results(output: Path) -> list[dict[str, Any]]:
     path = output / RESULTS
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path) if path.exists() else []
 
 
 def append_result(output: Path, record: dict[str, Any]) -> None:
@@ -117,7 +127,12 @@ def run_grid(
     """Run every unfinished run of ``grid`` into ``output``; returns all records."""
     registry = registry or get_registry()
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    with FolderLock(output, "comparison output"):
+        remove_orphaned_temp_files(output)
+        return _run_grid(grid, output, registry, log)
+
+
+def _run_grid(grid: Grid, output: Path, registry: Registry, log: Any) -> list[dict[str, Any]]:
     check_grid(grid, registry)
     done = {r["run_id"] for r in read_results(output) if r.get("status") == "ok"}
     for n, run in enumerate(grid.runs, 1):
@@ -130,6 +145,8 @@ def run_grid(
         try:
             with threadpool_limits(grid.settings.get("threads")):  # BLAS too: probes depend on it
                 record = _run_one(run, grid, output / "runs" / run.run_id, registry)
+        except GridInterrupted:
+            raise  # the user stopped the grid: no record, the rerun resumes this run
         except Exception as exc:  # a crashing run is recorded and the grid goes on
             record = _base_record(run, registry) | {
                 "status": "failed",
@@ -192,6 +209,10 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
         registry=registry,
         **train,
     )
+    if result.interrupted is not None:
+        raise GridInterrupted(run.run_id, result.interrupted, result.steps, run_dir)
+    if not result.completed:
+        raise RuntimeError(f"training stopped at step {result.steps} before its budget {run.budget}")
     if not np.isfinite(result.final_loss):
         raise ValueError(f"training ended with a non-finite loss ({result.final_loss})")
     probe = get_protocol(run.protocol)

@@ -1,15 +1,21 @@
-"""Checkpoints: atomic writes, keep the last K, load without executing code.
+"""Checkpoints: atomic writes, verified pruning, load without executing code.
 
 Files are ``<run>/checkpoints/step_00000100.pt`` written by ``torch.save`` to a temporary
 file and renamed; they are read back with ``torch.load(weights_only=True)``, so a
-checkpoint never runs code. A truncated or corrupt file is reported and the previous
-one is used.
+checkpoint never runs code. Order is the step number in the name, compared as a number.
+A truncated or corrupt file is reported and the previous one is used; when a run resumes
+from an older checkpoint, the unreadable newer ones are moved to ``checkpoints/unreadable/``
+so that pruning and later reads see one line of steps. Pruning deletes old checkpoints
+only after the new one has been verified (its zip records and CRCs read back).
 """
 
 from __future__ import annotations
 
 import random
+import re
+import shutil
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,14 @@ from sslcore.errors import CheckpointError
 from sslcore.io import atomic_write
 
 PATTERN = "step_*.pt"
+NAME = re.compile(r"step_(\d+)\.pt")
+UNREADABLE = "unreadable"
+
+
+def checkpoint_step(path: str | Path) -> int | None:
+    """The step in a checkpoint's file name (``step_00000100.pt`` -> 100), or None."""
+    match = NAME.fullmatch(Path(path).name)
+    return int(match.group(1)) if match else None
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -41,21 +55,47 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         ) from exc
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"checkpoint {path} is not an sslcore checkpoint (no 'model' entry)")
+    named = checkpoint_step(path)
+    if named is not None and "step" in state and state["step"] != named:
+        raise CheckpointError(
+            f"checkpoint {path} holds step {state['step']}, not the step {named} its name says "
+            "(renamed or copied by hand?); delete it or give it its step's name"
+        )
     return state
 
 
+def verify_checkpoint(path: str | Path) -> None:
+    """Check a written checkpoint's bytes without unpickling anything: every record of
+    ``torch.save``'s zip archive is read back and its CRC compared. CheckpointError if not."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"checkpoint {path} did not verify after writing ({exc})") from exc
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path} did not verify after writing: record {bad} is corrupt")
+
+
 class CheckpointDir:
-    """The checkpoints of one run, newest last."""
+    """The checkpoints of one run, ordered by step (newest last)."""
 
     def __init__(self, folder: str | Path, keep: int = 2):
         self.folder, self.keep = Path(folder), keep
 
     def paths(self) -> list[Path]:
-        return sorted(self.folder.glob(PATTERN)) if self.folder.is_dir() else []
+        """Checkpoint files ``step_<N>.pt`` by step number (not by name: 10**8 follows 99999999)."""
+        if not self.folder.is_dir():
+            return []
+        found = [(checkpoint_step(p), p) for p in self.folder.glob(PATTERN)]
+        return [p for step, p in sorted((s, p) for s, p in found if s is not None)]
 
     def save(self, step: int, state: dict[str, Any]) -> Path:
+        """Write, verify, then prune: of the checkpoints up to ``step`` the newest ``keep``
+        stay (the one just written always among them); newer files are never touched here."""
         path = save_checkpoint(self.folder / f"step_{step:08d}.pt", state)
-        for old in self.paths()[: -self.keep]:
+        verify_checkpoint(path)
+        older = [p for p in self.paths() if checkpoint_step(p) < step]  # type: ignore[operator]
+        for old in older[: max(len(older) - (self.keep - 1), 0)]:
             old.unlink(missing_ok=True)
         return path
 
@@ -67,6 +107,18 @@ class CheckpointDir:
             except CheckpointError as exc:
                 warnings.warn(f"{exc}; trying the previous checkpoint", stacklevel=2)
         return None
+
+    def set_aside_after(self, step: int) -> list[Path]:
+        """Move the checkpoints newer than ``step`` (unreadable ones a resume skipped) to
+        ``checkpoints/unreadable/``, out of the run's line of steps; returns their new paths."""
+        moved = []
+        for path in self.paths():
+            if checkpoint_step(path) > step:  # type: ignore[operator]
+                target = self.folder / UNREADABLE / path.name
+                target.parent.mkdir(exist_ok=True)
+                shutil.move(path, target)
+                moved.append(target)
+        return moved
 
 
 def rng_state() -> dict[str, Any]:

@@ -16,12 +16,14 @@ checkpoints. See ``docs/distributed.md``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
+import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,8 @@ from sslcore.engine.schedule import warmup_cosine
 from sslcore.engine.signals import StopSignals
 from sslcore.engine.watch import FiniteWatch, window_mean
 from sslcore.errors import CheckpointError, ConfigError, NonFiniteLossError
-from sslcore.io import atomic_write_text
+from sslcore.io import atomic_write_text, read_jsonl, remove_orphaned_temp_files
+from sslcore.locks import FolderLock
 from sslcore.paradigms import AdversarialTask, PretextTask, TaskOutput
 
 resolve_device = ddp.resolve_device
@@ -55,7 +58,10 @@ resolve_device = ddp.resolve_device
 @dataclass
 class TrainResult:
     """What :meth:`Trainer.fit` returns. ``interrupted``: the stop signal's name (e.g.
-    ``"SIGTERM"``) when training stopped early on a signal, after writing a checkpoint."""
+    ``"SIGTERM"``) when training stopped on a signal, after writing a checkpoint.
+    ``completed``: the budget was reached (a run that is not completed must not be
+    reported as finished). ``new_steps``: steps taken by this call (0 when a resumed run
+    had already completed its budget)."""
 
     steps: int
     epochs: float
@@ -67,6 +73,8 @@ class TrainResult:
     interrupted: str | None = None
     skipped_steps: int = 0
     world_size: int = 1
+    completed: bool = False
+    new_steps: int = 0
 
 
 @dataclass
@@ -79,6 +87,7 @@ class _Position:
     elapsed: float = 0.0
     samples: int = 0
     skipped: int = 0
+    last_loss: float | Tensor = float("nan")  # the last applied step's loss
 
 
 def seed_everything(seed: int) -> None:
@@ -246,13 +255,26 @@ class Trainer:
         Joins torchrun's process group if the environment describes one."""
         created = ddp.init_from_env(self.config.device)
         try:
-            return self._fit(data, batch_size or self.config.batch_size, resume)
+            with self._run_folder_lock():
+                return self._fit(data, batch_size or self.config.batch_size, resume)
         finally:
             if self._tensorboard is not None:
                 self._tensorboard.close()
                 self._tensorboard = None
             if created:
                 ddp.destroy()
+
+    @contextlib.contextmanager
+    def _run_folder_lock(self) -> Iterator[None]:
+        """The output folder's lock, held by the writing process (rank 0) while it trains;
+        temporary files a killed write left behind are removed once it is held."""
+        if self.output_dir is None or ddp.rank() != 0:
+            yield
+            return
+        with FolderLock(self.output_dir):
+            for folder in (self.output_dir, self.output_dir / "checkpoints"):
+                remove_orphaned_temp_files(folder)
+            yield
 
     def _fit(self, data: Dataset | Sequence[Any], batch_size: int, resume: bool) -> TrainResult:
         cfg = self.config
@@ -269,11 +291,14 @@ class Trainer:
 
         pos = _Position()
         if resume:
-            restored = self._restore(optimizers, sampler.global_batch)
-            if restored is not None:
-                pos = restored
-                if self.is_main:
-                    self._truncate_log(pos.step)
+            pos = self._restore(optimizers, sampler.global_batch) or pos
+        elif self.checkpoints is not None and self.checkpoints.paths():
+            raise ConfigError(
+                f"{self.output_dir} already holds checkpoints ({self.checkpoints.paths()[-1].name}, ...): "
+                "resume it (resume=True, --resume) or write to a new folder"
+            )
+        if self.is_main:
+            self._truncate_log(pos.step)  # steps after the start point are taken again
         self._model = (
             ddp.wrap_ddp(self.task, self.device, cfg.find_unused_parameters) if self.world > 1 else None
         )
@@ -286,7 +311,7 @@ class Trainer:
         one_process_stop = self.world == 1 and cfg.nan_policy == "stop"
         self._watch = FiniteWatch(self.device) if one_process_stop else None
         window_skipped = 0
-        last_loss: float | Tensor = float("nan")
+        first_step = pos.step
         elapsed_before = pos.elapsed
         start = time.perf_counter()
         agreed_elapsed = elapsed_before
@@ -310,6 +335,12 @@ class Trainer:
             return min(max(fractions), 1.0)
 
         done = self._budget_reached(pos.step, elapsed_before, total_steps)
+        if done and resume and self.is_main:
+            print(
+                f"{self.output_dir or 'the run'} already completed its budget at step {pos.step}: "
+                "nothing to train (give a larger budget to train further)",
+                file=sys.stderr,
+            )
         with StopSignals() as signals:
             while not done:
                 sampler.set_position(pos.epoch, pos.batch_in_epoch * sampler.global_batch)
@@ -328,7 +359,7 @@ class Trainer:
                         pos.skipped += 1
                         window_skipped += 1
                     else:
-                        last_loss = loss_value
+                        pos.last_loss = loss_value
                         window.append(loss_value)
                         for k, v in out.metrics.items():  # a tensor metric is read at the log point
                             window_metrics.setdefault(k, []).append(
@@ -371,25 +402,32 @@ class Trainer:
                         self._save(optimizers, pos, sampler.global_batch)
                     if stopping:
                         interrupted = signals.name or "stop requested by another process"
+                        completed = done
                         done = True
                     if done:
                         break
                 else:
                     pos.epoch += 1
                     pos.batch_in_epoch = 0
+            if interrupted is None and signals.received is not None:  # during the last checkpoint
+                interrupted, completed = signals.name, done
         bar.close()
         ddp.barrier()  # every rank returns after rank 0 has written the final checkpoint
+        if interrupted is None:
+            completed = self._budget_reached(pos.step, pos.elapsed, total_steps)
         return TrainResult(
             steps=pos.step,
             epochs=pos.epoch + pos.batch_in_epoch / max(steps_per_epoch, 1),
             seconds=elapsed_before + time.perf_counter() - start,
-            final_loss=float(last_loss),
+            final_loss=float(pos.last_loss),
             samples=pos.samples,
             checkpoint=self.last_checkpoint,
             history=history,
             interrupted=interrupted,
             skipped_steps=pos.skipped,
             world_size=self.world,
+            completed=completed,
+            new_steps=pos.step - first_step,
         )
 
     # -- one step ----------------------------------------------------------------------
@@ -508,8 +546,8 @@ class Trainer:
         path = self.output_dir / "metrics.jsonl" if self.output_dir else None
         if path is None or not path.exists():
             return
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        atomic_write_text(path, "".join(line + "\n" for line in kept))
+        kept = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def _check_finite(self) -> None:
         """Stop on a non-finite loss the watch recorded since the last check (one sync)."""
@@ -533,6 +571,7 @@ class Trainer:
                 "elapsed": pos.elapsed,
                 "samples": pos.samples,
                 "skipped_steps": pos.skipped,
+                "final_loss": float(pos.last_loss),
                 # the data position: the next sample is this one of epoch `epoch`'s order
                 "data": {
                     "epoch": pos.epoch,
@@ -556,11 +595,15 @@ class Trainer:
             return None
         # rank 0 picks the newest readable checkpoint (warning about unreadable newer
         # ones); every rank then reads that file (the output folder is shared)
-        found = None
+        found, problem = None, None
         if self.is_main:
             found = self.checkpoints.latest()
             chosen = str(found[0]) if found else None
-        chosen = ddp.broadcast(chosen if self.is_main else None)
+            if found is None and self.checkpoints.paths():
+                problem = _no_readable_checkpoint(self.checkpoints)
+        chosen, problem = ddp.broadcast((chosen, problem) if self.is_main else None)
+        if problem is not None:
+            raise CheckpointError(problem)
         if chosen is None:
             return None
         path = Path(chosen)
@@ -581,6 +624,14 @@ class Trainer:
         self.precision.load_state_dict(state.get("scalers", {}))
         self._restore_rng(state, path)
         self.last_checkpoint = path
+        if self.is_main:
+            moved = self.checkpoints.set_aside_after(state["step"])
+            if moved:
+                warnings.warn(
+                    f"resuming from {path.name}; the unreadable newer checkpoint(s) "
+                    f"{', '.join(p.name for p in moved)} were moved to {moved[0].parent}",
+                    stacklevel=3,
+                )
         return _Position(
             step=state["step"],
             epoch=state["epoch"],
@@ -588,6 +639,7 @@ class Trainer:
             elapsed=state["elapsed"],
             samples=state["samples"],
             skipped=state.get("skipped_steps", 0),
+            last_loss=state.get("final_loss", float("nan")),
         )
 
     def _restore_rng(self, state: dict[str, Any], path: Path) -> None:
@@ -602,3 +654,13 @@ class Trainer:
             stacklevel=3,
         )
         seed_everything(self.config.seed + self.rank + 7919 * state["step"])
+
+
+def _no_readable_checkpoint(checkpoints: CheckpointDir) -> str:
+    names = ", ".join(p.name for p in checkpoints.paths())
+    return (
+        f"cannot resume: no checkpoint in {checkpoints.folder} is readable ({names}; see the warnings "
+        f"above). Start the run over by deleting {checkpoints.folder} and "
+        f"{checkpoints.folder.parent / 'metrics.jsonl'} (or by writing to a new output folder), "
+        "or copy a good checkpoint of the same run into it"
+    )

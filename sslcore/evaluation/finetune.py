@@ -27,11 +27,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Gt, Interval
 from sklearn.model_selection import StratifiedKFold
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
@@ -187,12 +188,12 @@ def _select(
 def finetune(
     task: PretextTask,
     evalset: EvalSet,
-    lrs: Sequence[float] = DEFAULT_LRS,
-    epochs: int = 3,
-    batch_size: int = 32,
-    weight_decay: float = 0.01,
-    warmup: float = 0.1,
-    folds: int = 10,
+    lrs: Sequence[Annotated[float, Gt(0)]] | Annotated[float, Gt(0)] = DEFAULT_LRS,
+    epochs: Annotated[int, Ge(1)] = 3,
+    batch_size: Annotated[int, Ge(1)] = 32,
+    weight_decay: Annotated[float, Ge(0)] = 0.01,
+    warmup: Annotated[float, Interval(ge=0, lt=1)] = 0.1,
+    folds: Annotated[int, Ge(2)] = 10,
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> ProbeResult:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from annotated_types import Ge
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -16,8 +19,8 @@ def knn_probe(
     X: np.ndarray,
     y: np.ndarray,
     splits: dict[str, np.ndarray] | None,
-    ks: tuple[int, ...] = DEFAULT_KS,
-    folds: int = 10,
+    ks: tuple[Annotated[int, Ge(1)], ...] = DEFAULT_KS,
+    folds: Annotated[int, Ge(2)] = 10,
     seed: int = 0,
 ) -> ProbeResult:
     r"""Distance-weighted kNN with cosine distance :math:`1 - \frac{x^\top x'}{\lVert x\rVert\lVert x'\rVert}`;

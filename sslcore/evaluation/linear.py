@@ -21,9 +21,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import numpy as np
 import torch
+from annotated_types import Ge, Gt
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
@@ -62,11 +64,11 @@ def linear_probe(
     X: Array,
     y: Array,
     splits: dict[str, np.ndarray] | None,
-    Cs: tuple[float, ...] = DEFAULT_CS,
-    max_iter: int = 1000,
-    folds: int = 10,
+    Cs: tuple[Annotated[float, Gt(0)], ...] = DEFAULT_CS,
+    max_iter: Annotated[int, Ge(1)] = 1000,
+    folds: Annotated[int, Ge(2)] = 10,
     seed: int = 0,
-    max_selection_rows: int = 10_000,
+    max_selection_rows: Annotated[int, Ge(1)] = 10_000,
     device: torch.device | str | None = None,
     solver: str = "auto",
 ) -> ProbeResult:

@@ -7,13 +7,20 @@
   ``SSLCORE_STRICT_PLUGINS=1``) re-raises the first failure instead.
 - Names resolve as ``name`` or ``plugin:name``; a short name registered by two plugins
   is ambiguous and the error names both qualified forms.
+- Only installed distributions are trusted: entry points are read from the
+  distributions on ``sys.path`` less the entries Python adds for the working directory
+  (:func:`implicit_path_entries`); a plugin found only there is not imported and is
+  recorded as a failure saying how to install it (:func:`discover_entry_points`).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import sys
 import traceback
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -26,6 +33,11 @@ from sslcore.plugins import hookspecs
 from sslcore.plugins.specs import DatasetSpec, EncoderSpec, TaskSpec
 
 Kind = Literal["task", "encoder", "dataset"]
+
+#: the working-directory entry that ``python -m sslcore`` removed from the front of
+#: ``sys.path`` (the first entry is then not an implicit one); still looked at, only to
+#: report the plugins that were not loaded from it
+removed_working_directory: str | None = None
 _HOOKS: dict[str, tuple[str, type]] = {
     "task": ("sslcore_register_tasks", TaskSpec),
     "encoder": ("sslcore_register_encoders", EncoderSpec),
@@ -72,8 +84,13 @@ class Registry:
 
     # -- loading ---------------------------------------------------------------------
     def load_entry_points(self, strict: bool = False, disabled: Iterable[str] = ()) -> Registry:
+        """Load every plugin of the entry-point group from the trusted distributions
+        (:func:`discover_entry_points`); one found only in the working directory is
+        recorded in :attr:`failures` (never imported, never raised, also in strict mode)
+        and warned about."""
         disabled = set(disabled)
-        for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
+        found, untrusted = discover_entry_points(hookspecs.ENTRY_POINT_GROUP)
+        for ep in sorted(found, key=lambda e: e.name):
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
             if ep.name in disabled or any(f.name == ep.name for f in self.failures):
@@ -90,6 +107,21 @@ class Registry:
                 self._fail(ep.name, dist, version, exc, strict)
                 continue
             self.register(module, ep.name, distribution=dist, version=version, strict=strict)
+        for ep, folder in untrusted:  # after the trusted ones: a stray copy never blocks their names
+            if ep.name in disabled:
+                continue
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            reason = (
+                f"not loaded: {dist} {version} was found only in the working directory {folder}, which "
+                "Python puts on sys.path by itself; sslcore loads plugins from installed distributions "
+                f"only. Install it (pip install {dist}, or pip install -e <its project folder>) or name "
+                "the folder on PYTHONPATH to load it."
+            )
+            skipped = PluginFailure(ep.name, dist, version, reason)
+            if skipped not in self.failures:  # loading again records nothing new
+                self.failures.append(skipped)
+                warnings.warn(f"sslcore plugin {ep.name!r} {reason}", UserWarning, stacklevel=3)
         return self
 
     def register(
@@ -185,6 +217,65 @@ class Registry:
 
     def dataset(self, name: str) -> DatasetSpec:
         return self.get("dataset", name)
+
+
+def implicit_path_entries(path: Sequence[str] | None = None) -> list[int]:
+    """Indices of the entries of ``path`` (default ``sys.path``) that stand for the working
+    directory only because Python put it there: every ``''`` (``python -c``, the REPL,
+    standard input) and, as the first entry, the working directory itself (``python -m``,
+    or a script run from it) unless ``-P`` / ``PYTHONSAFEPATH`` is set, ``python -m
+    sslcore`` removed it already, or a later entry (``PYTHONPATH``, a ``.pth`` file) names
+    the same folder explicitly."""
+    path = list(sys.path if path is None else path)
+    indices = [i for i, entry in enumerate(path) if entry in ("", os.curdir)]
+    removed = removed_working_directory is not None
+    if path and path[0] not in ("", os.curdir) and not sys.flags.safe_path and not removed:
+        try:
+            cwd = os.path.realpath(os.getcwd())
+            first = os.path.realpath(path[0])
+            named_again = any(os.path.realpath(entry or os.curdir) == first for entry in path[1:])
+        except (OSError, TypeError, ValueError):  # a deleted working directory, a non-str entry
+            return indices
+        if first == cwd and not named_again:
+            indices.insert(0, 0)
+    return indices
+
+
+def _normalized(name: str | None) -> str:
+    return re.sub(r"[-_.]+", "-", name or "").lower()
+
+
+def discover_entry_points(
+    group: str, path: Sequence[str] | None = None
+) -> tuple[list[metadata.EntryPoint], list[tuple[metadata.EntryPoint, str]]]:
+    """Entry points of ``group``, as ``(trusted, untrusted)``.
+
+    ``trusted``: those of the distributions found on ``path`` (default ``sys.path``)
+    less :func:`implicit_path_entries`, the first distribution of each name winning (as
+    ``importlib.metadata.entry_points`` does). ``untrusted``: ``(entry point, folder)``
+    for those of distributions found only in an implicit working-directory entry; a
+    distribution also installed elsewhere (a project folder with its ``*.egg-info``, run
+    from inside) is not reported: its installed copy is loaded. With the default ``path``,
+    the folder ``python -m sslcore`` removed from ``sys.path`` is reported the same way."""
+    extra = [removed_working_directory] if path is None and removed_working_directory is not None else []
+    path = list(sys.path if path is None else path)
+    implicit = set(implicit_path_entries(path))
+    seen: set[str] = set()
+    trusted: list[metadata.EntryPoint] = []
+    for dist in metadata.distributions(path=[e for i, e in enumerate(path) if i not in implicit]):
+        name = _normalized(dist.metadata["Name"])
+        if name not in seen:
+            seen.add(name)
+            trusted.extend(dist.entry_points.select(group=group))
+    untrusted: list[tuple[metadata.EntryPoint, str]] = []
+    for entry in [path[i] for i in sorted(implicit)] + extra:
+        folder = os.path.abspath(entry or os.curdir)
+        for dist in metadata.distributions(path=[entry]):
+            name = _normalized(dist.metadata["Name"])
+            if name not in seen:
+                seen.add(name)
+                untrusted.extend((ep, folder) for ep in dist.entry_points.select(group=group))
+    return trusted, untrusted
 
 
 def _new_manager() -> pluggy.PluginManager:

@@ -27,14 +27,15 @@ import pytest
 import torch
 from torch import Tensor
 
-from sslcore.build import build_dataset, build_encoder, build_task, task_info
+from sslcore.build import build_dataset, build_encoder, build_task, component_option_specs, task_info
 from sslcore.data import DatasetBundle
 from sslcore.engine import seed_everything
 from sslcore.engine.batch import move_to
 from sslcore.errors import ConfigError
+from sslcore.options import declaration_problems
 from sslcore.paradigms import AdversarialTask, PretextTask
 from sslcore.plugins.manager import Registry, get_registry
-from sslcore.plugins.specs import DatasetSpec, EncoderSpec, TaskSpec
+from sslcore.plugins.specs import DatasetSpec, EncoderSpec, TaskSpec, resolve_factory
 from sslcore.testing.devices import (
     collate_stays_on_cpu,
     default_device_creations,
@@ -163,6 +164,19 @@ class ConformanceSuite:
             assert isinstance(registry.encoder(name), EncoderSpec)
         for name in self.names("dataset"):
             assert isinstance(registry.dataset(name), DatasetSpec) and registry.dataset(name).sample
+
+    def test_option_declarations(self) -> None:
+        """Every option with a numeric default has a type hint that sslcore checks values
+        against, and every default passes its own declared checks (sslcore.options)."""
+        registry = self.registry()
+        problems = []
+        for kind in ("task", "encoder", "dataset"):
+            for name in self.names(kind):
+                if name.split(":", 1)[-1] in self.skip:
+                    continue
+                factory = resolve_factory(registry.get(kind, name).factory)  # type: ignore[arg-type]
+                problems += declaration_problems(f"{kind} {name!r}", component_option_specs(kind, factory))
+        assert not problems, "\n".join(problems)
 
     # --- tasks ---
 

@@ -1,8 +1,9 @@
 """A ReLU MLP encoder for rows of numeric features."""
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge
 from torch import Tensor, nn
 
 
@@ -26,5 +27,7 @@ class MLPEncoder(nn.Module):
         return self.net(rows)
 
 
-def build_mlp(info: Mapping[str, Any], output_dim: int = 64, depth: int = 2) -> MLPEncoder:
+def build_mlp(
+    info: Mapping[str, Any], output_dim: Annotated[int, Ge(1)] = 64, depth: Annotated[int, Ge(1)] = 2
+) -> MLPEncoder:
     return MLPEncoder(info["num_features"], output_dim, depth)

@@ -1,9 +1,10 @@
 """SCARF (Bahri et al. 2022): contrastive learning with random feature corruption."""
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 
 from sslcore import ContrastiveTask, TaskOutput, info_nce
@@ -29,9 +30,9 @@ class SCARF(ContrastiveTask):
         self,
         encoder: nn.Module,
         marginals: Tensor,
-        corruption_rate: float = 0.6,
-        proj_dim: int = 64,
-        temperature: float = 1.0,
+        corruption_rate: Annotated[float, Interval(gt=0, lt=1)] = 0.6,
+        proj_dim: Annotated[int, Ge(1)] = 64,
+        temperature: Annotated[float, Gt(0)] = 1.0,
     ):
         d = encoder.output_dim
         super().__init__(encoder, nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, proj_dim)))

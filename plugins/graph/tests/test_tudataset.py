@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
-from torch_geometric.datasets import KarateClub
+from torch_geometric.datasets import KarateClub, TUDataset
 
 from sslcore import DataNotFoundError
 from sslcore.build import build_dataset
+from sslcore.errors import CorruptDataError
 from sslcore.evaluation import linear_probe
 from sslcore_graph.datasets.graphs import collate_graph_labels, collate_graphs, from_pyg
 
@@ -126,3 +127,69 @@ def test_graph_collates() -> None:
     assert batch.batch.tolist() == [0, 0, 1, 1, 1]
     batch, y = collate_graph_labels([(graphs[0], 1), (graphs[1], 0)])
     assert batch.num_graphs == 2 and y.tolist() == [1, 0]
+
+
+def cache_entries(cache: Path) -> list[str]:
+    """Every file and folder under ``cache``, relative to it (hidden staging folders included)."""
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) if cache.exists() else []
+
+
+@pytest.fixture
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SSLCORE_CACHE", str(cache))
+    return cache
+
+
+def cut(fraction: float):
+    return lambda data: data[: int(len(data) * fraction)]
+
+
+@pytest.mark.parametrize(
+    ("part", "damage"),
+    [
+        ("A", lambda data: data[:40] + b"\x00\xff garbage\n"),
+        ("graph_indicator", cut(0.5)),
+        ("graph_labels", cut(0.5)),
+        ("node_labels", cut(0.5)),
+    ],
+    ids=["A-garbage", "indicator-cut", "labels-cut", "node-labels-cut"],
+)
+def test_a_damaged_tu_file_is_named_and_leaves_nothing_in_the_cache(
+    tmp_path: Path, isolated_cache: Path, part: str, damage
+) -> None:
+    raw = tmp_path / "root" / "FAKE" / "raw"
+    write_tu(raw, "FAKE")
+    bad = raw / f"FAKE_{part}.txt"
+    genuine = bad.read_bytes()
+    bad.write_bytes(damage(genuine))
+    with pytest.raises(CorruptDataError) as info:
+        build_dataset("tudataset", tmp_path / "root", {"name": "FAKE"})
+    assert str(bad) in str(info.value) and "copy" in str(info.value)
+    assert cache_entries(isolated_cache / "tudataset") == []  # no staging folder, no entry of bad data
+    bad.write_bytes(genuine)  # copied again: the next run reads it
+    assert len(build_dataset("tudataset", tmp_path / "root", {"name": "FAKE"}).pretrain) == 20
+
+
+def test_an_interrupted_download_leaves_nothing_and_the_next_download_works(
+    tmp_path: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def fake_download(self) -> None:  # PyG's download, without the network
+        calls.append(self.raw_dir)
+        write_tu(Path(self.raw_dir), self.name)
+        if len(calls) == 1:  # the connection drops after two files
+            (Path(self.raw_dir) / f"{self.name}_graph_labels.txt").unlink()
+            raise OSError("connection reset by peer")
+
+    monkeypatch.setattr(TUDataset, "download", fake_download)
+    with pytest.raises(OSError, match="connection reset"):
+        build_dataset("tudataset", None, {"name": "FAKE", "download": True})
+    assert cache_entries(isolated_cache / "tudataset") in ([], ["downloads"])
+    bundle = build_dataset("tudataset", None, {"name": "FAKE", "download": True})
+    assert len(calls) == 2 and len(bundle.pretrain) == 20
+    assert [y for _, y in bundle.evaluation.dataset][:4] == [0, 1, 0, 1]
+    build_dataset("tudataset", None, {"name": "FAKE", "download": True})
+    assert len(calls) == 2  # the finished download is reused
+    assert not [p for p in (isolated_cache / "tudataset" / "downloads").iterdir() if p.name.startswith(".")]

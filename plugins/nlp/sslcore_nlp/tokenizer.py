@@ -131,15 +131,36 @@ def wordpiece_from_texts(
     key = corpus_key(texts, settings)
     parent = cache_dir("tokenizers")
     target = parent / key
-    if not (target / "tokenizer.json").is_file():
-        tokenizer = train_wordpiece(texts, **settings)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=parent))
+    if (target / "tokenizer.json").is_file():
+        try:
+            return load_tokenizer(target)
+        except Exception:  # noqa: BLE001 - a damaged entry (cut short, edited): trained again below
+            _set_aside(target, parent)
+    elif target.exists():  # an entry without its tokenizer (an older version's crash)
+        _set_aside(target, parent)
+    tokenizer = train_wordpiece(texts, **settings)
+    staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=parent))
+    try:
         tokenizer.save_pretrained(str(staging))
         try:
             os.replace(staging, target)  # atomic; another process may have won the race
         except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
+            if not (target / "tokenizer.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # whatever a failed save left
     return load_tokenizer(target)
+
+
+def _set_aside(path: Path, parent: Path) -> None:
+    """Remove the cache entry ``path``: renamed first (no other process sees it half
+    deleted), then deleted."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name[:12]}-old-", dir=parent))
+    try:
+        os.replace(path, aside / path.name)
+    except OSError:  # already replaced or removed by another process
+        pass
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def wordpiece_from_files(

@@ -255,5 +255,5 @@ def test_joint_loss_is_pair_loss_plus_weighted_mlm_and_trains(
 def test_negative_mlm_weight_is_a_config_error(registry: Registry, pydocs_bundle: DatasetBundle) -> None:
     from sslcore.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"mlm_weight must be >= 0"):
+    with pytest.raises(ConfigError, match=r"option mlm_weight=-1\.0: must be >= 0"):
         build_task("nsp", pydocs_bundle, task_options={"mlm_weight": -1.0}, registry=registry)

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from transformers import PreTrainedTokenizerFast
 
 from sslcore.errors import ConfigError
 from sslcore_nlp.data.text_files import TextFormatError
@@ -125,3 +126,29 @@ def test_undecodable_file_names_file_and_line(tmp_path: Path, cache: Path) -> No
     path.write_bytes(b"fine line\nanother fine line\nbad \xff byte\n")
     with pytest.raises(TextFormatError, match=r"bad\.txt, line 3"):
         wordpiece_from_files([path])
+
+
+def test_a_failed_save_leaves_no_staging_folder_and_the_next_run_works(
+    corpus_file: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(self, directory: str, **kwargs: object) -> None:
+        (Path(directory) / "tokenizer.json").write_text('{"version": "1.0", "trunc')
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PreTrainedTokenizerFast, "save_pretrained", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            wordpiece_from_files([corpus_file], vocab_size=200)
+    assert list((cache / "tokenizers").iterdir()) == []  # no staging folder, no entry
+    assert len(wordpiece_from_files([corpus_file], vocab_size=200)) <= 200
+
+
+def test_a_damaged_cache_entry_is_rebuilt(corpus_file: Path, cache: Path) -> None:
+    first = wordpiece_from_files([corpus_file], vocab_size=200)
+    (entry,) = (cache / "tokenizers").iterdir()
+    saved = entry / "tokenizer.json"
+    saved.write_bytes(saved.read_bytes()[:100])  # cut short (a crash of another tool, a full disk)
+    again = wordpiece_from_files([corpus_file], vocab_size=200)
+    assert again.get_vocab() == first.get_vocab()
+    assert [p.name for p in (cache / "tokenizers").iterdir()] == [entry.name]
+    assert load_tokenizer(entry).get_vocab() == first.get_vocab()

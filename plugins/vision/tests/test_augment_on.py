@@ -63,9 +63,13 @@ def test_auto_follows_the_parameters_device(make_view_task, digits_bundle):
 
 
 def test_bad_values_and_custom_augmentations(make_view_task, digits_bundle):
-    with pytest.raises(ConfigError, match="augment_on must be one of auto, cpu, device"):
-        make_view_task("simclr", augment_on="gpu")
+    with pytest.raises(
+        ConfigError, match=r"option augment_on='gpu': must be one of 'auto', 'cpu', 'device' \(e\.g\."
+    ):
+        make_view_task("simclr", augment_on="gpu")  # build_task checks the Literal first
     encoder = make_view_task("simclr").encoder
+    with pytest.raises(ConfigError, match="augment_on must be one of auto, cpu, device"):
+        SimCLR(encoder, lambda x: x.float(), augment_on="gpu")  # the class itself, built directly
     with pytest.raises(ConfigError, match="needs ViewAugmentation views"):
         SimCLR(encoder, lambda x: x.float(), augment_on="device")
     custom = SimCLR(encoder, lambda x: x.float())

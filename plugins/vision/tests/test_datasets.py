@@ -253,6 +253,62 @@ def test_a_truncated_idx_file_is_named(registry, tmp_path, no_download):
         build_dataset("mnist", tmp_path, registry=registry)
 
 
+def cache_entries(cache: Path) -> list[str]:
+    """Every file and folder under ``cache``, relative to it."""
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) if cache.exists() else []
+
+
+def test_a_truncated_gz_file_is_named_and_leaves_nothing_in_the_cache(
+    shared_data, registry, isolated_cache, tmp_path, no_download
+):
+    folder = tmp_path / "root" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for name in FMNIST_FILES:
+        (folder / f"{name}.gz").symlink_to(shared_data / "fashion-mnist" / f"{name}.gz")
+    bad = folder / "t10k-labels-idx1-ubyte.gz"
+    good = bad.resolve()
+    bad.unlink()
+    bad.write_bytes(good.read_bytes()[:2000])  # a copy cut short
+    options = {"train_subset": 100, "test_subset": 50}
+    with pytest.raises(CorruptDataError) as info:
+        build_dataset("fashion-mnist", tmp_path / "root", options, registry)
+    message = str(info.value)
+    assert str(bad) in message and "copy it again" in message and "EOFError" in message
+    assert cache_entries(isolated_cache / "fashion-mnist") == []  # no staging folder, no partial entry
+    # the user copies the file again: the next run extracts and reads it
+    bad.unlink()
+    bad.symlink_to(good)
+    bundle = build_dataset("fashion-mnist", tmp_path / "root", options, registry)
+    assert len(bundle.pretrain) == 100 and len(bundle.evaluation.splits["test"]) == 50
+    (entry,) = (isolated_cache / "fashion-mnist").iterdir()
+    assert sorted(p.name for p in (entry / "FashionMNIST" / "raw").iterdir()) == sorted(FMNIST_FILES)
+    assert cache_entries(isolated_cache / "fashion-mnist") == sorted(
+        [entry.name, f"{entry.name}/FashionMNIST", f"{entry.name}/FashionMNIST/raw"]
+        + [f"{entry.name}/FashionMNIST/raw/{f}" for f in FMNIST_FILES]
+    )
+
+
+def test_a_gz_file_holding_a_truncated_idx_file_names_the_gz_file(
+    registry, isolated_cache, tmp_path, no_download
+):
+    folder = tmp_path / "root" / "mnist"
+    fake_mnist(folder, suffix=".gz")
+    bad = folder / "train-labels-idx1-ubyte.gz"
+    bad.write_bytes(gzip.compress(gzip.decompress(bad.read_bytes())[:12]))  # valid gzip, short IDX
+    with pytest.raises(CorruptDataError, match=re.escape(str(bad))):
+        build_dataset("mnist", tmp_path / "root", registry=registry)
+
+
+def test_a_truncated_cifar_pickle_is_named_even_when_no_md5_sum_is_checked(
+    registry, tmp_path, skip_md5, no_download
+):
+    fake_cifar(tmp_path, "cifar10")
+    bad = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    bad.write_bytes(bad.read_bytes()[:500])
+    with pytest.raises(CorruptDataError, match=r"(?s)cifar-10-batches-py/data_batch_3.*copy them again"):
+        build_dataset("cifar10", tmp_path, registry=registry)
+
+
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
 def test_cifar_reads_the_python_pickles(registry, tmp_path, skip_md5, no_download, name):
     (train_x, train_y), (test_x, test_y) = fake_cifar(tmp_path, name)

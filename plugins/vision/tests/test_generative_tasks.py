@@ -227,8 +227,8 @@ def test_bad_options_are_config_errors(registry, digits_bundle):
         make_task("inpainting", digits_bundle, registry, mask="corner")
     with pytest.raises(ConfigError, match="region_size"):
         make_task("inpainting", digits_bundle, registry, region_size=1.5)
-    with pytest.raises(ConfigError, match="masked fraction"):
-        make_task("masked_denoising", digits_bundle, registry, mask_ratio=1.0)
+    with pytest.raises(ConfigError, match=r"option mask_ratio=1.0: must be in \(0, 1\)"):
+        make_task("masked_denoising", digits_bundle, registry, mask_ratio=1.0)  # its declared range
 
 
 # -- adversarial tasks -----------------------------------------------------------------

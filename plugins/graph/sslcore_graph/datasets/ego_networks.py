@@ -10,8 +10,10 @@ well a graph-level embedding summarises a node's neighbourhood.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import torch
+from annotated_types import Ge
 from scipy.sparse import csr_matrix
 from torch import Tensor
 from torch_geometric.data import Data
@@ -85,8 +87,8 @@ def ego_networks_of(
 def ego_networks(
     root: Path | None,
     source: str = "cora",
-    hops: int = 2,
-    max_nodes: int = 64,
+    hops: Annotated[int, Ge(1)] = 2,
+    max_nodes: Annotated[int, Ge(2)] = 64,
     seed: int = 0,
 ) -> DatasetBundle:
     """Ego-networks of every node of the registered node-level dataset ``source`` (built

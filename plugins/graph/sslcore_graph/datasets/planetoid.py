@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import tempfile
 from pathlib import Path
 
 from torch_geometric.datasets import Planetoid
 from torch_geometric.transforms import NormalizeFeatures
 
 from sslcore.data import DatasetBundle, cache_dir, require_files
+from sslcore_graph.datasets.planetoid_files import checked_raw_files
+from sslcore_graph.datasets.staging import build_entry, files_key
 from sslcore_graph.datasets.transductive import transductive_bundle
 
 RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -35,29 +34,42 @@ def find_raw_dir(name: str, root: Path | None) -> Path:
     return require_files(name.lower(), root, expected, hint) / layouts[0]  # raises: files missing
 
 
+#: part of the cache key: entries of older versions (raw files symlinked, not checked) are not reused
+CACHE_VERSION = "checked-1"
+
+
 def writable_root(name: str, raw_dir: Path) -> Path:
-    """A cache folder ``<cache>/planetoid/<Name>-<key>/`` with ``<Name>/raw/`` symlinked to
-    ``raw_dir`` and ``<Name>/processed/`` written by Planetoid; ``key`` hashes the raw
-    files' paths, sizes and mtimes, so a changed source gets a fresh folder. It is built
-    in a temporary folder and renamed into place, so concurrent processes never see a
-    half-written one."""
+    """A cache folder ``<cache>/planetoid/<Name>-<key>/`` with ``<Name>/raw/`` holding
+    copies of the raw files of ``raw_dir`` and ``<Name>/processed/`` written by
+    Planetoid; ``key`` hashes the raw files' paths, sizes and mtimes, so a changed source
+    gets a fresh folder.
+
+    The raw files are read once and checked first (:func:`~sslcore_graph.datasets.
+    planetoid_files.checked_raw_files`: a restricted unpickler, types and shapes); PyG
+    processes the bytes that passed. The folder is built in a temporary folder and renamed
+    into place, so concurrent processes never see a half-written one; on any failure the
+    temporary folder is removed and :class:`~sslcore.errors.CorruptDataError` names the
+    file at fault."""
     files = [raw_dir.resolve() / f for f in raw_file_names(name)]
-    key = hashlib.sha1(
-        "".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns};" for f in files).encode()
-    ).hexdigest()[:12]
-    final = cache_dir("planetoid") / f"{name}-{key}"
+    final = cache_dir("planetoid") / f"{name}-{files_key(files, CACHE_VERSION)}"
     if final.is_dir():
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
-    (tmp / name / "raw").mkdir(parents=True)
-    for f in files:
-        (tmp / name / "raw" / f.name).symlink_to(f)
-    Planetoid(str(tmp), name)  # processes the raw files into tmp/<Name>/processed
-    try:
-        tmp.rename(final)
-    except OSError:  # another process renamed its copy first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    blobs = checked_raw_files(name.lower(), [raw_dir / f.name for f in files])
+
+    def stage(tmp: Path) -> None:
+        (tmp / name / "raw").mkdir(parents=True)
+        for file_name, data in blobs.items():
+            (tmp / name / "raw" / file_name).write_bytes(data)
+
+    return build_entry(
+        final,
+        name,
+        stage,
+        lambda tmp: Planetoid(str(tmp), name),  # processes the checked copies into tmp/<Name>/processed
+        [raw_dir / f.name for f in files],
+        name.lower(),
+        "copy them again from the Planetoid release.",
+    )
 
 
 def planetoid(

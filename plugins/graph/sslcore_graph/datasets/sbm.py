@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import torch
+from annotated_types import Ge, Interval
 from torch_geometric.data import Data
 from torch_geometric.utils import stochastic_blockmodel_graph
 
@@ -47,12 +49,12 @@ def sbm_graph(
 
 def sbm(
     root: Path | None = None,
-    num_classes: int = 4,
-    nodes_per_class: int = 100,
-    p_in: float = 0.05,
-    p_out: float = 0.005,
-    num_features: int = 1024,
-    noise: float = 8.0,
+    num_classes: Annotated[int, Ge(1)] = 4,
+    nodes_per_class: Annotated[int, Ge(1)] = 100,
+    p_in: Annotated[float, Interval(ge=0, le=1)] = 0.05,
+    p_out: Annotated[float, Interval(ge=0, le=1)] = 0.005,
+    num_features: Annotated[int, Ge(1)] = 1024,
+    noise: Annotated[float, Ge(0)] = 8.0,
     seed: int = 0,
     link_split: bool = False,
     link_seed: int = 0,

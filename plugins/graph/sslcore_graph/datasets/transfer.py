@@ -5,8 +5,10 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 import torch
+from annotated_types import Ge
 from torch_geometric.data import Data
 from torch_geometric.utils import barabasi_albert_graph, to_undirected
 
@@ -47,7 +49,7 @@ def transfer(
     root: Path | None,
     pretrain_on: Sequence[str] = ("sbm", "ba", "karate"),
     evaluate_on: str = "cora",
-    num_synthetic: int = 4,
+    num_synthetic: Annotated[int, Ge(1)] = 4,
     seed: int = 0,
 ) -> DatasetBundle:
     """Pretraining graphs from ``pretrain_on``, evaluation (and ``info``) from ``evaluate_on``.

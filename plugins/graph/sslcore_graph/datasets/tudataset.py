@@ -3,17 +3,34 @@
 
 from __future__ import annotations
 
-import hashlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
+import numpy as np
+from annotated_types import Ge
 from torch_geometric.datasets import TUDataset
 
 from sslcore.data import DatasetBundle, cache_dir, require_files
+from sslcore.errors import CorruptDataError
 from sslcore_graph.datasets.graphs import MissingFeatures, add_missing_features, graph_bundle
+from sslcore_graph.datasets.staging import build_entry, files_key
 
 REQUIRED = ("A", "graph_indicator", "graph_labels")
+#: the files of the TU format and what their row count must equal: nodes, edges or graphs
+ROWS_OF = {
+    "A": "edges",
+    "graph_indicator": "nodes",
+    "graph_labels": "graphs",
+    "graph_attributes": "graphs",
+    "node_labels": "nodes",
+    "node_attributes": "nodes",
+    "edge_labels": "edges",
+    "edge_attributes": "edges",
+}
+SOURCE = "https://chrsmrrs.github.io/datasets/"
 
 
 def find_raw_dir(name: str, root: Path | None) -> Path:
@@ -33,29 +50,151 @@ def find_raw_dir(name: str, root: Path | None) -> Path:
     return require_files(f"tudataset {name}", root, [str(layouts[0] / f) for f in files], hint) / layouts[0]
 
 
+def _corrupt(name: str, path: Path, problem: str) -> CorruptDataError:
+    return CorruptDataError(
+        f"dataset 'tudataset {name}': {path} {problem}. It is truncated, damaged or from another "
+        f"release: copy it again from {SOURCE} (or remove the files and pass download=True)."
+    )
+
+
+def _disagree(name: str, first: Path, second: Path, problem: str) -> CorruptDataError:
+    return CorruptDataError(
+        f"dataset 'tudataset {name}': {first} and {second} disagree ({problem}). One of them is "
+        f"truncated or from another release: copy them again from {SOURCE}."
+    )
+
+
+def _table(name: str, path: Path, integer: bool) -> tuple[int, int, np.ndarray]:
+    """``(rows, columns, values)`` of a TU text file: comma-separated numbers, one row a
+    line, the same number of columns on every line (blank lines ignored)."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        found = data[exc.start : exc.end]
+        raise _corrupt(name, path, f"holds a byte that is not text on line {line} ({found!r})") from None
+    lines = [line for line in text.split("\n") if line.strip()]
+    tokens = text.replace(",", " ").split()
+    columns = len(lines[0].replace(",", " ").split()) if lines else 0
+    try:
+        values = np.array(tokens, dtype=np.int64 if integer else np.float64)
+    except ValueError:
+        values = None
+    if values is None or len(tokens) != columns * len(lines):
+        number, line = _first_bad_line(text, integer, columns)
+        kind = "integers" if integer else "numbers"
+        raise _corrupt(name, path, f"line {number} ({line[:60]!r}) is not {columns} comma-separated {kind}")
+    return len(lines), columns, values
+
+
+def _first_bad_line(text: str, integer: bool, columns: int) -> tuple[int, str]:
+    """``(line number, line)`` of the first line of ``text`` that is not ``columns``
+    comma-separated integers (or numbers)."""
+    convert = int if integer else float
+    lines = text.split("\n")
+    for number, line in enumerate(lines, 1):
+        fields = line.replace(",", " ").split()
+        try:
+            [convert(v) for v in fields]
+        except ValueError:
+            return number, line.strip()
+        if fields and len(fields) != columns:
+            return number, line.strip()
+    return len(lines), lines[-1].strip()
+
+
+def check_tu_files(name: str, raw_dir: Path) -> None:
+    """Check the ``<NAME>_*.txt`` files of ``raw_dir`` before PyG reads them: numbers
+    only, the same columns on every line, edges between the graph indicator's nodes,
+    and each file's row count equal to the nodes, edges or graphs it describes; raise
+    :class:`~sslcore.errors.CorruptDataError` naming the file (and the one it disagrees
+    with) otherwise. PyG would fail with an anonymous error, or silently drop graphs."""
+    paths = {part: raw_dir / f"{name}_{part}.txt" for part in ROWS_OF}
+    paths = {part: path for part, path in paths.items() if path.is_file()}
+    tables = {
+        part: _table(name, path, integer=not part.endswith("attributes")) for part, path in paths.items()
+    }
+    nodes, _, indicator = tables["graph_indicator"]
+    edges, columns, pairs = tables["A"]
+    if edges and columns != 2:
+        raise _corrupt(name, paths["A"], f"has {columns} numbers a line instead of 2 (an edge: two node ids)")
+    if nodes and indicator.min() < 1:
+        raise _corrupt(name, paths["graph_indicator"], "holds a graph id below 1")
+    counts = {"nodes": nodes, "edges": edges, "graphs": int(indicator.max()) if nodes else 0}
+    if edges and (pairs.min() < 1 or pairs.max() > nodes):
+        problem = f"edges between node ids {pairs.min()}..{pairs.max()}, {nodes} nodes"
+        raise _disagree(name, paths["A"], paths["graph_indicator"], problem)
+    counted_by = {"nodes": "graph_indicator", "edges": "A", "graphs": "graph_indicator"}
+    for part, (rows, _, _) in tables.items():
+        what = ROWS_OF[part]
+        if rows != counts[what]:
+            problem = f"{rows} lines for {counts[what]} {what}"
+            raise _disagree(name, paths[part], paths[counted_by[what]], problem)
+
+
 def writable_root(name: str, raw_dir: Path, cleaned: bool) -> Path:
     """A cache folder whose ``<NAME>/raw/`` symlinks the ``<NAME>_*.txt`` files of
     ``raw_dir`` (the data root is never written); keyed by the files' paths, sizes and
-    mtimes, built in a temporary folder and renamed into place."""
+    mtimes, built in a temporary folder and renamed into place. The files are checked
+    first (:func:`check_tu_files`); on any failure the temporary folder is removed and
+    :class:`~sslcore.errors.CorruptDataError` names the files."""
     files = sorted(f.resolve() for f in raw_dir.glob(f"{name}_*.txt"))
-    key = hashlib.sha1(
-        "".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns};" for f in files).encode()
-        + str(cleaned).encode()
-    ).hexdigest()[:12]
-    final = cache_dir("tudataset") / f"{name}-{key}"
+    final = cache_dir("tudataset") / f"{name}-{files_key(files, str(cleaned))}"
     if final.is_dir():
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
-    raw = tmp / name / ("raw" if not cleaned else "raw_cleaned")
-    raw.mkdir(parents=True)
-    for f in files:
-        (raw / f.name).symlink_to(f)
-    TUDataset(str(tmp), name, cleaned=cleaned)  # processes into tmp/<NAME>/processed
+    check_tu_files(name, raw_dir)
+
+    def stage(tmp: Path) -> None:
+        raw = tmp / name / ("raw" if not cleaned else "raw_cleaned")
+        raw.mkdir(parents=True)
+        for f in files:
+            (raw / f.name).symlink_to(f)
+
+    return build_entry(
+        final,
+        name,
+        stage,
+        lambda tmp: TUDataset(str(tmp), name, cleaned=cleaned),  # processes into tmp/<NAME>/processed
+        [raw_dir / f.name for f in files],
+        f"tudataset {name}",
+        f"copy them again from {SOURCE}.",
+    )
+
+
+def downloaded_root(name: str, cleaned: bool) -> Path:
+    """The root ``cache_dir("tudataset", "downloads")`` whose ``<NAME>/raw[_cleaned]`` and
+    ``<NAME>/processed[_cleaned]`` hold the downloaded and processed dataset. PyG
+    downloads and processes into a temporary folder, moved into place only when both are
+    complete: an interrupted download leaves nothing behind (PyG alone keeps the partial
+    files and reuses them on the next run)."""
+    parent = cache_dir("tudataset", "downloads")
+    suffix = "_cleaned" if cleaned else ""
+    folder = parent / name
+    if (folder / f"processed{suffix}" / "data.pt").is_file():
+        return parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=parent))
     try:
-        tmp.rename(final)
-    except OSError:  # another process renamed its copy first
+        TUDataset(str(tmp), name, cleaned=cleaned)  # downloads into tmp/<NAME>/raw, processes
+        folder.mkdir(exist_ok=True)
+        for sub in (f"raw{suffix}", f"processed{suffix}"):  # raw first: processed marks it complete
+            if (folder / f"processed{suffix}" / "data.pt").is_file():
+                break  # another process completed it meanwhile
+            if (folder / sub).exists():  # an incomplete one (an older version's): set it aside
+                aside = Path(tempfile.mkdtemp(prefix=f".{name}-old-", dir=parent))
+                try:
+                    os.replace(folder / sub, aside / sub)
+                except OSError:  # another process moved it already
+                    pass
+                shutil.rmtree(aside, ignore_errors=True)
+            try:
+                os.replace(tmp / name / sub, folder / sub)
+            except OSError:  # another process moved its copy first
+                if not (folder / sub).is_dir():
+                    raise
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return parent
 
 
 def tudataset(
@@ -65,7 +204,7 @@ def tudataset(
     use_node_attr: bool = False,
     cleaned: bool = False,
     missing_features: MissingFeatures = "degree",
-    degree_cap: int = 1000,
+    degree_cap: Annotated[int, Ge(0)] = 1000,
 ) -> DatasetBundle:
     """TU dataset ``name`` (MUTAG, PROTEINS, NCI1, IMDB-BINARY, REDDIT-BINARY, ...).
 
@@ -81,7 +220,7 @@ def tudataset(
     """
     if download and (root is None or not _has_files(name, root)):
         dataset = TUDataset(
-            str(cache_dir("tudataset", "downloads")), name, use_node_attr=use_node_attr, cleaned=cleaned
+            str(downloaded_root(name, cleaned)), name, use_node_attr=use_node_attr, cleaned=cleaned
         )
     else:
         raw_dir = find_raw_dir(name, root)

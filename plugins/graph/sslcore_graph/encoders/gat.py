@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge, Interval
 from torch_geometric.nn import GATConv
 
 from sslcore_graph.encoders.message_passing import GraphEncoder, JumpingKnowledge, Readout, in_features_of
@@ -12,14 +13,14 @@ from sslcore_graph.encoders.message_passing import GraphEncoder, JumpingKnowledg
 
 def build_gat(
     info: Mapping[str, Any],
-    hidden_dim: int = 256,
-    output_dim: int = 256,
-    num_layers: int = 2,
-    heads: int = 4,
-    attention_dropout: float = 0.0,
+    hidden_dim: Annotated[int, Ge(1)] = 256,
+    output_dim: Annotated[int, Ge(1)] = 256,
+    num_layers: Annotated[int, Ge(1)] = 2,
+    heads: Annotated[int, Ge(1)] = 4,
+    attention_dropout: Annotated[float, Interval(ge=0, le=1)] = 0.0,
     activation: str = "elu",
     norm: str | None = None,
-    dropout: float = 0.0,
+    dropout: Annotated[float, Interval(ge=0, le=1)] = 0.0,
     jk: JumpingKnowledge = "last",
     readout: Readout = "mean",
 ) -> GraphEncoder:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.nn import GCNConv
@@ -50,12 +51,12 @@ class GCNEncoder(GraphEncoder):
     def __init__(
         self,
         in_features: int,
-        hidden_dim: int = 512,
-        output_dim: int = 512,
-        num_layers: int = 1,
+        hidden_dim: Annotated[int, Ge(1)] = 512,
+        output_dim: Annotated[int, Ge(1)] = 512,
+        num_layers: Annotated[int, Ge(1)] = 1,
         activation: str = "prelu",
         norm: str | None = None,
-        dropout: float = 0.0,
+        dropout: Annotated[float, Interval(ge=0, le=1)] = 0.0,
         jk: JumpingKnowledge = "last",
         readout: Readout = "mean",
     ):
@@ -79,12 +80,12 @@ class GCNEncoder(GraphEncoder):
 
 def build_gcn(
     info: Mapping[str, Any],
-    hidden_dim: int = 512,
-    output_dim: int = 512,
-    num_layers: int = 1,
+    hidden_dim: Annotated[int, Ge(1)] = 512,
+    output_dim: Annotated[int, Ge(1)] = 512,
+    num_layers: Annotated[int, Ge(1)] = 1,
     activation: str = "prelu",
     norm: str | None = None,
-    dropout: float = 0.0,
+    dropout: Annotated[float, Interval(ge=0, le=1)] = 0.0,
     jk: JumpingKnowledge = "last",
     readout: Readout = "mean",
 ) -> GCNEncoder:

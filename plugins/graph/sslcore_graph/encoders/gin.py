@@ -4,8 +4,9 @@ Networks?"), configured as InfoGraph / GraphCL use it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge, Interval
 from torch import nn
 from torch_geometric.nn import GINConv
 
@@ -21,12 +22,12 @@ def gin_conv(in_dim: int, out_dim: int, train_eps: bool = False) -> GINConv:
 
 def build_gin(
     info: Mapping[str, Any],
-    hidden_dim: int = 32,
-    output_dim: int = 32,
-    num_layers: int = 5,
+    hidden_dim: Annotated[int, Ge(1)] = 32,
+    output_dim: Annotated[int, Ge(1)] = 32,
+    num_layers: Annotated[int, Ge(1)] = 5,
     activation: str = "relu",
     norm: str | None = "batch_norm",
-    dropout: float = 0.0,
+    dropout: Annotated[float, Interval(ge=0, le=1)] = 0.0,
     jk: JumpingKnowledge = "cat",
     readout: Readout = "sum",
     train_eps: bool = False,

@@ -4,8 +4,9 @@ Graphs"), full-neighbourhood (no sampling)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge, Interval
 from torch_geometric.nn import SAGEConv
 
 from sslcore_graph.encoders.message_passing import GraphEncoder, JumpingKnowledge, Readout, in_features_of
@@ -13,13 +14,13 @@ from sslcore_graph.encoders.message_passing import GraphEncoder, JumpingKnowledg
 
 def build_sage(
     info: Mapping[str, Any],
-    hidden_dim: int = 256,
-    output_dim: int = 256,
-    num_layers: int = 2,
+    hidden_dim: Annotated[int, Ge(1)] = 256,
+    output_dim: Annotated[int, Ge(1)] = 256,
+    num_layers: Annotated[int, Ge(1)] = 2,
     aggr: str = "mean",
     activation: str = "relu",
     norm: str | None = None,
-    dropout: float = 0.0,
+    dropout: Annotated[float, Interval(ge=0, le=1)] = 0.0,
     jk: JumpingKnowledge = "last",
     readout: Readout = "mean",
 ) -> GraphEncoder:

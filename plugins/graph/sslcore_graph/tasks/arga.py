@@ -3,7 +3,10 @@ Regularized Graph Autoencoder for Graph Embedding", IJCAI): ARGA and ARVGA."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
+from annotated_types import Ge
 from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.nn import ARGA, MLP, InnerProductDecoder
@@ -43,8 +46,8 @@ class AdversarialGraphAutoEncoder(AutoEncoding, AdversarialTask):
     def __init__(
         self,
         encoder: nn.Module,
-        latent_dim: int = 16,
-        discriminator_hidden: tuple[int, ...] = (64, 32),
+        latent_dim: Annotated[int, Ge(1)] = 16,
+        discriminator_hidden: tuple[Annotated[int, Ge(1)], ...] = (64, 32),
         reconstruction: Reconstruction = "sampled",
     ):
         discriminator = MLP([latent_dim, *discriminator_hidden, 1], act="relu", norm=None)

@@ -4,10 +4,11 @@ Neural Networks", ICLR)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Interval
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -50,7 +51,13 @@ class AttributeMasking(GenerativeTask):
     signal = "masked node attribute prediction"
     min_batch_size = 1
 
-    def __init__(self, encoder: nn.Module, num_features: int, mask_rate: float = 0.15, loss: Loss = "auto"):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        num_features: int,
+        mask_rate: Annotated[float, Interval(gt=0, lt=1)] = 0.15,
+        loss: Loss = "auto",
+    ):
         if not 0 < mask_rate < 1:
             raise ValueError(f"mask_rate must be in (0, 1), got {mask_rate}")
         if loss not in LOSSES:

@@ -8,9 +8,10 @@ negative sampling), ``VGAE.reparametrize`` and ``VGAE.kl_loss`` are methods of
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch.nn.functional as F
+from annotated_types import Ge
 from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import GAE, VGAE, GCNConv, InnerProductDecoder
@@ -36,7 +37,7 @@ class LatentGCN(nn.Module):
     ``latent_dim=16`` this is the paper's 32-16 encoder (PReLU instead of ReLU).
     """
 
-    def __init__(self, body: nn.Module, latent_dim: int = 16, variational: bool = False):
+    def __init__(self, body: nn.Module, latent_dim: Annotated[int, Ge(1)] = 16, variational: bool = False):
         super().__init__()
         self.body = body
         self.mu = GCNConv(body.output_dim, latent_dim)
@@ -143,7 +144,12 @@ class GraphAutoEncoder(AutoEncoding, GenerativeTask):
     signal = "edge reconstruction"
     min_batch_size = 1
 
-    def __init__(self, encoder: nn.Module, latent_dim: int = 16, reconstruction: Reconstruction = "sampled"):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        latent_dim: Annotated[int, Ge(1)] = 16,
+        reconstruction: Reconstruction = "sampled",
+    ):
         super().__init__(LatentGCN(encoder, latent_dim, self.variational), InnerProductDecoder())
         self.reconstruction = check_reconstruction(reconstruction)
 

@@ -3,7 +3,10 @@ Bootstrapping", ICLR)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -49,12 +52,12 @@ class BGRL(ContrastiveTask):
     def __init__(
         self,
         encoder: nn.Module,
-        predictor_hidden_dim: int = 512,
-        base_momentum: float = 0.99,
-        drop_edge_1: float = 0.2,
-        drop_edge_2: float = 0.4,
-        mask_feature_1: float = 0.3,
-        mask_feature_2: float = 0.4,
+        predictor_hidden_dim: Annotated[int, Ge(1)] = 512,
+        base_momentum: Annotated[float, Interval(ge=0, le=1)] = 0.99,
+        drop_edge_1: Annotated[float, Interval(ge=0, le=1)] = 0.2,
+        drop_edge_2: Annotated[float, Interval(ge=0, le=1)] = 0.4,
+        mask_feature_1: Annotated[float, Interval(ge=0, le=1)] = 0.3,
+        mask_feature_2: Annotated[float, Interval(ge=0, le=1)] = 0.4,
         undirected_views: bool = False,
     ):
         dim = encoder.output_dim

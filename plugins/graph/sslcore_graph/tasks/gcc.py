@@ -6,11 +6,12 @@ from __future__ import annotations
 import copy
 import weakref
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
@@ -109,17 +110,17 @@ class GraphContrastiveCoding(ContrastiveTask):
     def __init__(
         self,
         encoder: nn.Module,
-        num_seeds: int = 32,
-        restart_prob: float = 0.8,
-        rw_hops: int = 256,
-        temperature: float = 0.07,
+        num_seeds: Annotated[int, Ge(2)] = 32,
+        restart_prob: Annotated[float, Interval(gt=0, le=1)] = 0.8,
+        rw_hops: Annotated[int, Ge(1)] = 256,
+        temperature: Annotated[float, Gt(0)] = 0.07,
         moco: bool = True,
-        queue_size: int = 16384,
-        momentum: float = 0.999,
-        max_degree: int = 512,
+        queue_size: Annotated[int, Ge(1)] = 16384,
+        momentum: Annotated[float, Interval(ge=0, le=1)] = 0.999,
+        max_degree: Annotated[int, Ge(1)] = 512,
         seed_weighting: Literal["degree", "uniform"] = "degree",
         embed_seed: int = 0,
-        embed_chunk: int = 512,
+        embed_chunk: Annotated[int, Ge(1)] = 512,
     ):
         super().__init__(encoder, head=StructuralFeatures(max_degree))
         if num_seeds < 2:

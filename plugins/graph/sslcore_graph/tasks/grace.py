@@ -3,6 +3,9 @@ workshop)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -49,13 +52,13 @@ class GRACE(ContrastiveTask):
     def __init__(
         self,
         encoder: nn.Module,
-        proj_hidden_dim: int = 128,
-        proj_dim: int = 128,
-        temperature: float = 0.4,
-        drop_edge_1: float = 0.2,
-        drop_edge_2: float = 0.4,
-        mask_feature_1: float = 0.3,
-        mask_feature_2: float = 0.4,
+        proj_hidden_dim: Annotated[int, Ge(1)] = 128,
+        proj_dim: Annotated[int, Ge(1)] = 128,
+        temperature: Annotated[float, Gt(0)] = 0.4,
+        drop_edge_1: Annotated[float, Interval(ge=0, le=1)] = 0.2,
+        drop_edge_2: Annotated[float, Interval(ge=0, le=1)] = 0.4,
+        mask_feature_1: Annotated[float, Interval(ge=0, le=1)] = 0.3,
+        mask_feature_2: Annotated[float, Interval(ge=0, le=1)] = 0.4,
         undirected_views: bool = False,
     ):
         dim = encoder.output_dim

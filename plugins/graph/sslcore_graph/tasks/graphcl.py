@@ -4,8 +4,10 @@ graph level."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
+from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
@@ -45,9 +47,9 @@ class GraphCL(ContrastiveTask):
         self,
         encoder: nn.Module,
         augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
-        aug_ratio: float = 0.2,
-        proj_dim: int | None = None,
-        temperature: float = 0.2,
+        aug_ratio: Annotated[float, Interval(ge=0, lt=1)] = 0.2,
+        proj_dim: Annotated[int, Ge(1)] | None = None,
+        temperature: Annotated[float, Gt(0)] = 0.2,
     ):
         dim = encoder.output_dim
         proj_dim = proj_dim or dim

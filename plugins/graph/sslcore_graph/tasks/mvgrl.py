@@ -4,8 +4,10 @@ Graphs", ICML), node level."""
 from __future__ import annotations
 
 import copy
+from typing import Annotated
 
 import torch
+from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -57,9 +59,9 @@ class MVGRL(DeepGraphInfomax):
         self,
         encoder: nn.Module,
         diffusion: str = "ppr",
-        alpha: float = 0.2,
-        t: float = 5.0,
-        avg_degree: int | None = None,
+        alpha: Annotated[float, Interval(gt=0, le=1)] = 0.2,
+        t: Annotated[float, Gt(0)] = 5.0,
+        avg_degree: Annotated[int, Ge(1)] | None = None,
     ):
         super().__init__(encoder)
         self.diffusion_encoder = fresh_copy(encoder)

@@ -18,8 +18,10 @@ import inspect
 import re
 from pathlib import Path
 from types import ModuleType
+from typing import Annotated
 
 import numpy as np
+from annotated_types import Ge
 from sklearn.model_selection import train_test_split
 
 from sslcore.data import DatasetBundle
@@ -154,10 +156,10 @@ def docstring_corpus(min_words: int = 8) -> tuple[list[str], list[int]]:
 
 def pydocs(
     root: Path | None = None,
-    vocab_size: int = 4000,
-    max_length: int = 128,
+    vocab_size: Annotated[int, Ge(1)] = 4000,
+    max_length: Annotated[int, Ge(3)] = 128,
     lowercase: bool = True,
-    min_words: int = 8,
+    min_words: Annotated[int, Ge(0)] = 8,
 ) -> DatasetBundle:
     """Standard-library docstring paragraphs, labelled by topic; ``root`` is not used.
 

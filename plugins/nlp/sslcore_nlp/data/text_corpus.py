@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
+from annotated_types import Ge
 from transformers import PreTrainedTokenizerBase
 
 from sslcore.data import DatasetBundle, require_files
@@ -51,8 +53,8 @@ def text_files(
     files: str | Sequence[str] = (),
     encoding: str = "utf-8",
     mode: str = "packed",
-    max_length: int = 128,
-    vocab_size: int = 8000,
+    max_length: Annotated[int, Ge(8)] = 128,
+    vocab_size: Annotated[int, Ge(1)] = 8000,
     lowercase: bool = True,
     tokenizer: str | None = None,
     probe: str | None = None,

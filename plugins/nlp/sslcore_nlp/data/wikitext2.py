@@ -14,6 +14,9 @@ default ``sst2``), sentences truncated to ``max_length`` tokens.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+from annotated_types import Ge
 
 from sslcore.data import DatasetBundle, require_files
 from sslcore_nlp.data.senteval import senteval, senteval_set
@@ -32,8 +35,8 @@ def paragraphs(lines: list[str]) -> list[str]:
 
 def wikitext2(
     root: Path | None,
-    vocab_size: int = 8000,
-    max_length: int = 128,
+    vocab_size: Annotated[int, Ge(1)] = 8000,
+    max_length: Annotated[int, Ge(8)] = 128,
     lowercase: bool = True,
     tokenizer: str | None = None,
     probe: str = "sst2",

@@ -7,8 +7,9 @@ tokenised batch to one sentence vector per row (pooling: see
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Interval
 from transformers import BertModel
 
 from sslcore_nlp.encoders.transformer import Pooling, TransformerEncoder, build_transformer_encoder
@@ -45,7 +46,7 @@ def bert(
     info: Mapping[str, Any],
     preset: str = "tiny",
     pooling: Pooling = "mean",
-    dropout: float = 0.1,
+    dropout: Annotated[float, Interval(ge=0, le=1)] = 0.1,
     pretrained: str | None = None,
 ) -> BertEncoder:
     """Build a randomly initialised BERT for the dataset in ``info`` (``preset`` is one of

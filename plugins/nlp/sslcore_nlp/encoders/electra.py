@@ -8,8 +8,9 @@ when ``E != d``). Pooling: see :mod:`sslcore_nlp.encoders.transformer`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Interval
 from transformers import ElectraModel
 
 from sslcore_nlp.encoders.bert import PRESETS as BERT_PRESETS
@@ -32,7 +33,7 @@ def electra(
     info: Mapping[str, Any],
     preset: str = "tiny",
     pooling: Pooling = "mean",
-    dropout: float = 0.1,
+    dropout: Annotated[float, Interval(ge=0, le=1)] = 0.1,
     pretrained: str | None = None,
 ) -> ElectraEncoder:
     """Build a randomly initialised ELECTRA transformer for the dataset in ``info``

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 from transformers import ElectraConfig, ElectraForMaskedLM, PreTrainedTokenizerBase
 from transformers.models.electra.modeling_electra import ElectraDiscriminatorPredictions
@@ -116,12 +117,12 @@ class Electra(AdversarialTask):
         self,
         encoder: nn.Module,
         tokenizer: PreTrainedTokenizerBase,
-        generator_size: float = 0.25,
-        generator_layers: float = 1.0,
-        disc_weight: float = 50.0,
-        mask_prob: float = 0.15,
-        mask_replace_prob: float = 0.85,
-        temperature: float = 1.0,
+        generator_size: Annotated[float, Interval(gt=0, le=1)] = 0.25,
+        generator_layers: Annotated[float, Interval(gt=0, le=1)] = 1.0,
+        disc_weight: Annotated[float, Ge(0)] = 50.0,
+        mask_prob: Annotated[float, Interval(gt=0, lt=1)] = 0.15,
+        mask_replace_prob: Annotated[float, Interval(ge=0, le=1)] = 0.85,
+        temperature: Annotated[float, Gt(0)] = 1.0,
     ):
         if not (0.0 < generator_size <= 1.0) or not (0.0 < generator_layers <= 1.0):
             raise ConfigError("electra: generator_size and generator_layers must be in (0, 1]")

@@ -16,8 +16,9 @@ with ``f(x~) [B, L, d]`` the encoder's token states and ``head`` the tied MLM he
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase
 
@@ -42,12 +43,12 @@ class MaskedLanguageModeling(GenerativeTask):
         self,
         encoder: nn.Module,
         tokenizer: PreTrainedTokenizerBase,
-        mask_prob: float = 0.15,
-        mask_replace_prob: float = 0.8,
-        random_replace_prob: float = 0.1,
+        mask_prob: Annotated[float, Interval(gt=0, lt=1)] = 0.15,
+        mask_replace_prob: Annotated[float, Interval(ge=0, le=1)] = 0.8,
+        random_replace_prob: Annotated[float, Interval(ge=0, le=1)] = 0.1,
         masking: str = "token",
-        span_p: float = 0.2,
-        max_span: int = 10,
+        span_p: Annotated[float, Interval(gt=0, le=1)] = 0.2,
+        max_span: Annotated[int, Ge(1)] = 10,
     ):
         super().__init__(encoder, decoder=tied_mlm_head(encoder))
         self.masking = make_masking(

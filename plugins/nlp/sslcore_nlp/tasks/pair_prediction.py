@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
@@ -71,9 +72,9 @@ class SegmentPairTask(ContrastiveTask):
         self,
         encoder: nn.Module,
         tokenizer: PreTrainedTokenizerBase,
-        max_length: int = 128,
-        mlm_weight: float = 0.0,
-        mask_prob: float = 0.15,
+        max_length: Annotated[int, Ge(5)] = 128,
+        mlm_weight: Annotated[float, Ge(0)] = 0.0,
+        mask_prob: Annotated[float, Interval(gt=0, lt=1)] = 0.15,
     ):
         if mlm_weight < 0:
             raise ConfigError(f"{type(self).__name__}: mlm_weight must be >= 0 (0: no MLM), got {mlm_weight}")

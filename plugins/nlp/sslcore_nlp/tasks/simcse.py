@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge, Gt
 from torch import Tensor, nn
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
@@ -53,8 +54,8 @@ class SimCSE(ContrastiveTask):
         self,
         encoder: nn.Module,
         tokenizer: PreTrainedTokenizerBase,
-        temperature: float = 0.05,
-        max_length: int = 32,
+        temperature: Annotated[float, Gt(0)] = 0.05,
+        max_length: Annotated[int, Ge(3)] = 32,
         segment: str = "sentence",
     ):
         d = encoder.output_dim

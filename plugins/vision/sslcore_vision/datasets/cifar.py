@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
+from annotated_types import Ge
 from torch import Tensor
 from torchvision.datasets import CIFAR10, CIFAR100
 
@@ -57,8 +59,8 @@ def cifar(
 
 def cifar10(
     root: Path | None,
-    train_subset: int | None = None,
-    test_subset: int | None = None,
+    train_subset: Annotated[int, Ge(1)] | None = None,
+    test_subset: Annotated[int, Ge(1)] | None = None,
     download: bool = False,
 ) -> DatasetBundle:
     """CIFAR-10: 50k training images ``[3, 32, 32]`` uint8 for pretraining; train (50k) +
@@ -71,8 +73,8 @@ def cifar10(
 
 def cifar100(
     root: Path | None,
-    train_subset: int | None = None,
-    test_subset: int | None = None,
+    train_subset: Annotated[int, Ge(1)] | None = None,
+    test_subset: Annotated[int, Ge(1)] | None = None,
     download: bool = False,
 ) -> DatasetBundle:
     """CIFAR-100: as :func:`cifar10` with 100 fine-grained classes, read from

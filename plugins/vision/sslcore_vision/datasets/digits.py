@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import torch
+from annotated_types import Ge, Interval
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torchvision.transforms.v2 import functional as TF
@@ -13,7 +15,11 @@ from sslcore import DatasetBundle
 from sslcore_vision.datasets.image_bundle import image_bundle
 
 
-def digits(root: Path | None = None, image_size: int = 16, test_fraction: float = 0.3) -> DatasetBundle:
+def digits(
+    root: Path | None = None,
+    image_size: Annotated[int, Ge(1)] = 16,
+    test_fraction: Annotated[float, Interval(gt=0, lt=1)] = 0.3,
+) -> DatasetBundle:
     """Digits as uint8 ``[1, image_size, image_size]`` images (grey levels 0..16 scaled
     to 0..255, bilinearly resized from 8x8), split train/test stratified with seed 0.
     Ships with scikit-learn, so ``root`` is ignored."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Annotated
 
 import torch
+from annotated_types import Ge, Interval
 from PIL import Image
 from sklearn.model_selection import train_test_split
 from torch import Tensor
@@ -57,8 +59,8 @@ def decode_all(folder: ImageFolder) -> tuple[Tensor, Tensor]:
 def image_folder(
     root: Path | None,
     folder: str | None = None,
-    image_size: int | None = None,
-    test_fraction: float = 0.2,
+    image_size: Annotated[int, Ge(1)] | None = None,
+    test_fraction: Annotated[float, Interval(gt=0, lt=1)] = 0.2,
     channels: int = 3,
 ) -> DatasetBundle:
     """Images in ``root/<class>/<image>`` (or ``root/<folder>/<class>/<image>``), one

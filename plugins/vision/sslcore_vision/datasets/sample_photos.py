@@ -5,8 +5,10 @@ no files, for trying and testing the colour tasks (colorization)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import torch
+from annotated_types import Ge, Interval
 from sklearn.datasets import load_sample_images
 
 from sslcore import ConfigError, DatasetBundle
@@ -15,10 +17,10 @@ from sslcore_vision.datasets.image_bundle import image_bundle, resize_square
 
 def sample_photos(
     root: Path | None = None,
-    crops_per_photo: int = 128,
-    crop_size: int = 96,
-    image_size: int = 32,
-    test_fraction: float = 0.25,
+    crops_per_photo: Annotated[int, Ge(2)] = 128,
+    crop_size: Annotated[int, Interval(ge=1, le=427)] = 96,
+    image_size: Annotated[int, Ge(1)] = 32,
+    test_fraction: Annotated[float, Interval(gt=0, lt=1)] = 0.25,
     seed: int = 0,
 ) -> DatasetBundle:
     """``crops_per_photo`` random ``crop_size`` squares of each photo (427x640 pixels),

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Annotated
 
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor
 from torchvision.datasets import STL10
 
@@ -37,10 +39,10 @@ def split_tensors(
 def stl10(
     root: Path | None,
     pretrain: str = "unlabeled",
-    image_size: int = 96,
-    train_subset: int | None = None,
-    test_subset: int | None = None,
-    unlabeled_subset: int | None = None,
+    image_size: Annotated[int, Interval(ge=1, le=96)] = 96,
+    train_subset: Annotated[int, Ge(1)] | None = None,
+    test_subset: Annotated[int, Ge(1)] | None = None,
+    unlabeled_subset: Annotated[int, Ge(1)] | None = None,
     download: bool = False,
 ) -> DatasetBundle:
     """STL-10 as uint8 ``[3, image_size, image_size]`` images (96 natively; a smaller

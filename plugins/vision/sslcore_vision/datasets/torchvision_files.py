@@ -4,11 +4,23 @@ turned into :class:`CorruptDataError` naming the files."""
 
 from __future__ import annotations
 
+import pickle
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from sslcore import ConfigError, SSLCoreError, require_files
+from sslcore import ConfigError, require_files
+from sslcore.errors import CorruptDataError
+
+__all__ = [
+    "DOWNLOAD_HINT",
+    "READ_ERRORS",
+    "CorruptDataError",
+    "checked_root",
+    "download_root",
+    "read_torchvision",
+]
 
 T = TypeVar("T")
 
@@ -18,8 +30,17 @@ DOWNLOAD_HINT = (
 )
 
 
-class CorruptDataError(SSLCoreError, RuntimeError):
-    """Data files that are present but cannot be read (truncated, corrupt, another release)."""
+#: what torchvision's readers raise on a file they cannot read: format asserts, failed
+#: MD5 checks, short reads, truncated or damaged pickles (CIFAR) and compressed streams
+READ_ERRORS = (
+    RuntimeError,
+    ValueError,
+    OSError,
+    AssertionError,
+    EOFError,
+    pickle.UnpicklingError,
+    zlib.error,
+)
 
 
 def download_root(dataset: str, root: Path | None) -> Path:
@@ -46,13 +67,23 @@ def read_torchvision(
     files: Sequence[str],
     load: Callable[[], T],
     checksums: Mapping[str, str] | None = None,
+    sources: Sequence[Path] | None = None,
 ) -> T:
     """``load()`` (a torchvision dataset constructor); its error about files it rejects
-    (failed MD5 check, truncated file) becomes :class:`CorruptDataError` naming the files
-    (only those failing their MD5 sum when ``checksums`` maps ``files`` to them)."""
+    (failed MD5 check, truncated file or pickle) becomes :class:`CorruptDataError` naming
+    the files (only those failing their MD5 sum when ``checksums`` maps ``files`` to
+    them). ``sources``: the user's files these were made from (the ``.gz`` files an
+    extracted cache holds the contents of); they are named instead."""
     try:
         return load()
-    except (RuntimeError, ValueError, OSError, AssertionError) as exc:  # torchvision asserts file formats
+    except READ_ERRORS as exc:  # torchvision asserts file formats
+        if sources:
+            listed = "\n  ".join(str(s) for s in sources)
+            raise CorruptDataError(
+                f"dataset {dataset!r}: torchvision could not read the data of\n  {listed}\n"
+                f"(extracted into {where}; {type(exc).__name__}: {exc}). One of them may be truncated "
+                "or from another release; copy them again, or remove them and pass download=True."
+            ) from exc
         named = list(files)
         if checksums:
             from torchvision.datasets.utils import check_integrity

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge
 from torch import Tensor, nn
 
 from sslcore.data import info_get
@@ -60,7 +61,10 @@ class SmallCNN(nn.Module):
 
 
 def small_cnn(
-    info: Mapping[str, Any], width: int = 32, output_dim: int = 256, stem_stride: int = 2
+    info: Mapping[str, Any],
+    width: Annotated[int, Ge(1)] = 32,
+    output_dim: Annotated[int, Ge(1)] = 256,
+    stem_stride: Annotated[int, Ge(1)] = 2,
 ) -> SmallCNN:
     """Registered factory: ``in_channels`` comes from the dataset's ``info``; use
     ``stem_stride=1`` to keep full resolution in the first block (slower)."""

@@ -4,9 +4,10 @@ manner of pix2pix, Isola et al. 2017, on top of Zhang et al. 2016's pretext task
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from sslcore_vision.discriminators import PatchDiscriminator
@@ -44,9 +45,9 @@ class AdversarialColorization(AdversarialReconstruction):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        decoder_width: int = 32,
-        lambda_adv: float = 0.001,
-        disc_width: int = 32,
+        decoder_width: Annotated[int, Ge(1)] = 32,
+        lambda_adv: Annotated[float, Interval(ge=0, le=1)] = 0.001,
+        disc_width: Annotated[int, Ge(1)] = 32,
     ) -> AdversarialColorization:
         require_colour(info, "adversarial_colorization")
         require_lightness_encoder(encoder, "adversarial_colorization")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from sslcore.data import info_get
@@ -35,11 +36,11 @@ class AdversarialInpainting(AdversarialReconstruction):
         encoder: nn.Module,
         info: Mapping[str, Any],
         mask: Literal["center", "random"] = "center",
-        region_size: float = 0.5,
-        outside_weight: float = 0.0,
-        decoder_width: int = 32,
-        lambda_adv: float = 0.001,
-        disc_width: int = 32,
+        region_size: Annotated[float, Interval(gt=0, lt=1)] = 0.5,
+        outside_weight: Annotated[float, Ge(0)] = 0.0,
+        decoder_width: Annotated[int, Ge(1)] = 32,
+        lambda_adv: Annotated[float, Interval(ge=0, le=1)] = 0.001,
+        disc_width: Annotated[int, Ge(1)] = 32,
     ) -> AdversarialInpainting:
         generator = Inpainting.from_data(encoder, info, mask, region_size, outside_weight, decoder_width)
         return cls(generator, PatchDiscriminator(info_get(info, "in_channels"), disc_width), lambda_adv)

@@ -4,16 +4,17 @@ Redundancy Reduction")."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from sslcore import TaskOutput
 from sslcore.contrast import barlow_twins
 from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import projection_mlp
-from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, Probability, image_facts
 from sslcore_vision.transforms import ViewsCollate, byol_augmentations
 
 
@@ -40,9 +41,9 @@ class BarlowTwins(ImageViewsTask):
         self,
         encoder: nn.Module,
         augmentations: Sequence[Callable[[Tensor], Tensor]],
-        proj_dim: int = 512,
-        hidden_dim: int = 512,
-        lambda_offdiag: float = 5e-3,
+        proj_dim: Annotated[int, Ge(1)] = 512,
+        hidden_dim: Annotated[int, Ge(1)] = 512,
+        lambda_offdiag: Annotated[float, Ge(0)] = 5e-3,
         augment_on: AugmentOn = "auto",
     ):
         head = projection_mlp(encoder.output_dim, hidden_dim, proj_dim)
@@ -54,9 +55,9 @@ class BarlowTwins(ImageViewsTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        crop_min_scale: float = 0.08,
-        blur: tuple[float, float] = (1.0, 0.1),
-        solarize: tuple[float, float] = (0.0, 0.2),
+        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.08,
+        blur: tuple[Probability, Probability] = (1.0, 0.1),
+        solarize: tuple[Probability, Probability] = (0.0, 0.2),
         **options: Any,
     ) -> BarlowTwins:
         """BYOL's asymmetric pair (:func:`~sslcore_vision.transforms.byol_augmentations`):

@@ -4,15 +4,16 @@ Learning")."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from sslcore import TaskOutput, negative_cosine
 from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import prediction_mlp, projection_mlp
-from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts, swap_halves
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, Probability, image_facts, swap_halves
 from sslcore_vision.tasks.momentum_target import MomentumTarget
 from sslcore_vision.transforms import ViewsCollate, byol_augmentations
 
@@ -43,9 +44,9 @@ class BYOL(ImageViewsTask):
         self,
         encoder: nn.Module,
         augmentations: Sequence[Callable[[Tensor], Tensor]],
-        proj_dim: int = 128,
-        hidden_dim: int = 512,
-        base_momentum: float = 0.99,
+        proj_dim: Annotated[int, Ge(1)] = 128,
+        hidden_dim: Annotated[int, Ge(1)] = 512,
+        base_momentum: Annotated[float, Interval(ge=0, le=1)] = 0.99,
         augment_on: AugmentOn = "auto",
     ):
         head = projection_mlp(encoder.output_dim, hidden_dim, proj_dim)
@@ -58,9 +59,9 @@ class BYOL(ImageViewsTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        crop_min_scale: float = 0.08,
-        blur: tuple[float, float] = (1.0, 0.1),
-        solarize: tuple[float, float] = (0.0, 0.2),
+        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.08,
+        blur: tuple[Probability, Probability] = (1.0, 0.1),
+        solarize: tuple[Probability, Probability] = (0.0, 0.2),
         **options: Any,
     ) -> BYOL:
         """BYOL's asymmetric pair (:func:`~sslcore_vision.transforms.byol_augmentations`):

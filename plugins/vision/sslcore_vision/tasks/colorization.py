@@ -4,10 +4,11 @@ regression of the a*b* channels."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge
 from torch import Tensor, nn
 
 from sslcore import ConfigError, GenerativeTask, TaskOutput
@@ -111,7 +112,9 @@ class Colorization(GenerativeTask):
         return lightness_encoder_info(info, "colorization")
 
     @classmethod
-    def from_data(cls, encoder: nn.Module, info: Mapping[str, Any], decoder_width: int = 32) -> Colorization:
+    def from_data(
+        cls, encoder: nn.Module, info: Mapping[str, Any], decoder_width: Annotated[int, Ge(1)] = 32
+    ) -> Colorization:
         """Refuse grey data and encoders that do not take 1 channel."""
         require_colour(info, "colorization")
         require_lightness_encoder(encoder, "colorization")

@@ -4,9 +4,10 @@ Representations by Mutual Information Estimation and Maximization")."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
+from annotated_types import Ge, Gt
 from torch import Tensor, nn
 
 from sslcore import ConfigError, ContrastiveTask, TaskOutput, info_nce
@@ -93,11 +94,11 @@ class DeepInfoMax(ContrastiveTask):
         encoder: nn.Module,
         normalise: Callable[[Tensor], Tensor],
         estimator: Estimator = "jsd",
-        critic_dim: int = 128,
-        hidden_dim: int = 256,
-        temperature: float = 0.1,
+        critic_dim: Annotated[int, Ge(1)] = 128,
+        hidden_dim: Annotated[int, Ge(1)] = 256,
+        temperature: Annotated[float, Gt(0)] = 0.1,
         local_stage: int = -1,
-        local_channels: int | None = None,
+        local_channels: Annotated[int, Ge(1)] | None = None,
     ):
         if estimator not in ("jsd", "infonce"):
             raise ConfigError(f"deep_infomax: estimator must be 'jsd' or 'infonce', got {estimator!r}")
@@ -114,10 +115,10 @@ class DeepInfoMax(ContrastiveTask):
         encoder: nn.Module,
         info: Mapping[str, Any],
         estimator: Estimator = "jsd",
-        critic_dim: int = 128,
-        hidden_dim: int = 256,
-        temperature: float = 0.1,
-        local_size: int = 7,
+        critic_dim: Annotated[int, Ge(1)] = 128,
+        hidden_dim: Annotated[int, Ge(1)] = 256,
+        temperature: Annotated[float, Gt(0)] = 0.1,
+        local_size: Annotated[int, Ge(1)] = 7,
     ) -> DeepInfoMax:
         normalise = checked_normaliser(encoder, info, "deep_infomax")
         require_feature_map(encoder)

@@ -5,9 +5,10 @@ transfer (``augment_on``), and the swap of two stacked views."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import torch
+from annotated_types import Interval
 from torch import Tensor, nn
 
 from sslcore import ConfigError, ContrastiveTask
@@ -17,6 +18,8 @@ from sslcore_vision.channels import require_channels
 from sslcore_vision.transforms import ViewAugmentation, ViewsCollate
 
 AugmentOn = Literal["auto", "cpu", "device"]
+#: the probability of an augmentation step (blur, solarize) in a task option
+Probability = Annotated[float, Interval(ge=0, le=1)]
 AUGMENT_ON: tuple[str, ...] = ("auto", "cpu", "device")
 
 

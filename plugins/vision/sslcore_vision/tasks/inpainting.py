@@ -4,8 +4,9 @@ by Inpainting"), reconstruction loss only."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Interval
 from torch import nn
 
 from sslcore import ConfigError
@@ -36,9 +37,9 @@ class Inpainting(MaskedReconstruction):
         encoder: nn.Module,
         info: Mapping[str, Any],
         mask: Literal["center", "random"] = "center",
-        region_size: float = 0.5,
-        outside_weight: float = 0.0,
-        decoder_width: int = 32,
+        region_size: Annotated[float, Interval(gt=0, lt=1)] = 0.5,
+        outside_weight: Annotated[float, Ge(0)] = 0.0,
+        decoder_width: Annotated[int, Ge(1)] = 32,
     ) -> Inpainting:
         if mask not in MASKS:
             raise ConfigError(f"inpainting: mask must be one of {MASKS}, got {mask!r}")

@@ -4,9 +4,10 @@ Representations by Solving Jigsaw Puzzles")."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from sslcore.data import info_get
@@ -44,7 +45,7 @@ class Jigsaw(PseudoLabelTask):
         tiles: TileGrid,
         normalise: Callable[[Tensor], Tensor],
         permutations: Tensor,
-        hidden_dim: int = 512,
+        hidden_dim: Annotated[int, Ge(1)] = 512,
     ):
         if permutations.shape[1] != tiles.num_tiles:
             raise ValueError(
@@ -68,12 +69,12 @@ class Jigsaw(PseudoLabelTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        num_permutations: int = 100,
-        grid: int = 3,
-        gap: float = 0.15,
-        patch_jitter: float = 1.0,
-        min_tile_size: int = 8,
-        hidden_dim: int = 512,
+        num_permutations: Annotated[int, Ge(1)] = 100,
+        grid: Annotated[int, Ge(2)] = 3,
+        gap: Annotated[float, Interval(ge=0, lt=1)] = 0.15,
+        patch_jitter: Annotated[float, Interval(ge=0, le=1)] = 1.0,
+        min_tile_size: Annotated[int, Ge(0)] = 8,
+        hidden_dim: Annotated[int, Ge(1)] = 512,
         seed: int = 0,
     ) -> Jigsaw:
         """Tiles from ``info["image_size"]`` (Noroozi: 64 px crops in 75 px cells, so

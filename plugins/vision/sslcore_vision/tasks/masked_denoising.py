@@ -5,8 +5,9 @@ al. 2008) applied to square patches."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge, Interval
 from torch import nn
 
 from sslcore import ConfigError
@@ -33,9 +34,9 @@ class MaskedDenoising(MaskedReconstruction):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        patch_size: int = 4,
-        mask_ratio: float = 0.6,
-        decoder_width: int = 32,
+        patch_size: Annotated[int, Ge(1)] = 4,
+        mask_ratio: Annotated[float, Interval(gt=0, lt=1)] = 0.6,
+        decoder_width: Annotated[int, Ge(1)] = 32,
     ) -> MaskedDenoising:
         """Images too small for two ``patch_size`` patches per side, or a ``mask_ratio``
         that hides every patch, raise :class:`~sslcore.ConfigError`."""

@@ -4,10 +4,11 @@ Learning"; Chen et al. 2020, "Improved Baselines with Momentum Contrastive Learn
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 
 from sslcore import TaskOutput, info_nce
@@ -47,14 +48,14 @@ class MoCoV2(ImageViewsTask):
         self,
         encoder: nn.Module,
         augmentation: Callable[[Tensor], Tensor],
-        proj_dim: int = 128,
-        hidden_dim: int = 512,
-        temperature: float = 0.2,
-        queue_size: int = 4096,
-        momentum: float = 0.99,
+        proj_dim: Annotated[int, Ge(1)] = 128,
+        hidden_dim: Annotated[int, Ge(1)] = 512,
+        temperature: Annotated[float, Gt(0)] = 0.2,
+        queue_size: Annotated[int, Ge(1)] = 4096,
+        momentum: Annotated[float, Interval(ge=0, le=1)] = 0.99,
         momentum_ramp: bool = False,
         symmetric: bool = False,
-        bn_splits: int = 4,
+        bn_splits: Annotated[int, Ge(1)] = 4,
         augment_on: AugmentOn = "auto",
     ):
         head = projection_mlp(encoder.output_dim, hidden_dim, proj_dim)
@@ -70,8 +71,8 @@ class MoCoV2(ImageViewsTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        crop_min_scale: float = 0.2,
-        jitter: float = 0.5,
+        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.2,
+        jitter: Annotated[float, Ge(0)] = 0.5,
         blur: bool = False,
         **options: Any,
     ) -> MoCoV2:

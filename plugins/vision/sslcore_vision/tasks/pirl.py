@@ -4,10 +4,11 @@ Representations") with a memory bank of one entry per pretraining sample."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 
 from sslcore import ConfigError, ContrastiveTask, TaskOutput, info_nce
@@ -101,11 +102,11 @@ class PIRL(AugmentsOnDevice, ContrastiveTask):
         augmentation: Callable[[Tensor], Tensor],
         tiles: TileGrid,
         num_samples: int,
-        proj_dim: int = 128,
-        temperature: float = 0.07,
-        loss_weight: float = 0.5,
-        bank_momentum: float = 0.5,
-        num_negatives: int = 4096,
+        proj_dim: Annotated[int, Ge(1)] = 128,
+        temperature: Annotated[float, Gt(0)] = 0.07,
+        loss_weight: Annotated[float, Interval(ge=0, le=1)] = 0.5,
+        bank_momentum: Annotated[float, Interval(ge=0, le=1)] = 0.5,
+        num_negatives: Annotated[int, Ge(1)] = 4096,
         augment_on: AugmentOn = "auto",
     ):
         super().__init__(encoder, head=nn.Linear(encoder.output_dim, proj_dim))
@@ -124,12 +125,12 @@ class PIRL(AugmentsOnDevice, ContrastiveTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        grid: int = 3,
-        gap: float = 0.15,
-        patch_jitter: float = 1.0,
-        min_tile_size: int = 8,
-        crop_min_scale: float = 0.2,
-        jitter: float = 0.5,
+        grid: Annotated[int, Ge(2)] = 3,
+        gap: Annotated[float, Interval(ge=0, lt=1)] = 0.15,
+        patch_jitter: Annotated[float, Interval(ge=0, le=1)] = 1.0,
+        min_tile_size: Annotated[int, Ge(0)] = 8,
+        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.2,
+        jitter: Annotated[float, Ge(0)] = 0.5,
         **options: Any,
     ) -> PIRL:
         """Views as in SimCLR (``crop_min_scale``, colour ``jitter``), tiles as in

@@ -4,9 +4,10 @@ Learning by Context Prediction")."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from sslcore.data import info_get
@@ -51,7 +52,7 @@ class RelativePosition(PseudoLabelTask):
         encoder: nn.Module,
         tiles: TileGrid,
         normalise: Callable[[Tensor], Tensor],
-        hidden_dim: int = 512,
+        hidden_dim: Annotated[int, Ge(1)] = 512,
     ):
         if tiles.grid != 3:
             raise ValueError(f"relative_position needs a 3x3 grid, got {tiles.grid}x{tiles.grid}")
@@ -65,10 +66,10 @@ class RelativePosition(PseudoLabelTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        gap: float = 0.33,
-        patch_jitter: float = 0.3,
-        min_tile_size: int = 8,
-        hidden_dim: int = 512,
+        gap: Annotated[float, Interval(ge=0, lt=1)] = 0.33,
+        patch_jitter: Annotated[float, Interval(ge=0, le=1)] = 0.3,
+        min_tile_size: Annotated[int, Ge(0)] = 8,
+        hidden_dim: Annotated[int, Ge(1)] = 512,
     ) -> RelativePosition:
         """Patch geometry from ``info["image_size"]``: ``gap`` and ``patch_jitter`` as in
         :class:`~sslcore_vision.patches.TileGrid` (Doersch: a gap of half a patch,

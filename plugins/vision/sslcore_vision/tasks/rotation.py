@@ -4,9 +4,10 @@ Learning by Predicting Image Rotations")."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge
 from torch import Tensor, nn
 
 from sslcore_vision.heads import classification_head
@@ -42,13 +43,18 @@ class RotationPrediction(PseudoLabelTask):
     domain = "vision"
     signal = "rotation applied to the image"
 
-    def __init__(self, encoder: nn.Module, normalise: Callable[[Tensor], Tensor], hidden_dim: int = 256):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        normalise: Callable[[Tensor], Tensor],
+        hidden_dim: Annotated[int, Ge(1)] = 256,
+    ):
         super().__init__(encoder, head=classification_head(encoder.output_dim, NUM_ROTATIONS, hidden_dim))
         self.normalise = normalise
 
     @classmethod
     def from_data(
-        cls, encoder: nn.Module, info: Mapping[str, Any], hidden_dim: int = 256
+        cls, encoder: nn.Module, info: Mapping[str, Any], hidden_dim: Annotated[int, Ge(1)] = 256
     ) -> RotationPrediction:
         return cls(encoder, checked_normaliser(encoder, info, "rotation"), hidden_dim=hidden_dim)
 

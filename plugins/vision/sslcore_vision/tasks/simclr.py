@@ -4,10 +4,11 @@ Representations")."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 
 from sslcore import TaskOutput, nt_xent
@@ -39,9 +40,9 @@ class SimCLR(ImageViewsTask):
         self,
         encoder: nn.Module,
         augmentation: Callable[[Tensor], Tensor],
-        proj_dim: int = 128,
-        hidden_dim: int = 512,
-        temperature: float = 0.2,
+        proj_dim: Annotated[int, Ge(1)] = 128,
+        hidden_dim: Annotated[int, Ge(1)] = 512,
+        temperature: Annotated[float, Gt(0)] = 0.2,
         augment_on: AugmentOn = "auto",
     ):
         head = projection_mlp(encoder.output_dim, hidden_dim, proj_dim)
@@ -53,8 +54,8 @@ class SimCLR(ImageViewsTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        crop_min_scale: float = 0.08,
-        jitter: float = 0.5,
+        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.08,
+        jitter: Annotated[float, Ge(0)] = 0.5,
         blur: bool = False,
         **options: Any,
     ) -> SimCLR:

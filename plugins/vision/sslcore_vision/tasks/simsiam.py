@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from sslcore import TaskOutput, negative_cosine
@@ -37,9 +38,9 @@ class SimSiam(ImageViewsTask):
         self,
         encoder: nn.Module,
         augmentation: Callable[[Tensor], Tensor],
-        proj_dim: int = 256,
-        hidden_dim: int = 512,
-        pred_hidden_dim: int = 64,
+        proj_dim: Annotated[int, Ge(1)] = 256,
+        hidden_dim: Annotated[int, Ge(1)] = 512,
+        pred_hidden_dim: Annotated[int, Ge(1)] = 64,
         augment_on: AugmentOn = "auto",
     ):
         projector = nn.Sequential(
@@ -53,8 +54,8 @@ class SimSiam(ImageViewsTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        crop_min_scale: float = 0.2,
-        jitter: float = 0.5,
+        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.2,
+        jitter: Annotated[float, Ge(0)] = 0.5,
         blur: bool = False,
         **options: Any,
     ) -> SimSiam:

@@ -4,10 +4,11 @@ Cluster Assignments")."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 
 from sslcore import TaskOutput
@@ -50,15 +51,15 @@ class SwAV(ImageViewsTask):
         encoder: nn.Module,
         global_augmentation: Callable[[Tensor], Tensor],
         local_augmentation: Callable[[Tensor], Tensor],
-        num_local: int = 2,
-        proj_dim: int = 128,
-        hidden_dim: int = 512,
-        num_prototypes: int = 100,
-        temperature: float = 0.1,
-        epsilon: float = 0.05,
-        sinkhorn_iterations: int = 3,
-        queue_size: int = 0,
-        freeze_prototypes: int = 0,
+        num_local: Annotated[int, Ge(0)] = 2,
+        proj_dim: Annotated[int, Ge(1)] = 128,
+        hidden_dim: Annotated[int, Ge(1)] = 512,
+        num_prototypes: Annotated[int, Ge(1)] = 100,
+        temperature: Annotated[float, Gt(0)] = 0.1,
+        epsilon: Annotated[float, Gt(0)] = 0.05,
+        sinkhorn_iterations: Annotated[int, Ge(1)] = 3,
+        queue_size: Annotated[int, Ge(0)] = 0,
+        freeze_prototypes: Annotated[int, Ge(0)] = 0,
         augment_on: AugmentOn = "auto",
     ):
         head = projection_mlp(encoder.output_dim, hidden_dim, proj_dim)
@@ -85,8 +86,8 @@ class SwAV(ImageViewsTask):
         cls,
         encoder: nn.Module,
         info: Mapping[str, Any],
-        local_size: float = 0.43,
-        jitter: float = 0.5,
+        local_size: Annotated[float, Interval(gt=0, le=1)] = 0.43,
+        jitter: Annotated[float, Ge(0)] = 0.5,
         blur: bool = False,
         **options: Any,
     ) -> SwAV:
