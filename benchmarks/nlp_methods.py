@@ -1,6 +1,8 @@
 """NLP methods benchmark (issue 5): every text pretext task on WikiText-2, tiny encoder.
 
-For each task and seed: pretrain the same tiny BERT-style encoder (``bert`` preset
+Every task runs its registered recipe (``TaskSpec.recipe``; ``sslcore tasks NAME`` prints
+it): this script passes only the seed, the budget overrides and ``--task-opt``. For each
+task and seed: pretrain the same tiny BERT-style encoder (``bert`` preset
 ``tiny``, mean pooling, dropout 0.1; ELECTRA's discriminator is that encoder too) with
 ``sslcore.runs.pretrain`` on the WikiText-2 file, with the same locally trained WordPiece
 tokenizer (``vocab_size=8000``, cached by corpus hash) and ``max_length=64`` blocks, for
@@ -17,8 +19,9 @@ SST-2 with the core ``finetune`` protocol (encoder + linear head; learning rate 
 chosen on dev; ``FINETUNE``) with ``--finetune`` -- reported beside the probes, not a
 criterion of the issue.
 Then continued pretraining: the MLM run of the first seed is exported with
-``sslcore_nlp.export.export_run`` and pretrained again with ``mlm`` from that directory
-(``--encoder-opt pretrained=<dir>``, ``--dataset-opt tokenizer=<dir>``) for
+``sslcore.export.export_run`` and pretrained again with ``mlm`` from the export's
+``transformers`` directory (``--encoder-opt pretrained=<dir>``,
+``--dataset-opt tokenizer=<dir>``) for
 ``--continue-seconds``; its first logged loss must lie below the from-scratch run's and
 its tokenizer must be the exported one.
 
@@ -64,6 +67,7 @@ from sslcore.evaluation.linear import DEFAULT_CS
 from sslcore.evaluation.splits import selection_split
 from sslcore.io import atomic_write_json, read_json
 from sslcore.plugins.manager import get_registry
+from sslcore.recipes import Recipe
 from sslcore.runs import evaluate, load_run, pretrain
 
 HERE = Path(__file__).resolve().parent
@@ -72,21 +76,31 @@ DATA_ROOT = HERE.parent.parent / "shared" / "data"  # the shared data folder bes
 
 PROBES = ("mr", "cr", "mpqa", "sst2")
 PROBE_NAMES = {"mr": "MR", "cr": "CR", "mpqa": "MPQA", "sst2": "SST-2"}
-ENCODER = "bert"  # one encoder for every task (ELECTRA's `electra` tiny preset is the same transformer)
-ENCODER_OPTIONS: dict[str, Any] = {"preset": "tiny", "pooling": "mean", "dropout": 0.1}
-DATASET_OPTIONS: dict[str, Any] = {"vocab_size": 8000, "max_length": 64}
-TRAIN: dict[str, Any] = {"weight_decay": 0.01, "warmup": 0.05, "optimizer": "adamw"}
+TASKS = ("mlm", "electra", "simcse", "sop", "nsp", "clm")
 
-#: task -> (task options, batch size, learning rate). MLM is nlp_foundation's recipe;
-#: ELECTRA and CLM get the same batch and rate (equal compute, no per-task tuning);
-#: SimCSE / SOP / NSP the plugin README's suggested CPU recipes.
+
+def registered_recipe(task: str) -> Recipe:
+    """``task``'s registered recipe (the source of every training setting here)."""
+    found = get_registry().task(task).recipe
+    assert found is not None, f"{task} has no recipe"
+    return found
+
+
+#: task -> (task options, batch size, learning rate), as the registered recipes give them:
+#: MLM is nlp_foundation's recipe; ELECTRA and CLM get the same batch and rate (equal
+#: compute, no per-task tuning); SimCSE / SOP / NSP the plugin README's suggested CPU recipes
 RECIPES: dict[str, tuple[dict[str, Any], int, float]] = {
-    "mlm": ({"mask_prob": 0.15}, 64, 2e-3),
-    "electra": ({}, 64, 2e-3),
-    "simcse": ({}, 64, 5e-4),
-    "sop": ({}, 32, 1e-3),
-    "nsp": ({}, 32, 1e-3),
-    "clm": ({}, 64, 2e-3),
+    t: (dict(r.task_options), r.train["batch_size"], r.train["lr"])
+    for t, r in zip(TASKS, map(registered_recipe, TASKS))
+}
+# one encoder for every task (ELECTRA's recipe too: its `electra` tiny preset is the same transformer)
+ENCODER = registered_recipe("electra").encoder
+ENCODER_OPTIONS: dict[str, Any] = dict(registered_recipe("mlm").encoder_options)
+DATASET_OPTIONS: dict[str, Any] = dict(registered_recipe("mlm").dataset_options)
+TRAIN: dict[str, Any] = {
+    k: v
+    for k, v in registered_recipe("mlm").train.items()
+    if k not in ("seconds", "steps", "epochs", "batch_size", "lr")
 }
 TFIDF_OPTIONS: dict[str, Any] = {"ngram_range": (1, 2), "sublinear_tf": True, "lowercase": True}
 #: GLUE-style fine-tuning (the ELECTRA paper's protocol) on SST-2, beside the frozen probes:
@@ -100,7 +114,12 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--seconds", type=float, default=900.0, help="pretraining budget per run (wall clock)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="pretraining budget per run (wall clock; default: the recipes', 900 s)",
+    )
     p.add_argument("--steps", type=int, default=None, help="also cap pretraining at this many steps")
     p.add_argument("--probes", nargs="+", default=list(PROBES), choices=list(PROBES))
     p.add_argument(
@@ -134,6 +153,8 @@ def parse_args() -> argparse.Namespace:
     )
     args = p.parse_args()
     args.task_options = parse_assignments(args.task_opt, "--task-opt")
+    if args.seconds is None:
+        args.seconds = float(registered_recipe("mlm").budget["seconds"])
     if not 0 < args.seconds <= 900:
         p.error("--seconds must be in (0, 900]: the acceptance allows at most 15 minutes per task")
     return args
@@ -168,26 +189,19 @@ def recipe(task: str, args: argparse.Namespace) -> tuple[dict[str, Any], int, fl
 def train(
     task: str, seed: int, args: argparse.Namespace, run_dir: Path, **overrides: Any
 ) -> tuple[Any, dict[str, Any]]:
-    """``pretrain`` ``task`` with its recipe; ``overrides`` replace options, budget, batch
-    size, learning rate or other ``TRAIN`` fields."""
-    options, batch_size, lr = recipe(task, args)
-    kwargs: dict[str, Any] = {
-        "task_options": options,
-        "encoder_options": ENCODER_OPTIONS,
-        "dataset_options": DATASET_OPTIONS,
-        "seconds": args.seconds,
-        "steps": args.steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        **TRAIN,
-        **overrides,
-    }
+    """``pretrain`` ``task`` with its registered recipe; the budget is ``args.seconds`` /
+    ``args.steps`` (both None: the recipe's), ``args.task_options`` override task options and
+    ``overrides`` replace options (merged key by key with the recipe's), the budget, the
+    batch size, the learning rate or other training fields."""
+    budget = (
+        {} if args.seconds is None and args.steps is None else {"seconds": args.seconds, "steps": args.steps}
+    )
+    kwargs: dict[str, Any] = {"task_options": dict(args.task_options), **budget, **overrides}
     result = pretrain(
         task,
         "wikitext2",
         output=run_dir,
         data_root=args.data_root,
-        encoder=ENCODER,
         seed=seed,
         progress_bar=False,
         device="cpu",
@@ -330,14 +344,14 @@ def tfidf_probe_texts(
 def continued_pretraining(source: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Export the MLM run ``source``, pretrain ``mlm`` again from the export (its tokenizer
     and weights), and check the loss starts lower and the vocabulary is the exported one."""
-    from sslcore_nlp.export import export_run
+    from sslcore.export import export_run
     from sslcore_nlp.tokenizer import load_tokenizer
 
     source_dir = Path(source["run_dir"])
     stamp = time.strftime("%Y%m%d-%H%M%S")
     export_dir = export_run(
         source_dir, source_dir.with_name(f"{source_dir.name}-export-{stamp}"), args.data_root
-    )
+    )["transformers"]
     run_dir = cache_dir("benchmarks", "nlp_methods", f"{source_dir.name}-continued-{stamp}")
     result, logs = train(
         "mlm",

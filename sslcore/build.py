@@ -119,7 +119,8 @@ def option_problems(
     registry = registry or get_registry()
     spec, data = registry.task(task), registry.dataset(dataset)
     checks = [("task", spec, task_options), ("dataset", data, dataset_options)]
-    encoder = spec.default_encoder if encoder is None else encoder
+    if encoder is None:  # as sslcore.runs.pretrain resolves it: the recipe's encoder, else the default
+        encoder = (spec.recipe.encoder if spec.recipe is not None else None) or spec.default_encoder
     if isinstance(encoder, str):  # a user module takes no options (build_task says so)
         checks.append(("encoder", registry.encoder(encoder), encoder_options))
     problems = []
@@ -250,5 +251,16 @@ def build_task(
         raise TypeError(
             f"task {spec.name!r}: the spec says {spec.paradigm}/{spec.domain} but the class "
             f"{type(task).__name__} declares {task.paradigm}/{task.domain}"
+        )
+    declared = {k: v for k, v in spec.declared_taxonomy().items() if v is not None and k != "paradigm"}
+    if not is_task_class:  # a function factory's spec is its taxonomy's source
+        declared = {}
+    differ = [
+        f"{k} {v!r} vs {getattr(task, k, None)!r}" for k, v in declared.items() if getattr(task, k, None) != v
+    ]
+    if differ:
+        raise TypeError(
+            f"task {spec.name!r}: the spec's taxonomy differs from the class {type(task).__name__}'s "
+            f"({'; '.join(differ)}); leave these out of the TaskSpec: the class is their source"
         )
     return task

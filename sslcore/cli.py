@@ -1,16 +1,30 @@
-"""The ``sslcore`` command line."""
+"""The ``sslcore`` command line.
+
+``sslcore pretrain``'s training flags are generated from :class:`sslcore.engine.TrainConfig`
+(:func:`add_train_arguments`): one flag per field, its help text from the field's metadata,
+its choices from the ``Literal`` hint, its type from the hint, its default from the field
+(or the task's recipe). A new field gets its flag, and a test fails if it has no help.
+It is plain argparse: no new dependency, and the configuration is a dataclass, so the
+derivation is a few dozen lines (jsonargparse or typer would add a dependency for this).
+Flags not given stay out of the namespace (``argparse.SUPPRESS``), so that only what the
+user gave reaches :func:`sslcore.runs.pretrain` and the recipe supplies the rest.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import os
 import signal
 import sys
+import types
+import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from sslcore.engine.config import FIELDS, GROUPS, HINTS
 from sslcore.errors import ConfigError, SSLCoreError
 
 
@@ -58,11 +72,21 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from sslcore.plugins import get_registry
 
     reg = get_registry()
-    rows = [
-        [q, s.domain, str(s.paradigm), s.family or "-", s.negatives, s.summary]
-        for q, s in sorted(reg.specs("task", args.domain).items())
-    ]
+    if getattr(args, "name", None):  # one task's card: taxonomy, options, recipe
+        from sslcore.cards import task_card
+
+        print(task_card(reg, args.name))
+        return 0
+    rows, unreadable = [], []
+    for q, s in sorted(reg.specs("task", args.domain).items()):
+        try:  # the taxonomy is read from the task class: a plugin that cannot import it
+            rows.append([q, s.domain, str(s.paradigm), s.family or "-", s.negatives, s.summary])
+        except SSLCoreError as exc:  # is listed, not fatal to the table
+            rows.append([q, s.domain, "?", "?", "?", s.summary])
+            unreadable.append(str(exc))
     print(_table(rows, ["task", "domain", "paradigm", "family", "negatives", "summary"]))
+    for problem in unreadable:
+        print(f"sslcore: {problem}", file=sys.stderr)
     return 0
 
 
@@ -87,14 +111,7 @@ def cmd_list(kind: str):
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from sslcore.runs import pretrain
 
-    train = {k: v for k, v in vars(args).items() if k in _TRAIN_FLAGS and v is not None}
-    if args.no_progress:
-        train["progress_bar"] = False
-    for flag in ("sync_batchnorm", "tensorboard", "compile"):
-        if getattr(args, flag):
-            train[flag] = True
-    if not any(k in train for k in ("epochs", "steps", "seconds")):
-        train["epochs"] = 1
+    train = train_options(args)
     result = pretrain(
         args.task,
         args.dataset,
@@ -190,62 +207,168 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-_TRAIN_FLAGS = {
-    "epochs": float,
-    "steps": int,
-    "seconds": float,
-    "batch_size": int,
-    "lr": float,
-    "optimizer": str,
-    "weight_decay": float,
-    "warmup": float,
-    "grad_clip": float,
-    "precision": str,
-    "seed": int,
-    "num_workers": int,
-    "threads": int,
-    "min_lr_ratio": float,
-    "device": str,
-    "log_every": int,
-    "checkpoint_every": int,
-    "keep_checkpoints": int,
-    "nan_policy": str,
+#: more spellings of a training flag (``--no-progress`` is what the docs and scripts use)
+_ALIASES = {"progress_bar": ("--progress",)}
+RECIPE_DEFAULT = "the task's recipe, see `sslcore tasks NAME`"
+
+
+def _value_type(hint: Any) -> tuple[Any, bool]:
+    """A field's hint without its ranges and ``None``: ``bool``, ``int``, ``float``, ``str``
+    or a ``Literal``; and whether ``None`` is allowed."""
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0] if len(args) == 1 else hint
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    return hint, optional
+
+
+def _or_none(convert: type) -> Any:
+    def parse(text: str) -> Any:
+        return None if text.lower() == "none" else convert(text)
+
+    parse.__name__ = f"{convert.__name__} (or 'none')"  # argparse: "invalid float (or 'none') value"
+    return parse
+
+
+def default_text(field: dataclasses.Field) -> str:
+    """What ``--help`` says a training flag defaults to."""
+    own = field.metadata.get("default_text")
+    if own is None:
+        own = "none" if field.default is None else str(field.default)
+        own = {"True": "on", "False": "off"}.get(own, own)
+    if not field.metadata.get("recipe"):
+        return own
+    if field.default is None and "default_text" not in field.metadata:  # the budget
+        return RECIPE_DEFAULT
+    return f"{RECIPE_DEFAULT}; else {own}"
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`TrainConfig` field, in argument groups (:data:`GROUPS`); a flag
+    not given is absent from the namespace."""
+    groups = {name: parser.add_argument_group(name, text) for name, text in GROUPS.items()}
+    for name, field in FIELDS.items():
+        if not field.metadata.get("help") or field.metadata.get("group") not in groups:
+            raise TypeError(f"TrainConfig.{name} needs metadata help= and group= (one of {list(groups)})")
+        hint, optional = _value_type(HINTS[name])
+        flags = ["--" + name.replace("_", "-"), *_ALIASES.get(name, ())]
+        text = f"{field.metadata['help']} (default: {default_text(field)})"
+        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": text.replace("%", "%%")}
+        if hint is bool:  # --x/--no-x where "on" is the default or None means "auto"
+            kwargs["action"] = argparse.BooleanOptionalAction if optional or field.default else "store_true"
+        elif typing.get_origin(hint) is Literal:
+            choices = typing.get_args(hint)
+            kwargs |= {"choices": choices, "type": type(choices[0])}
+        elif hint in (int, float, str):
+            unset = optional and field.metadata["group"] != "budget"  # --grad-clip none
+            kwargs["type"] = _or_none(hint) if unset else hint
+            kwargs["metavar"] = {int: "N", float: "X", str: name.upper()}[hint] + ("|none" if unset else "")
+        else:
+            raise TypeError(f"TrainConfig.{name}: no command-line form for {HINTS[name]!r}")
+        groups[field.metadata["group"]].add_argument(*flags, **kwargs)
+
+
+def train_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`TrainConfig` fields the command line gave (and only those)."""
+    return {name: getattr(args, name) for name in FIELDS if hasattr(args, name)}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions wrapped to the terminal; the examples section (the epilog) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+EXAMPLES = {
+    "plugins": _examples(
+        "sslcore plugins",
+        "SSLCORE_DISABLE_PLUGINS=nlp sslcore plugins   # as if sslcore-nlp were not installed",
+    ),
+    "tasks": _examples("sslcore tasks", "sslcore tasks --domain graph", "sslcore tasks dgi"),
+    "encoders": _examples("sslcore encoders", "sslcore encoders --domain vision"),
+    "datasets": _examples("sslcore datasets", "sslcore datasets --domain nlp"),
+    "pretrain": _examples(
+        "sslcore pretrain dgi --dataset cora --data-root DATA --output runs/dgi   # the recipe's budget",
+        "sslcore pretrain simclr --dataset fashion-mnist --data-root DATA --output runs/simclr \\\n"
+        "      --seconds 600 --batch-size 256 --optimizer sgd --momentum 0.9 --task-opt temperature=0.5",
+        "sslcore pretrain mlm --dataset wikitext2 --data-root DATA --output runs/mlm --steps 2000 --resume",
+        "torchrun --standalone --nproc-per-node 2 -m sslcore pretrain simclr --dataset digits "
+        "--output runs/ddp --no-progress",
+    ),
+    "export": _examples(
+        "sslcore export runs/simclr exports/simclr",
+        "sslcore export runs/mlm exports/mlm --data-root DATA   # data moved since training",
+    ),
+    "evaluate": _examples(
+        "sslcore evaluate runs/dgi --protocol linear",
+        "sslcore evaluate runs/dgi --protocol knn --random-init --device cpu",
+        "sslcore evaluate runs/mlm --protocol finetune --protocol-opt lrs=[1e-4,3e-4] --protocol-opt epochs=4",
+    ),
+    "compare": _examples(
+        "sslcore compare --suite quick",
+        "sslcore compare grid.toml --output reports/mine --data-root DATA",
+        "sslcore compare --suite standard --data-root DATA   # rerun the same command to resume",
+    ),
+    "demo": _examples("sslcore demo", "sslcore demo --output runs/demo"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sslcore", description="Self-supervised learning across domains.")
+    parser = argparse.ArgumentParser(
+        prog="sslcore",
+        description="Self-supervised learning across domains.",
+        epilog="`sslcore COMMAND --help` shows a command's options and examples.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("plugins", help="list installed plugins, what each registers, and failures")
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        """A subcommand whose --help ends with its examples (:data:`EXAMPLES`)."""
+        return sub.add_parser(name, epilog=EXAMPLES[name], formatter_class=HelpFormatter, **kwargs)
+
+    p = command("plugins", help="list installed plugins, what each registers, and failures")
     p.set_defaults(func=cmd_plugins)
-    p = sub.add_parser("tasks", help="taxonomy table of installed pretext tasks")
+    p = command("tasks", help="taxonomy table of installed pretext tasks; NAME: one task's card")
+    p.add_argument("name", nargs="?", help="a task: its taxonomy, options, recipe and reference")
     p.add_argument("--domain")
     p.set_defaults(func=cmd_tasks)
     for kind in ("encoder", "dataset"):
-        p = sub.add_parser(f"{kind}s", help=f"list installed {kind}s")
+        p = command(f"{kind}s", help=f"list installed {kind}s")
         p.add_argument("--domain")
         p.set_defaults(func=cmd_list(kind))
 
-    p = sub.add_parser("pretrain", help="pretrain a task on a dataset into a run folder")
-    p.add_argument("task")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--data-root")
-    p.add_argument("--output", required=True)
-    p.add_argument("--encoder")
-    for flag, typ in _TRAIN_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), type=typ, dest=flag)
-    p.add_argument("--task-opt", action="append", metavar="KEY=VALUE")
-    p.add_argument("--encoder-opt", action="append", metavar="KEY=VALUE")
-    p.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE")
+    p = command(
+        "pretrain",
+        help="pretrain a task on a dataset into a run folder",
+        description="Pretrain TASK on a dataset into a run folder. A training flag that is not given "
+        "takes the task's recipe value (`sslcore tasks NAME`); the training flags are the fields of "
+        "sslcore.engine.TrainConfig, the same names as a grid's train table and "
+        "sslcore.runs.pretrain's keywords.",
+    )
+    p.add_argument("task", help="a registered task (`sslcore tasks`), e.g. simclr or graph:dgi")
+    p.add_argument("--dataset", required=True, help="a registered dataset (`sslcore datasets`)")
+    p.add_argument("--data-root", help="the folder the dataset's files are in")
+    p.add_argument("--output", required=True, help="the run folder (config, metrics, checkpoints)")
+    p.add_argument("--encoder", help="a registered encoder (`sslcore encoders`; default: the task's)")
+    p.add_argument(
+        "--task-opt", action="append", metavar="KEY=VALUE", help="a task option, e.g. temperature=0.5"
+    )
+    p.add_argument("--encoder-opt", action="append", metavar="KEY=VALUE", help="an encoder option")
+    p.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE", help="a dataset option")
     p.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--sync-batchnorm", action="store_true", help="SyncBatchNorm under torchrun (CUDA)")
-    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events")
-    p.add_argument("--compile", action="store_true", help="torch.compile the task's losses (GPU speed-up)")
+    add_train_arguments(p)
     p.set_defaults(func=cmd_pretrain)
 
-    p = sub.add_parser(
+    p = command(
         "export", help="export a run's encoder as safetensors + JSON sidecar (+ transformers directory)"
     )
     p.add_argument("run_dir")
@@ -253,9 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="override the data root stored in the run")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser(
-        "evaluate", help="evaluate a run's embeddings (frozen or fine-tuned); prints test accuracy"
-    )
+    p = command("evaluate", help="evaluate a run's embeddings (frozen or fine-tuned); prints test accuracy")
     p.add_argument("run_dir")
     p.add_argument("--protocol", default="linear", help="linear, knn, link or finetune")
     for flag, text in (
@@ -273,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser(
+    p = command(
         "compare",
         help="pretrain and probe a grid of tasks x encoders x datasets x seeds; writes a report",
         description="Run a comparison grid (a TOML/YAML file, or a suite that ships with sslcore). "
@@ -286,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="data folder for every run (overrides the grid's data_root)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("demo", help="the quick cross-domain comparison (same as: compare --suite quick)")
+    p = command("demo", help="the quick cross-domain comparison (same as: compare --suite quick)")
     p.add_argument("--output", default=None)
     p.set_defaults(func=cmd_compare, grid=None, suite="quick", data_root=None)
     return parser

@@ -3,10 +3,10 @@
 ``<out>/encoder.safetensors`` holds the encoder's tensors (safetensors: no code is run
 when it is read) and ``<out>/encoder.json`` describes them: the run's task, encoder,
 options and dataset, the software versions, each tensor's shape and dtype, and the
-file's SHA-256. An encoder wrapping a ``transformers`` model (``.model`` with
-``save_pretrained``, e.g. the NLP plugin's ``bert`` / ``electra``) is also written to
-``<out>/transformers/`` with the run's tokenizer, so ``AutoModel.from_pretrained`` loads
-it. Load the weights back into a fresh encoder with :func:`load_encoder`.
+file's SHA-256. Plugins add their domain's artefacts beside them through the
+``sslcore_export_extras`` hook (the NLP plugin: ``<out>/transformers/``, the encoder's
+``transformers`` model with the run's tokenizer). Load the weights back into a fresh
+encoder with :func:`load_encoder`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torch import nn
 
 from sslcore.errors import CheckpointError
 from sslcore.io import atomic_write, atomic_write_json, read_json
-from sslcore.plugins.manager import Registry
+from sslcore.plugins.manager import Registry, get_registry
 
 WEIGHTS = "encoder.safetensors"
 SIDECAR = "encoder.json"
@@ -94,10 +94,11 @@ def export_run(
     encoder: nn.Module | None = None,
 ) -> dict[str, Path]:
     """Export the encoder of a run folder's latest checkpoint; returns the files written
-    (``weights``, ``sidecar`` and, for ``transformers`` encoders, ``transformers``).
+    (``weights``, ``sidecar`` and what plugins add, e.g. ``transformers``).
     ``encoder``: for a run pretrained with a user module, a fresh instance of it."""
     from sslcore.runs import load_run
 
+    registry = registry or get_registry()
     task, bundle, run = load_run(run_dir, data_root=data_root, registry=registry, encoder=encoder)
     out = Path(out_dir)
     metadata = {
@@ -106,14 +107,8 @@ def export_run(
         "versions": run.get("versions", {}),
     }
     written = {"weights": export_encoder(task.encoder, out, metadata), "sidecar": out / SIDECAR}
-    model = getattr(task.encoder, "model", None)
-    if callable(getattr(model, "save_pretrained", None)):
-        target = out / "transformers"
-        model.save_pretrained(str(target))  # type: ignore[union-attr]
-        tokenizer = bundle.info.get("tokenizer")
-        if callable(getattr(tokenizer, "save_pretrained", None)):
-            tokenizer.save_pretrained(str(target))
-        written["transformers"] = target
+    for extras in registry.hook.sslcore_export_extras(task=task, info=bundle.info, out_dir=out):
+        written.update(extras)
     return written
 
 

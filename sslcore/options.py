@@ -395,6 +395,18 @@ def value_problem(value: Any, hint: Any) -> str | None:
     return None if problem is None else problem.reason
 
 
+def value_error(value: Any, hint: Any) -> str | None:
+    """Why ``value`` does not fit ``hint``, ending with the value given, or None when it
+    fits: ``"must be > 0, got 0"``, ``"must be an int > 0 or None, got str '10'"``
+    (:class:`sslcore.engine.TrainConfig`'s messages: ``"steps must be > 0, got 0"``)."""
+    problem = _check(value, hint)
+    if problem is None:
+        return None
+    if problem.out_of_range:
+        return f"{problem.reason}, got {value!r}"
+    return f"must be {describe(hint)}, got {type(value).__name__} {value!r}"
+
+
 # --- checking a component's options ---
 
 

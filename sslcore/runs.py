@@ -19,6 +19,7 @@ import dataclasses
 import inspect
 import platform
 import time
+import warnings
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -39,6 +40,14 @@ from sslcore.locks import FolderLock
 from sslcore.options import FLAGS, check_values, option_specs
 from sslcore.paradigms import PretextTask
 from sslcore.plugins.manager import Registry, get_registry
+from sslcore.recipes import (
+    BUDGET_FIELDS,
+    AppliedRecipe,
+    Recipe,
+    ShortBudgetWarning,
+    apply_recipe,
+    short_budget_warning,
+)
 
 CONFIG = "config.json"
 
@@ -88,26 +97,39 @@ def pretrain(
 
     ``encoder``: a registered encoder name (``None``: the task's default) or a user
     ``nn.Module`` with an integer ``output_dim``, trained in place; evaluate such a run
-    with ``evaluate(output, encoder=<a fresh instance of the same class>)``."""
-    config = TrainConfig.from_dict(train)
+    with ``evaluate(output, encoder=<a fresh instance of the same class>)``.
+
+    The task's recipe (``sslcore tasks NAME``, :mod:`sslcore.recipes`) fills what is not
+    given: train fields one by one (a budget given replaces the recipe's whole budget),
+    the encoder, and options key by key; ``config.json`` records the recipe and what was
+    taken from it under ``"recipe"``. A resumed run continues with the configuration its
+    ``config.json`` recorded (whatever the recipe says now); values given replace recorded
+    ones (a budget, e.g., to extend the run), and options given must agree with them."""
+    registry = registry or get_registry()
+    if _resuming(Path(output), resume) and (Path(output) / CONFIG).exists():
+        saved = read_run_config(output)
+        plan = _resume_plan(saved, train, encoder, task_options, encoder_options, dataset_options)
+    else:
+        plan = apply_recipe(
+            registry.task(task).recipe,
+            train,
+            encoder,
+            task_options,
+            encoder_options,
+            dataset_options,
+            dataset=registry.dataset(dataset).name,
+            default_encoder=registry.task(task).default_encoder,
+        )
+    config = _train_config(task, plan.train)
     resolve_precision(config.precision, resolve_device(config.device))  # before any data loads
-    check_run_options(task, dataset, encoder, task_options, encoder_options, dataset_options, registry)
+    built = plan.encoder if plan.encoder is not None else registry.task(task).default_encoder
+    check_run_options(
+        task, dataset, built, plan.task_options, plan.encoder_options, plan.dataset_options, registry
+    )
     created = ddp.init_from_env(config.device)
     try:
         with FolderLock(output) if ddp.is_main() else contextlib.nullcontext():
-            result = _pretrain(
-                task,
-                dataset,
-                Path(output),
-                data_root,
-                encoder,
-                task_options,
-                encoder_options,
-                dataset_options,
-                resume,
-                registry or get_registry(),
-                config,
-            )
+            result = _pretrain(task, dataset, Path(output), data_root, plan, resume, registry, config)
         if created:  # every rank done before the group goes: a gloo rank torn down while
             ddp.barrier()  # its peer still has work in flight can abort at exit (SIGABRT)
         return result
@@ -116,30 +138,77 @@ def pretrain(
             ddp.destroy()
 
 
+def _resume_plan(
+    saved: Mapping[str, Any],
+    train: Mapping[str, Any],
+    encoder: str | nn.Module | None,
+    task_options: Mapping[str, Any] | None,
+    encoder_options: Mapping[str, Any] | None,
+    dataset_options: Mapping[str, Any] | None,
+) -> AppliedRecipe:
+    """A resumed run's configuration: what its ``config.json`` recorded (the configuration
+    it started with, the recipe's part included, whatever the task's recipe says now), with
+    the values the user gives on top (a budget given replaces the recorded one)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    merged = {k: v for k, v in saved["train"].items() if k in fields}
+    if any(train.get(k) is not None for k in BUDGET_FIELDS):
+        merged |= dict.fromkeys(BUDGET_FIELDS)
+    merged |= {k: v for k, v in train.items() if v is not None or k not in BUDGET_FIELDS}
+    if encoder is None and not isinstance(saved.get("encoder"), dict):
+        encoder = saved.get("encoder")
+    record = saved.get("recipe") or {}
+    try:
+        recipe = Recipe(**record["declared"]) if record else None
+    except (KeyError, TypeError, ConfigError):
+        recipe = None  # an unreadable record: nothing to warn against, the configuration stands
+    return AppliedRecipe(
+        merged,
+        encoder,
+        {**saved["task_options"], **(task_options or {})},
+        {**saved["encoder_options"], **(encoder_options or {})},
+        {**saved["dataset_options"], **(dataset_options or {})},
+        dict(record.get("applied", {})),
+        recipe,
+    )
+
+
+def _resuming(output: Path, resume: bool) -> bool:
+    """``resume``, or a job torchrun restarted after a failure (it continues the run)."""
+    return resume or (ddp.elastic_restart_count() > 0 and bool(CheckpointDir(output / "checkpoints").paths()))
+
+
+def _train_config(task: str, train: Mapping[str, Any]) -> TrainConfig:
+    """The run's TrainConfig; ConfigError when neither the user nor a recipe gives a budget."""
+    if not any(train.get(k) is not None for k in BUDGET_FIELDS):
+        raise ConfigError(
+            f"no training budget: task {task!r} has no recipe budget, so give one: epochs, steps "
+            "or seconds (--epochs / --steps / --seconds)"
+        )
+    return TrainConfig.from_dict(train)
+
+
 def _pretrain(
     task: str,
     dataset: str,
     output: Path,
     data_root: str | Path | None,
-    encoder: str | nn.Module | None,
-    task_options: Mapping[str, Any] | None,
-    encoder_options: Mapping[str, Any] | None,
-    dataset_options: Mapping[str, Any] | None,
+    plan: AppliedRecipe,
     resume: bool,
     registry: Registry,
     config: TrainConfig,
 ) -> TrainResult:
-    if ddp.elastic_restart_count() > 0 and CheckpointDir(output / "checkpoints").paths():
-        resume = True  # torchrun restarted the job after a failure: continue the run
+    resume = _resuming(output, resume)  # a torchrun restart continues the run
+    encoder = plan.encoder
     run = {
         "task": registry.qualified_name("task", task),
         "dataset": registry.qualified_name("dataset", dataset),
         "encoder": describe_encoder(encoder),
         "data_root": str(Path(data_root).resolve()) if data_root is not None else None,
-        "task_options": dict(task_options or {}),
-        "encoder_options": dict(encoder_options or {}),
-        "dataset_options": dict(dataset_options or {}),
+        "task_options": plan.task_options,
+        "encoder_options": plan.encoder_options,
+        "dataset_options": plan.dataset_options,
         "train": config.to_dict(),
+        "recipe": plan.record(),  # a resumed run keeps the record it started with
     }
     config_path = output / CONFIG
     if config_path.exists():
@@ -169,9 +238,23 @@ def _pretrain(
     run["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     run["world_size"] = ddp.world_size()
     if ddp.is_main():
+        _warn_short_budget(config, plan.recipe, bundle)
         atomic_write_json(config_path, run)
     trainer = Trainer(model, config, output, run_info=run)
     return trainer.fit(bundle.pretrain, batch_size=bundle.batch_size, resume=resume)
+
+
+def _warn_short_budget(config: TrainConfig, recipe: Recipe | None, bundle: DatasetBundle) -> None:
+    """Warn when the budget is obviously too short next to the recipe's
+    (:func:`sslcore.recipes.short_budget_warning`), counting steps as the trainer will."""
+    try:
+        n = len(bundle.pretrain)  # type: ignore[arg-type]
+    except TypeError:
+        return
+    batch = bundle.batch_size or config.batch_size
+    message = short_budget_warning(config, recipe, n // batch if n > batch else 1)
+    if message is not None:
+        warnings.warn(message, ShortBudgetWarning, stacklevel=4)
 
 
 def load_run(

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from sslcore import Paradigm, TaskSpec, hookimpl
+from sslcore import DatasetBundle, Paradigm, TaskSpec, hookimpl
 from sslcore.compare import GridError, parse_grid, read_results, run_grid, suite_grid, write_report
-from sslcore.compare.baselines import RawFeatures
+from sslcore.compare.baselines import RawFeatures, raw_features
 from sslcore.compare.geometry import effective_rank, geometry, label_alignment
 from sslcore.plugins import Registry
 from tests.test_runs import RunsPlugin
@@ -207,26 +207,54 @@ def test_the_report_has_table_csv_json_and_plots(registry: Registry, tmp_path: P
 # --- baselines and geometry ---
 
 
-def test_raw_features_of_each_input_kind() -> None:
+def test_raw_features_fall_back_to_flattened_tensors(registry: Registry) -> None:
+    toy = DatasetBundle("vecs", "toy", "row", [0])
+    assert registry.hook.sslcore_raw_features(bundle=toy) is None  # no plugin answers for "toy"
+    raw = raw_features(toy, registry)
     images = torch.arange(24.0).reshape(2, 3, 2, 2)
-    assert torch.equal(RawFeatures().embed(images), images.reshape(2, 12))
+    assert isinstance(raw, RawFeatures) and torch.equal(raw.embed(images), images.reshape(2, 12))
+    with pytest.raises(TypeError, match="no raw-feature baseline"):
+        raw.embed([1, 2, 3])
+
+
+def test_each_domain_plugin_supplies_its_raw_features() -> None:
+    """Through the hook, with the numbers of the baselines the core built before the hook."""
+    from sslcore.plugins import get_registry
+
+    registry = get_registry()
+    if not {"vision", "nlp", "graph"} <= set(registry.plugins):
+        pytest.skip("needs the three domain plugins installed")
+    pyg = pytest.importorskip("torch_geometric.data")
+
+    class Tokenizer:
+        def __len__(self) -> int:
+            return 6
+
+    bundles = {
+        "vision": DatasetBundle("d", "vision", "image", [0]),
+        "nlp": DatasetBundle("d", "nlp", "sentence", [0], info={"tokenizer": Tokenizer()}),
+        "graph": DatasetBundle("d", "graph", "graph", [0]),
+    }
+    assert all(registry.hook.sslcore_raw_features(bundle=b) is not None for b in bundles.values())
+    raw = {domain: raw_features(bundle, registry) for domain, bundle in bundles.items()}
+    images = torch.arange(24.0).reshape(2, 3, 2, 2)
+    assert torch.equal(raw["vision"].embed(images), images.reshape(2, 12))  # pixels
     ids = torch.tensor([[2, 5, 5, 0], [3, 3, 3, 1]])
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
-    bag = RawFeatures(vocab_size=6).embed({"input_ids": ids, "attention_mask": mask})
+    bag = raw["nlp"].embed({"input_ids": ids, "attention_mask": mask})
     expected = torch.zeros(2, 6)
     expected[0, 2], expected[0, 5], expected[1, 3], expected[1, 1] = 1, 2, 3, 1  # padding not counted
-    assert torch.allclose(bag, torch.log1p(expected))
-    with pytest.raises(TypeError, match="no raw-feature baseline"):
-        RawFeatures().embed([1, 2, 3])
-
-
-def test_raw_features_of_graphs() -> None:
-    pyg = pytest.importorskip("torch_geometric.data")
+    assert torch.allclose(bag, torch.log1p(expected))  # log(1 + count) of each token
     g1 = pyg.Data(x=torch.tensor([[1.0, 0.0], [3.0, 2.0]]), edge_index=torch.zeros(2, 0, dtype=torch.long))
     g2 = pyg.Data(x=torch.tensor([[5.0, 5.0]]), edge_index=torch.zeros(2, 0, dtype=torch.long))
-    assert torch.equal(RawFeatures().embed(g1), g1.x)
+    assert torch.equal(raw["graph"].embed(g1), g1.x)  # node features
     batch = pyg.Batch.from_data_list([g1, g2])
-    assert torch.equal(RawFeatures().embed(batch), torch.tensor([[2.0, 1.0], [5.0, 5.0]]))
+    assert torch.equal(raw["graph"].embed(batch), torch.tensor([[2.0, 1.0], [5.0, 5.0]]))  # graph means
+    for domain, wrong in (("nlp", images), ("graph", images)):
+        with pytest.raises(TypeError, match="raw-feature baseline"):
+            raw[domain].embed(wrong)
+    with pytest.raises(ValueError, match="needs the dataset's tokenizer"):
+        raw_features(DatasetBundle("d", "nlp", "sentence", [0]), registry).embed({"input_ids": ids})
 
 
 def test_geometry_of_known_configurations() -> None:

@@ -161,7 +161,11 @@ def test_kernels_compute_in_float32_under_bf16_autocast(backend: str) -> None:
         rand(5, 16, seed=19, dtype=torch.float32),
     )
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        low = [nt_xent_(z1, z2, 0.07), info_nce_(z1, z2, temperature=0.07), info_nce_(z1, z2, z3, 0.07)]
+        low = [
+            nt_xent_(z1, z2, 0.07),
+            info_nce_(z1, z2, temperature=0.07),
+            info_nce_(z1, z2, z3, temperature=0.07),
+        ]
     exact = [
         ref_nt_xent(z1.double(), z2.double(), 0.07),
         ref_info_nce(z1.double(), z2.double(), None, 0.07),
@@ -212,8 +216,10 @@ def test_info_nce_shared_queue_equals_per_query_mode_with_the_queue_repeated(bac
     q, k, queue = rand(4, 6, seed=28), rand(4, 6, seed=29), rand(7, 6, seed=30)
     a = [leaf(x) for x in (q, k, queue)]
     b = [leaf(x) for x in (q, k, queue)]
-    shared = info_nce_(a[0], a[1], a[2], 0.2)
-    repeated = info_nce_(b[0], b[1], b[2].unsqueeze(0).expand(4, 7, 6), 0.2)  # expand: non-contiguous
+    shared = info_nce_(a[0], a[1], a[2], temperature=0.2)
+    repeated = info_nce_(
+        b[0], b[1], b[2].unsqueeze(0).expand(4, 7, 6), temperature=0.2
+    )  # expand: non-contiguous
     torch.testing.assert_close(shared, repeated)
     for ga, gb in zip(torch.autograd.grad(shared, a), torch.autograd.grad(repeated, b)):
         torch.testing.assert_close(ga, gb)
@@ -233,7 +239,7 @@ def test_info_nce_duplicated_rows_and_non_contiguous_inputs(backend: str) -> Non
     k = rand(5, 8, seed=34).T[:4]  # [4, 5] non-contiguous
     queue = rand(10, 5, seed=36)[::2]  # [5, 5], every other row
     assert not k.is_contiguous() and not queue.is_contiguous()
-    torch.testing.assert_close(info_nce_(q, k, queue, 0.4), ref_info_nce(q, k, queue, 0.4))
+    torch.testing.assert_close(info_nce_(q, k, queue, temperature=0.4), ref_info_nce(q, k, queue, 0.4))
     torch.testing.assert_close(info_nce_(q, k, temperature=0.4), ref_info_nce(q, k, None, 0.4))
 
 
@@ -242,13 +248,20 @@ def test_info_nce_learnable_temperature_and_gradcheck(backend: str) -> None:
     info_nce_ = partial(info_nce, backend=backend)
     q, k, neg = rand(3, 4, seed=37), rand(3, 4, seed=38), rand(3, 2, 4, seed=39)
     tau = torch.tensor(0.25, dtype=F64)
-    assert_same_value_and_grads(info_nce_, ref_info_nce, [q, k, neg, tau])
     assert_same_value_and_grads(
-        lambda a, b, t: info_nce_(a, b, None, t), lambda a, b, t: ref_info_nce(a, b, None, t), [q, k, tau]
+        lambda a, b, c, t: info_nce_(a, b, c, temperature=t), ref_info_nce, [q, k, neg, tau]
     )
-    assert gradcheck(lambda a, b, c, t: info_nce_(a, b, c, t), tuple(leaf(x) for x in (q, k, neg, tau)))
+    assert_same_value_and_grads(
+        lambda a, b, t: info_nce_(a, b, None, temperature=t),
+        lambda a, b, t: ref_info_nce(a, b, None, t),
+        [q, k, tau],
+    )
     assert gradcheck(
-        lambda a, b, c: info_nce_(a, b, c, 0.3), tuple(leaf(x) for x in (q, k, rand(5, 4, seed=40)))
+        lambda a, b, c, t: info_nce_(a, b, c, temperature=t), tuple(leaf(x) for x in (q, k, neg, tau))
+    )
+    assert gradcheck(
+        lambda a, b, c: info_nce_(a, b, c, temperature=0.3),
+        tuple(leaf(x) for x in (q, k, rand(5, 4, seed=40))),
     )
     assert gradcheck(lambda a, b: info_nce_(a, b, temperature=0.3), (leaf(q), leaf(k)))
 
@@ -261,7 +274,7 @@ def test_info_nce_learnable_temperature_and_gradcheck(backend: str) -> None:
 def test_info_nce_rejects_bad_negatives_shape(shape: tuple[int, ...]) -> None:
     q, k = rand(3, 4, seed=41), rand(3, 4, seed=42)
     with pytest.raises(ValueError, match=r"info_nce: negatives must be \[K, 4\] or \[3, K, 4\]"):
-        info_nce(q, k, rand(*shape, seed=43))
+        info_nce(q, k, rand(*shape, seed=43), temperature=0.07)
 
 
 # -- negative cosine -----------------------------------------------------------------
@@ -297,8 +310,8 @@ def test_negative_cosine_non_contiguous() -> None:
 
 # -- argument checks shared by all kernels -------------------------------------------
 KERNELS = {
-    "nt_xent": lambda a, b, **kw: nt_xent(a, b, **kw),
-    "info_nce": lambda a, b, **kw: info_nce(a, b, **kw),
+    "nt_xent": lambda a, b, **kw: nt_xent(a, b, **{"temperature": 0.5, **kw}),
+    "info_nce": lambda a, b, **kw: info_nce(a, b, **{"temperature": 0.07, **kw}),
     "negative_cosine": lambda a, b, **kw: negative_cosine(a, b),
 }
 
@@ -345,15 +358,18 @@ def test_one_sample_has_no_negatives(backend: str, d: int) -> None:
     name. With explicit negatives (a queue) one query is fine."""
     a, b = rand(1, d, seed=54), rand(1, d, seed=55)
     for name, call in (
-        ("nt_xent", lambda: nt_xent(a, b, backend=backend)),
-        ("info_nce", lambda: info_nce(a, b, backend=backend)),
-        ("cross_view", lambda: cross_view(a, b, backend=backend)),
+        ("nt_xent", lambda: nt_xent(a, b, 0.5, backend=backend)),
+        ("info_nce", lambda: info_nce(a, b, temperature=0.07, backend=backend)),
+        ("cross_view", lambda: cross_view(a, b, 0.07, backend=backend)),
     ):
         with pytest.raises(ValueError, match=rf"^{name}: \w+ has N=1 row; in-batch contrast needs N >= 2"):
             call()
     queue = rand(4, d, seed=56)
     torch.testing.assert_close(
-        info_nce(a, b, queue, 0.2, backend=backend), ref_info_nce(a, b, queue, 0.2), rtol=1e-10, atol=1e-10
+        info_nce(a, b, queue, temperature=0.2, backend=backend),
+        ref_info_nce(a, b, queue, 0.2),
+        rtol=1e-10,
+        atol=1e-10,
     )
 
 

@@ -84,4 +84,4 @@ def test_losses_refuse_flex_on_cpu() -> None:
     with pytest.raises(ValueError, match="backend 'flex' needs CUDA tensors"):
         resolve_backend("nt_xent", "flex", torch.zeros(2, 2))
     with pytest.raises(ValueError, match="nt_xent: backend 'flex' needs CUDA tensors"):
-        nt_xent(rand(3, 4, seed=6), rand(3, 4, seed=7), backend="flex")
+        nt_xent(rand(3, 4, seed=6), rand(3, 4, seed=7), 0.5, backend="flex")

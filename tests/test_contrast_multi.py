@@ -73,11 +73,11 @@ def test_multi_positive_learnable_temperature_gradcheck() -> None:
 def test_multi_positive_bad_input() -> None:
     z = torch.randn(4, 3)
     with pytest.raises(ValueError, match="no row has a positive"):
-        multi_positive(z, torch.arange(4))
+        multi_positive(z, torch.arange(4), 0.1)
     with pytest.raises(ValueError, match=r"labels must have shape \[4\]"):
-        multi_positive(z, torch.zeros(3, dtype=torch.long))
+        multi_positive(z, torch.zeros(3, dtype=torch.long), 0.1)
     with pytest.raises(ValueError, match="labels must be integers"):
-        multi_positive(z, torch.zeros(4))
+        multi_positive(z, torch.zeros(4), 0.1)
 
 
 @pytest.mark.parametrize("backend", ["reference", "tiled"])

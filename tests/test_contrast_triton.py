@@ -426,7 +426,7 @@ def test_triton_backend_on_cpu_without_interpreter_is_refused(monkeypatch: pytes
     with pytest.raises(
         ValueError, match="backend 'triton' cannot run because its inputs are not CUDA tensors"
     ):
-        nt_xent(torch.randn(4, 3), torch.randn(4, 3), backend="triton")
+        nt_xent(torch.randn(4, 3), torch.randn(4, 3), 0.5, backend="triton")
 
 
 # -- wide rows: chunked forward, weights + GEMM backward -------------------------------------

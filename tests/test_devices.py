@@ -47,7 +47,7 @@ class Rows(ContrastiveTask):
             a = a + torch.arange(a.shape[1])  # the offending line
         if self.mistake == "meant on the host":
             a = a + torch.arange(a.shape[1]).to(a.device)  # device-ok: moved at once
-        loss = info_nce(a, b)
+        loss = info_nce(a, b, temperature=0.07)
         if self.mistake == "metric read every step":
             return TaskOutput(loss, {"loss": loss.item()})  # the read
         return TaskOutput(loss, {"loss": loss.detach()})

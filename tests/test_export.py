@@ -12,7 +12,7 @@ import sslcore.plugins.manager as manager
 from sslcore.cli import main
 from sslcore.engine import CheckpointDir
 from sslcore.errors import CheckpointError
-from sslcore.export import export_run, load_encoder, read_export
+from sslcore.export import SIDECAR, WEIGHTS, export_run, load_encoder, read_export
 from sslcore.io import read_json
 from tests import dist_train
 from tests.toy_tasks import DIM, VectorEncoder
@@ -64,3 +64,40 @@ def test_cli_export(run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert "weights: " in capsys.readouterr().out
     assert (tmp_path / "cli-export" / "encoder.safetensors").exists()
     assert (tmp_path / "cli-export" / "encoder.json").exists()
+
+
+def test_a_vision_run_exports_the_core_layout_and_nothing_else(tmp_path: Path) -> None:
+    """One layout for every domain: a vision run gets the weights and sidecar only (the nlp
+    plugin's hook adds a transformers directory for transformers encoders alone, see
+    plugins/nlp/tests/test_nlp_pretrained.py)."""
+    from sslcore.plugins import get_registry
+    from sslcore.runs import pretrain
+
+    registry = get_registry()
+    if not {"vision", "nlp"} <= set(registry.plugins):
+        pytest.skip("needs the vision and nlp plugins installed")
+    run = tmp_path / "run"
+    pretrain(
+        "simclr",
+        "digits",
+        run,
+        encoder_options={"width": 8, "output_dim": 16},
+        task_options={"proj_dim": 8, "hidden_dim": 16},
+        registry=registry,
+        steps=2,
+        batch_size=8,
+        device="cpu",
+        progress_bar=False,
+    )
+    written = export_run(run, tmp_path / "export", registry=registry)
+    assert written == {"weights": tmp_path / "export" / WEIGHTS, "sidecar": tmp_path / "export" / SIDECAR}
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == [SIDECAR, WEIGHTS]
+    tensors, sidecar = read_export(tmp_path / "export")
+    assert (sidecar["task"], sidecar["dataset"], sidecar["output_dim"]) == (
+        "vision:simclr",
+        "vision:digits",
+        16,
+    )
+    checkpoint = CheckpointDir(run / "checkpoints").latest()[1]["model"]  # type: ignore[index]
+    for key, value in tensors.items():
+        assert torch.equal(value, checkpoint[f"encoder.{key}"]), key

@@ -149,7 +149,7 @@ def parity_call(loss: str, x: dict[str, Tensor], backend: str) -> Tensor:
     if loss == "nt_xent":
         return contrast.nt_xent(x["z1"], x["z2"], tau, backend=backend)
     if loss in ("info_nce", "info_nce_queue"):
-        return contrast.info_nce(x["q"], x["k"], x.get("queue"), tau, backend=backend)
+        return contrast.info_nce(x["q"], x["k"], x.get("queue"), temperature=tau, backend=backend)
     if loss == "cross_view":
         return contrast.cross_view(x["a"], x["b"], tau, backend=backend)
     z = x["z"]

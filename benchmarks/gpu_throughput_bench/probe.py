@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sslcore.compare.baselines import RawFeatures
+from sslcore.compare.baselines import raw_features
 from sslcore.compare.geometry import geometry
 from sslcore.evaluation import extract_embeddings, linear_probe, probe_embeddings
 
@@ -79,7 +79,7 @@ def probe(ctx: Context) -> dict[str, Any]:
     bundle = fashion_mnist(ctx)
     evalset = bundle.evaluation
     encoder = Recipe("simclr", "small_cnn", 256).build(bundle).to(ctx.device)
-    raw_model = RawFeatures.from_info(bundle.info)
+    raw_model = raw_features(bundle)
     out: dict[str, Any] = {
         "dataset": "vision:fashion-mnist",
         "rows": len(evalset.dataset),  # type: ignore[union-attr, arg-type]

@@ -1,53 +1,42 @@
 """The raw-feature baseline: a parameter-free "task" whose ``embed`` returns the inputs
-themselves, so the same protocol runs on them as on learned embeddings.
-
-- images ``[B, C, H, W]`` (any float tensor): flattened pixels ``[B, C*H*W]``;
-- text (a mapping with ``input_ids`` and ``attention_mask``): bag-of-tokens
-  ``log(1 + count)`` over the vocabulary ``[B, vocab_size]``;
-- a transductive graph (PyG ``Data``): the node features ``x`` ``[num_nodes, F]``;
-- a batch of graphs (PyG ``Batch``): the mean of each graph's node features ``[num_graphs, F]``.
+themselves, so the same protocol runs on them as on learned embeddings. Each domain
+plugin supplies its own through the ``sslcore_raw_features`` hook (the vision plugin:
+flattened pixels; nlp: a bag of tokens; graph: node features); without one, a tensor
+batch ``[B, ...]`` (rows, images) is flattened to ``[B, d]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
-import torch
 from torch import Tensor, nn
+
+from sslcore.data import DatasetBundle
+from sslcore.plugins.manager import Registry, get_registry
 
 
 class RawFeatures(nn.Module):
-    def __init__(self, vocab_size: int | None = None):
-        super().__init__()
-        self.vocab_size = vocab_size
+    """``embed(inputs) -> features(inputs)``, by default a tensor batch flattened to float
+    ``[B, d]``; :class:`TypeError` for other inputs."""
 
-    @classmethod
-    def from_info(cls, info: Mapping[str, Any]) -> RawFeatures:
-        tokenizer = info.get("tokenizer")
-        return cls(len(tokenizer) if tokenizer is not None else None)
+    def __init__(self, features: Callable[[Any], Tensor] | None = None):
+        super().__init__()
+        self.features = features
 
     def embed(self, inputs: Any) -> Tensor:
+        if self.features is not None:
+            return self.features(inputs)
         if isinstance(inputs, Tensor):
             return inputs.flatten(1).float()
-        if isinstance(inputs, Mapping) and "input_ids" in inputs:
-            return self._bag_of_tokens(inputs["input_ids"], inputs.get("attention_mask"))
-        x = getattr(inputs, "x", None)
-        if isinstance(x, Tensor):
-            if hasattr(inputs, "to_data_list"):  # a Batch of graphs: one row per graph
-                from torch_geometric.utils import scatter
-
-                return scatter(x.float(), inputs.batch, dim=0, dim_size=inputs.num_graphs, reduce="mean")
-            return x.float()
         raise TypeError(
-            f"no raw-feature baseline for evaluation inputs of type {type(inputs).__name__}: expected an "
-            "image tensor, a tokenised text batch (input_ids) or a PyG Data/Batch with node features x"
+            f"no raw-feature baseline for evaluation inputs of type {type(inputs).__name__}: no plugin "
+            "supplies one for this dataset (hook sslcore_raw_features) and they are not a tensor"
         )
 
-    def _bag_of_tokens(self, ids: Tensor, mask: Tensor | None) -> Tensor:
-        if self.vocab_size is None:
-            raise ValueError("the text raw-feature baseline needs the dataset's tokenizer in its info")
-        weights = torch.ones_like(ids, dtype=torch.float32) if mask is None else mask.float()
-        counts = torch.zeros(ids.shape[0], self.vocab_size, device=ids.device)
-        counts.scatter_add_(1, ids, weights)
-        return torch.log1p(counts)
+
+def raw_features(bundle: DatasetBundle, registry: Registry | None = None) -> nn.Module:
+    """The raw-feature baseline of ``bundle``: the one its domain's plugin supplies, else
+    :class:`RawFeatures`."""
+    found = (registry or get_registry()).hook.sslcore_raw_features(bundle=bundle)
+    return found if found is not None else RawFeatures()

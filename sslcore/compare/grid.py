@@ -6,8 +6,8 @@ A grid file::
     seeds = [0]                 # default seeds of every group
     protocol = "linear"         # default evaluation protocol
     data_root = "../shared/data"  # relative paths are relative to the grid file
-    device = "cpu"
-    threads = 1                 # torch threads per run (None: torch's default)
+    device = "cpu"              # TrainConfig's device of every run
+    threads = 1                 # TrainConfig's threads of every run (None: torch's default)
 
     [[run]]                     # a group: the product of its lists is expanded
     task = ["simclr", "rotation"]   # a name or a list of names
@@ -15,12 +15,15 @@ A grid file::
     encoder = "small_cnn"       # optional (default: the task's default encoder)
     budget = [{seconds = 30}]   # a table or a list of tables: seconds / steps / epochs
     seeds = [0, 1]              # optional: overrides settings.seeds
-    train = {batch_size = 256, lr = 2e-3}     # optional TrainConfig fields
+    train = {batch_size = 256, lr = 2e-3}     # optional TrainConfig fields (`sslcore pretrain --help`)
     task_options = {}           # optional, likewise encoder_options, dataset_options
     protocol = "linear"         # optional: overrides settings.protocol
 
 Unknown keys and wrong types raise :class:`GridError` naming the file, the line and
-the key (with the closest valid key).
+the key (with the closest valid key). The budget keys and the settings ``device`` and
+``threads`` are :class:`~sslcore.engine.TrainConfig` fields and are checked against it
+here; the ``train`` table is checked by the runner before any run starts
+(:func:`sslcore.compare.runner.check_grid`), with every other problem of the grid.
 """
 
 from __future__ import annotations
@@ -35,9 +38,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sslcore.engine.config import BUDGET_KEYS, field_problem
 from sslcore.errors import ConfigError, suggest
 
-SETTINGS_KEYS = ("seeds", "protocol", "data_root", "device", "threads")
+#: settings that are TrainConfig fields, applied to every run (a test checks they are fields)
+TRAIN_SETTINGS = ("device", "threads")
+SETTINGS_KEYS = ("seeds", "protocol", "data_root", *TRAIN_SETTINGS)
 GROUP_KEYS = (
     "task",
     "dataset",
@@ -51,7 +57,6 @@ GROUP_KEYS = (
     "protocol",
     "data_root",
 )
-BUDGET_KEYS = ("seconds", "steps", "epochs")
 OPTION_TABLES = ("train", "task_options", "encoder_options", "dataset_options")
 
 
@@ -114,6 +119,7 @@ def parse_grid(text: str, path: str = "<grid>", yaml: bool = False) -> Grid:
     if not isinstance(settings, Mapping):
         raise where.error("settings", "must be a table")
     _check_keys(settings, SETTINGS_KEYS, where, "[settings]")
+    _check_values(settings, TRAIN_SETTINGS, where)
     groups = data.get("run")
     if not groups:
         raise GridError(f"{path}: no runs; add at least one [[run]] table with a task and a dataset")
@@ -159,6 +165,7 @@ def _expand(group: Mapping[str, Any], settings: Mapping[str, Any], where: _Locat
         if not isinstance(budget, Mapping) or not budget:
             raise where.error("budget", "must be a table such as {seconds = 60}", index)
         _check_keys(budget, BUDGET_KEYS, where, f"budget of [[run]] #{index + 1}", index)
+        _check_values(budget, BUDGET_KEYS, where, index)
     seeds = group.get("seeds", settings.get("seeds", [0]))
     if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds) or not seeds:
         raise where.error("seeds", "must be a non-empty list of integers", index)
@@ -193,6 +200,15 @@ def _check_keys(
             raise where.error(
                 key, f"is not a valid key of {what}{suggest(key, valid)} Valid: {', '.join(valid)}.", index
             )
+
+
+def _check_values(table: Mapping[str, Any], keys: tuple[str, ...], where: _Locator, index: int = -1) -> None:
+    """The values of ``keys`` in ``table`` checked against their TrainConfig fields."""
+    for key in keys:
+        if key in table:
+            problem = field_problem(key, table[key])
+            if problem is not None:
+                raise where.error(key, problem, index)
 
 
 class _Locator:

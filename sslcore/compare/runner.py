@@ -24,7 +24,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from sslcore.build import option_problems
-from sslcore.compare.baselines import RawFeatures
+from sslcore.compare.baselines import raw_features
 from sslcore.compare.flops import flops_per_step
 from sslcore.compare.geometry import geometry
 from sslcore.compare.grid import Grid, GridError, GridRun
@@ -225,7 +225,7 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
     test = evalset.splits["test"] if evalset.splits and "test" in evalset.splits else slice(None)
     scores: dict[str, Any] = {}
     geometries = {}
-    models = {"pretrained": pretrained, "random_init": random_init, "raw": RawFeatures.from_info(bundle.info)}
+    models = {"pretrained": pretrained, "random_init": random_init, "raw": raw_features(bundle, registry)}
     task_protocol = is_task_protocol(run.protocol)
     for which, model in models.items():
         if task_protocol and which == "raw":  # fine-tuning trains an encoder: raw features have none

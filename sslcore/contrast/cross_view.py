@@ -20,7 +20,7 @@ from sslcore.contrast.distributed import gather_rows, global_count, share_loss, 
 def cross_view(
     a: Tensor,
     b: Tensor,
-    temperature: float | Tensor = 0.07,
+    temperature: float | Tensor,
     backend: str = "auto",
     distributed: bool | None = None,
 ) -> Tensor:
@@ -37,7 +37,8 @@ def cross_view(
 
     Args:
         a, b: ``[N, d]``; row ``i`` of ``a`` pairs with row ``i`` of ``b``.
-        temperature: :math:`\tau > 0`, float or learnable scalar tensor (CLIP's logit scale is ``1/τ``).
+        temperature: :math:`\tau > 0`, float or learnable scalar tensor (CLIP's logit scale is
+            ``1/τ``); required.
         distributed: ``None`` (default): on when the trainer runs DDP. On: contrast against the pairs of every rank (exact global loss and gradients).
     """
     check_pair("cross_view", a, b, "a", "b")

@@ -21,7 +21,8 @@ def info_nce(
     query: Tensor,
     key: Tensor,
     negatives: Tensor | None = None,
-    temperature: float | Tensor = 0.07,
+    *,
+    temperature: float | Tensor,
     backend: str = "auto",
     distributed: bool | None = None,
 ) -> Tensor:
@@ -44,7 +45,8 @@ def info_nce(
     Args:
         query, key: ``[N, d]``; row ``i`` of ``key`` is the positive of query ``i``.
         negatives: ``None``, ``[K, d]`` or ``[N, K, d]``.
-        temperature: :math:`\tau > 0`, float or scalar tensor.
+        temperature: :math:`\tau > 0`, float or scalar tensor; required, by keyword
+            (each method picks its own: MoCo 0.07 / 0.2, SimCSE 0.05, ...).
         distributed: ``None`` (default): on when the trainer runs DDP. On: average over the queries of every rank; with ``negatives=None`` the
             keys of every rank are the negatives (the global batch). Loss and input
             gradients equal one process's over the concatenated batch.

@@ -14,7 +14,7 @@ from sslcore.contrast.distributed import gather_rows, global_count, share_loss, 
 def multi_positive(
     z: Tensor,
     labels: Tensor,
-    temperature: float | Tensor = 0.1,
+    temperature: float | Tensor,
     backend: str = "auto",
     distributed: bool | None = None,
 ) -> Tensor:
@@ -35,7 +35,7 @@ def multi_positive(
     Args:
         z: ``[M, d]`` embeddings of all views.
         labels: ``[M]`` integer labels or instance indices.
-        temperature: :math:`\tau > 0`.
+        temperature: :math:`\tau > 0`; required.
         backend: ``"auto"``, ``"reference"`` or ``"tiled"``.
         distributed: ``None`` (default): on when the trainer runs DDP. On: positives and negatives from every rank (exact global loss and gradients).
     """

@@ -20,7 +20,7 @@ from sslcore.contrast.distributed import gather_rows, share_loss, use_global
 def nt_xent(
     z1: Tensor,
     z2: Tensor,
-    temperature: float | Tensor = 0.5,
+    temperature: float | Tensor,
     backend: str = "auto",
     distributed: bool | None = None,
 ) -> Tensor:
@@ -38,7 +38,8 @@ def nt_xent(
 
     Args:
         z1, z2: ``[N, d]`` projections of the two views; row ``k`` of each is sample ``k``.
-        temperature: :math:`\tau > 0`, a float or a scalar tensor (learnable).
+        temperature: :math:`\tau > 0`, a float or a scalar tensor (learnable); required,
+            as in every kernel used by methods that each pick their own :math:`\tau`.
         backend: ``"auto"``, ``"reference"`` (materialised ``[2N, 2N]`` logits),
             ``"tiled"`` (streamed tiles, O(N·d) memory), ``"triton"`` or ``"flex"`` (fused
             GPU kernels); see :mod:`sslcore.contrast.backends`.

@@ -104,6 +104,8 @@ def swav_loss(
         assign_views: indices of the views whose codes are computed (distinct, in range).
         temperature: :math:`\tau > 0` of the prediction softmax.
         epsilon, iterations: Sinkhorn-Knopp's :math:`\varepsilon` and iteration count.
+            The defaults of these three are the SwAV paper's (0.1, 0.05, 3), the one
+            method this loss serves.
         queue_scores: optional, one entry per assigned view: ``[Q, K]`` scores of queued
             features of earlier batches against the current prototypes (or ``None``).
             They are stacked above the batch for Sinkhorn-Knopp, and only the batch's

@@ -1,17 +1,57 @@
-"""Training configuration, validated on construction."""
+"""Training configuration, validated on construction.
+
+:class:`TrainConfig` is the one description of the training options: each field's type
+hint says what it accepts (``Literal`` choices, ``annotated_types`` ranges, as in
+:mod:`sslcore.options`) and its ``metadata`` holds its help text, its group and whether a
+task's recipe may set it. ``sslcore pretrain``'s flags, the comparison grid's checks and
+the error messages below are all derived from it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from annotated_types import Ge, Gt, Interval
 
 from sslcore.errors import ConfigError, suggest
+from sslcore.options import value_error
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-NAN_POLICIES = ("stop", "skip")
+Optimizer = Literal["adamw", "adam", "sgd"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+NanPolicy = Literal["stop", "skip"]
+
+OPTIMIZERS: tuple[str, ...] = typing.get_args(Optimizer)
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
+NAN_POLICIES: tuple[str, ...] = typing.get_args(NanPolicy)
+
+#: the groups of fields, in the order ``sslcore pretrain --help`` shows them, with a line on each
+GROUPS = {
+    "budget": "training stops at whichever budget is reached first; the learning-rate schedule "
+    "follows the fraction of the budget used",
+    "optimisation": "optimiser, learning-rate schedule and batch",
+    "precision and device": "where and in which precision the run trains",
+    "logging and checkpoints": "metrics log, checkpoints and progress",
+    "data loading": "the DataLoader",
+    "distributed and GPU": "torchrun (DDP) and GPU speed options",
+}
+
+
+def _field(default: Any, help: str, group: str, *, recipe: bool = False, default_text: str = "") -> Any:
+    """A field with its ``help`` text, its ``group`` (a key of :data:`GROUPS`), whether a
+    task's recipe may set it (``recipe``) and, when the default needs words, ``default_text``."""
+    metadata = {"help": help, "group": group, "recipe": recipe}
+    if default_text:
+        metadata["default_text"] = default_text
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+PositiveFloat = Annotated[float, Gt(0)]
+PositiveInt = Annotated[int, Gt(0)]
+Count = Annotated[int, Ge(1)]
 
 
 @dataclass
@@ -21,86 +61,129 @@ class TrainConfig:
     The budget is ``epochs``, ``steps`` or ``seconds`` (training stops at whichever is
     reached first); the learning-rate schedule (linear warmup over the first ``warmup``
     fraction of the budget, then cosine decay to ``min_lr_ratio * lr``) follows the
-    fraction of that budget used.
-
-    Under ``torchrun`` (several processes) ``batch_size`` is the *global* batch, split
-    evenly over the processes, so a run follows the same trajectory on any number of
-    processes. ``precision``: ``auto`` (bf16 autocast on a CUDA device with bf16, else fp32),
-    ``fp32``, ``bf16`` autocast (CPU and CUDA) or ``fp16`` autocast with loss scaling (CUDA
-    only); ``device``: ``auto``, ``cpu``, ``cuda[:N]`` (see :mod:`sslcore.engine.device`). ``nan_policy``: on a NaN or infinite loss,
-    ``stop`` (raise, keeping the last good checkpoint) or ``skip`` the step.
-    ``sync_batchnorm``: convert BatchNorm to SyncBatchNorm under DDP (CUDA).
-    ``find_unused_parameters``: DDP's option (needed when a step leaves some parameters
-    without a gradient, e.g. the alternating adversarial schedule). ``tensorboard``:
-    also write TensorBoard events to ``<output>/tensorboard`` (needs ``tensorboard``).
-
-    On a GPU: ``compile`` runs the task's losses through ``torch.compile`` (opt-in: the first
-    steps pay the compilation); ``channels_last`` (None: on CUDA when the task has a 2-D
-    convolution) stores the model and 4-D image batches NHWC, the layout cuDNN's tensor-core
-    convolutions want; ``cudnn_benchmark`` lets cuDNN pick the fastest convolution algorithm
-    for the (fixed) input shapes. The DataLoader pins host memory on CUDA and keeps its
+    fraction of that budget used. Under ``torchrun`` (several processes) ``batch_size`` is
+    the *global* batch, split evenly over the processes, so a run follows the same
+    trajectory on any number of processes. ``device`` is resolved by
+    :mod:`sslcore.engine.device`. The DataLoader pins host memory on CUDA and keeps its
     workers alive across epochs.
+
+    Each field's meaning is its ``help`` metadata (``sslcore pretrain --help`` prints them
+    all, grouped); its type hint says which values it accepts.
     """
 
-    epochs: float | None = None
-    steps: int | None = None
-    seconds: float | None = None
-    batch_size: int = 256
-    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
-    warmup: float = 0.05
-    min_lr_ratio: float = 0.0
-    grad_clip: float | None = None
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    nan_policy: Literal["stop", "skip"] = "stop"
-    seed: int = 0
-    num_workers: int = 0
-    threads: int | None = None
-    device: str = "auto"
-    log_every: int = 10
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    progress_bar: bool = True
-    sync_batchnorm: bool = False
-    find_unused_parameters: bool = True
-    tensorboard: bool = False
-    compile: bool = False
-    channels_last: bool | None = None
-    cudnn_benchmark: bool = True
+    epochs: PositiveFloat | None = _field(
+        None, "passes over the pretraining set (fractions allowed)", "budget", recipe=True
+    )
+    steps: PositiveInt | None = _field(None, "optimisation steps", "budget", recipe=True)
+    seconds: PositiveFloat | None = _field(None, "seconds of wall-clock training", "budget", recipe=True)
+    batch_size: Count = _field(
+        256,
+        "samples per step; under torchrun the global batch, split evenly over the processes",
+        "optimisation",
+        recipe=True,
+    )
+    optimizer: Optimizer = _field(
+        "adamw",
+        "AdamW (decoupled weight decay), Adam (L2 penalty in the gradient) or SGD with momentum",
+        "optimisation",
+        recipe=True,
+    )
+    lr: PositiveFloat = _field(1e-3, "peak learning rate, reached after warmup", "optimisation", recipe=True)
+    weight_decay: Annotated[float, Ge(0)] = _field(
+        1e-4, "weight decay on weight matrices (not on biases or norms)", "optimisation", recipe=True
+    )
+    momentum: Annotated[float, Ge(0)] = _field(
+        0.9, "SGD's momentum (used with optimizer sgd)", "optimisation", recipe=True
+    )
+    warmup: Annotated[float, Interval(ge=0, lt=1)] = _field(
+        0.05,
+        "fraction of the budget spent in linear warmup, in [0, 1); then cosine decay",
+        "optimisation",
+        recipe=True,
+    )
+    min_lr_ratio: Annotated[float, Interval(ge=0, le=1)] = _field(
+        0.0, "the cosine decay ends at this fraction of lr, in [0, 1]", "optimisation", recipe=True
+    )
+    grad_clip: PositiveFloat | None = _field(
+        None,
+        "clip the gradients' global norm to this value",
+        "optimisation",
+        recipe=True,
+        default_text="none: no clipping",
+    )
+    precision: Precision = _field(
+        "auto",
+        "auto: bf16 autocast on a CUDA device with bf16, else fp32; fp32; bf16 autocast (CPU "
+        "and CUDA); fp16 autocast with loss scaling (CUDA only)",
+        "precision and device",
+    )
+    nan_policy: NanPolicy = _field(
+        "stop",
+        "on a NaN or infinite loss: stop (raise, keeping the last good checkpoint) or skip the step",
+        "optimisation",
+    )
+    seed: int = _field(
+        0, "seed of the model's initialisation, the data order and the augmentations", "optimisation"
+    )
+    num_workers: Annotated[int, Ge(0)] = _field(
+        0, "DataLoader worker processes (0: load in the training process)", "data loading"
+    )
+    threads: Count | None = _field(
+        None, "torch CPU threads of this process", "precision and device", default_text="torch's default"
+    )
+    device: str = _field(
+        "auto",
+        "auto (CUDA when a GPU is visible, cuda:LOCAL_RANK under torchrun, else the CPU), cpu, cuda or cuda:N",
+        "precision and device",
+    )
+    log_every: Count = _field(
+        10, "write a metrics record to metrics.jsonl every N steps", "logging and checkpoints"
+    )
+    checkpoint_every: Count = _field(
+        500, "save a checkpoint every N steps (and when training ends or stops)", "logging and checkpoints"
+    )
+    keep_checkpoints: Count = _field(
+        2, "how many of the latest checkpoints to keep", "logging and checkpoints"
+    )
+    progress_bar: bool = _field(True, "show a progress bar", "logging and checkpoints")
+    sync_batchnorm: bool = _field(
+        False, "convert BatchNorm to SyncBatchNorm under DDP (CUDA)", "distributed and GPU"
+    )
+    find_unused_parameters: bool = _field(
+        True,
+        "DDP's option, needed when a step leaves some parameters without a gradient (e.g. the "
+        "alternating adversarial schedule)",
+        "distributed and GPU",
+    )
+    tensorboard: bool = _field(
+        False,
+        "also write TensorBoard events to OUTPUT/tensorboard (needs tensorboard)",
+        "logging and checkpoints",
+    )
+    compile: bool = _field(
+        False,
+        "run the task's losses through torch.compile (a GPU speed-up; the first steps pay the compilation)",
+        "distributed and GPU",
+    )
+    channels_last: bool | None = _field(
+        None,
+        "store the model and 4-D image batches NHWC, the layout cuDNN's tensor-core convolutions want",
+        "distributed and GPU",
+        default_text="auto: on CUDA when the task has a 2-D convolution",
+    )
+    cudnn_benchmark: bool = _field(
+        True,
+        "let cuDNN pick the fastest convolution algorithm for the (fixed) input shapes",
+        "distributed and GPU",
+    )
 
     def __post_init__(self) -> None:
         if self.epochs is None and self.steps is None and self.seconds is None:
             raise ConfigError("no training budget: set epochs, steps or seconds")
-        for name in ("epochs", "steps", "seconds"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ConfigError(f"{name} must be > 0, got {value}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}{suggest(self.optimizer, OPTIMIZERS)}"
-            )
-        if self.precision not in PRECISIONS:
-            raise ConfigError(
-                f"precision {self.precision!r} is not one of {PRECISIONS}{suggest(self.precision, PRECISIONS)}"
-            )
-        if self.nan_policy not in NAN_POLICIES:
-            raise ConfigError(f"nan_policy {self.nan_policy!r} is not one of {NAN_POLICIES}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not 0 <= self.warmup < 1:
-            raise ConfigError(f"warmup is a fraction of the budget in [0, 1), got {self.warmup}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ConfigError(f"min_lr_ratio is a fraction of lr in [0, 1], got {self.min_lr_ratio}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ConfigError(f"grad_clip must be > 0, got {self.grad_clip}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be >= 1, got {self.threads}")
-        if self.log_every < 1 or self.checkpoint_every < 1 or self.keep_checkpoints < 1:
-            raise ConfigError("log_every, checkpoint_every and keep_checkpoints must be >= 1")
+        for f in dataclasses.fields(self):
+            problem = field_problem(f.name, getattr(self, f.name))
+            if problem is not None:
+                raise ConfigError(f"{f.name} {problem}")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
@@ -115,3 +198,21 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: each field's resolved type hint (``Annotated`` ranges kept)
+HINTS: dict[str, Any] = typing.get_type_hints(TrainConfig, include_extras=True)
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+BUDGET_KEYS: tuple[str, ...] = tuple(n for n, f in FIELDS.items() if f.metadata.get("group") == "budget")
+
+
+def field_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` does not fit the field ``name`` (its type and range), ending with the
+    value given: ``"must be > 0, got 0"``, ``"must be one of 'adamw', 'adam', 'sgd', got
+    'adamm'; did you mean 'adam'?"``; None when it fits. Cross-field rules (a budget is
+    set) are :class:`TrainConfig`'s."""
+    hint = HINTS[name]
+    problem = value_error(value, hint)
+    if problem is not None and isinstance(value, str) and typing.get_origin(hint) is Literal:
+        problem += suggest(value, typing.get_args(hint))
+    return problem

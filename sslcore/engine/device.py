@@ -11,9 +11,8 @@ import os
 
 import torch
 
+from sslcore.engine.config import PRECISIONS
 from sslcore.errors import ConfigError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -187,6 +187,11 @@ class Registry:
         self.failures.append(failure)
 
     # -- lookup ----------------------------------------------------------------------
+    @property
+    def hook(self) -> Any:
+        """The loaded plugins' hooks: ``registry.hook.sslcore_raw_features(bundle=...)``."""
+        return self._pm.hook
+
     def specs(self, kind: Kind, domain: str | None = None) -> dict[str, Any]:
         """Qualified name -> spec for one kind, optionally of one domain."""
         return {q: s for q, s in self._specs[kind].items() if domain is None or s.domain == domain}

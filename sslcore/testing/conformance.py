@@ -27,7 +27,14 @@ import pytest
 import torch
 from torch import Tensor
 
-from sslcore.build import build_dataset, build_encoder, build_task, component_option_specs, task_info
+from sslcore.build import (
+    build_dataset,
+    build_encoder,
+    build_task,
+    check_component_options,
+    component_option_specs,
+    task_info,
+)
 from sslcore.data import DatasetBundle
 from sslcore.engine import seed_everything
 from sslcore.engine.batch import move_to
@@ -164,6 +171,37 @@ class ConformanceSuite:
             assert isinstance(registry.encoder(name), EncoderSpec)
         for name in self.names("dataset"):
             assert isinstance(registry.dataset(name), DatasetSpec) and registry.dataset(name).sample
+
+    def test_taxonomy_and_recipes(self) -> None:
+        """Each task's taxonomy resolves (from its class) and agrees with the spec's domain;
+        a recipe's options are valid for the task, its encoder and its dataset."""
+        registry = self.registry()
+        problems = []
+        for name in self.names("task"):
+            spec = registry.task(name)
+            try:
+                facts = spec.taxonomy()
+                factory = resolve_factory(spec.factory)
+                if isinstance(factory, type) and getattr(factory, "domain", spec.domain) != spec.domain:
+                    problems.append(f"{name}: the class's domain {factory.domain!r} is not the spec's")
+                recipe = spec.recipe
+                if recipe is None:
+                    continue
+                check_component_options("task", spec.name, factory, recipe.task_options)
+                encoder = recipe.encoder or spec.default_encoder
+                if encoder is not None:
+                    found = registry.encoder(encoder)
+                    assert found.domain == spec.domain, f"recipe encoder {encoder!r} is for {found.domain}"
+                    factory = resolve_factory(found.factory)
+                    check_component_options("encoder", found.name, factory, recipe.encoder_options)
+                if recipe.dataset is not None and recipe.dataset_options:
+                    found = registry.dataset(recipe.dataset)
+                    factory = resolve_factory(found.factory)
+                    check_component_options("dataset", found.name, factory, recipe.dataset_options)
+                assert facts["paradigm"] is not None
+            except Exception as exc:  # noqa: BLE001 - every task's problem is reported
+                problems.append(f"{name}: {type(exc).__name__}: {exc}")
+        assert not problems, "\n".join(problems)
 
     def test_option_declarations(self) -> None:
         """Every option with a numeric default has a type hint that sslcore checks values

@@ -1,6 +1,7 @@
 """Registration hooks of the tabular example plugin."""
 
-from sslcore import DatasetSpec, EncoderSpec, Paradigm, TaskSpec, hookimpl
+from sslcore import DatasetSpec, EncoderSpec, TaskSpec, hookimpl
+from sslcore.recipes import Recipe
 
 
 @hookimpl
@@ -9,13 +10,24 @@ def sslcore_register_tasks() -> list[TaskSpec]:
         TaskSpec(
             "scarf",
             domain="tabular",
-            paradigm=Paradigm.CONTRASTIVE,
             factory="sslcore_tabular.scarf:SCARF",
             summary="SCARF: InfoNCE between a row and a copy with features resampled from their marginals",
-            signal="instance identity under random feature corruption",
-            family="instance-instance",
-            negatives="end-to-end",
             default_encoder="mlp",
+            recipe=Recipe(
+                train={
+                    "epochs": 1000,
+                    "batch_size": 128,
+                    "lr": 1e-3,
+                    "optimizer": "adam",
+                    "weight_decay": 0.0,
+                    "warmup": 0.0,
+                    "min_lr_ratio": 1.0,
+                },
+                task_options={"corruption_rate": 0.6, "temperature": 1.0},
+                dataset="breast-cancer",
+                reference="Bahri et al. 2022 (SCARF): 1000 epochs, batch 128, Adam lr 0.001, corruption "
+                "rate 0.6, tau 1.0; not benchmarked here (an example plugin)",
+            ),
         )
     ]
 

@@ -30,16 +30,11 @@ def test_corruption_permutes_feature_rows_and_keeps_edges(small_graph: Data) -> 
     assert torch.equal(small_graph.x, x_before)  # the input graph is not modified
 
 
-def test_class_taxonomy_matches_the_registered_spec() -> None:
+def test_the_spec_reads_its_taxonomy_from_the_class() -> None:
     spec = get_registry().task("dgi")
     facts = DeepGraphInfomax.taxonomy()
-    assert (spec.paradigm.value, spec.domain, spec.signal, spec.family, spec.negatives) == (
-        facts["paradigm"],
-        facts["domain"],
-        facts["signal"],
-        facts["family"],
-        facts["negatives"],
-    )
+    assert all(v is None for v in spec.declared_taxonomy().values())  # the class is the only source
+    assert {**spec.taxonomy(), "paradigm": spec.paradigm.value} == facts
 
 
 def test_a_few_steps_lower_the_loss(small_graph: Data) -> None:
@@ -66,6 +61,28 @@ def test_loss_is_log2_when_the_discriminator_is_blind(small_graph: Data) -> None
     assert float(task(small_graph).loss.detach()) == pytest.approx(
         torch.log(torch.tensor(2.0)).item(), abs=1e-6
     )
+
+
+def test_loss_and_accuracy_equal_the_inline_bce_of_the_paper(small_graph: Data) -> None:
+    """DGI's loss is the core's ``bce_mi``: the same value as ``BCEWithLogits`` over the
+    positive (label 1) and corrupted (label 0) logits, as DGI wrote it before."""
+    task = make_task()
+    torch.manual_seed(5)
+    out = task(small_graph)
+    torch.manual_seed(5)  # the same corruption
+    h, h_corrupted = task.encoder(small_graph), task.encoder(shuffle_node_features(small_graph))
+    s = task.summary(h)
+    logits = torch.cat([task.discriminate(h, s), task.discriminate(h_corrupted, s)])
+    labels = torch.cat([torch.ones(small_graph.num_nodes), torch.zeros(small_graph.num_nodes)])
+    torch.testing.assert_close(out.loss, torch.nn.functional.binary_cross_entropy_with_logits(logits, labels))
+    assert torch.equal(out.metrics["disc_acc"], ((logits > 0) == labels.bool()).float().mean())
+    # gradients too (through the encoder and the discriminator)
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, labels).backward()
+    inline = [p.grad.clone() for p in task.parameters()]
+    task.zero_grad()
+    out.loss.backward()
+    for mine, theirs in zip((p.grad for p in task.parameters()), inline):
+        torch.testing.assert_close(mine, theirs)
 
 
 def test_embed_returns_the_encoder_node_embeddings(small_graph: Data) -> None:

@@ -2,23 +2,26 @@
 (``save_pretrained``), to continue pretraining from it (the ``pretrained=<dir>`` encoder
 option, with ``--dataset-opt tokenizer=<dir>``) or to use it with ``transformers``
 directly (``AutoModel.from_pretrained(dir)``, ``AutoTokenizer.from_pretrained(dir)``).
+``sslcore export <run> <out>`` (:func:`sslcore.export.export_run`) writes one for a run's
+encoder in ``<out>/transformers`` through :func:`export_extras`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from sslcore.plugins import Registry
-
 
 def save_pretrained(
-    task_or_encoder: nn.Module, tokenizer: PreTrainedTokenizerBase, out_dir: str | Path
+    task_or_encoder: nn.Module, tokenizer: PreTrainedTokenizerBase | None, out_dir: str | Path
 ) -> Path:
     """Write the encoder's transformers model (a task's ``.encoder``, e.g. ELECTRA's
-    discriminator; heads and generators are left out) and ``tokenizer`` to ``out_dir``."""
+    discriminator; heads and generators are left out) and ``tokenizer`` (unless ``None``)
+    to ``out_dir``."""
     encoder = getattr(task_or_encoder, "encoder", task_or_encoder)
     model = getattr(encoder, "model", None)
     if not isinstance(model, PreTrainedModel):
@@ -29,18 +32,15 @@ def save_pretrained(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(out))
     return out
 
 
-def export_run(
-    run_dir: str | Path,
-    out_dir: str | Path,
-    data_root: str | Path | None = None,
-    registry: Registry | None = None,
-) -> Path:
-    """:func:`save_pretrained` of a run folder's latest checkpoint and its dataset's tokenizer."""
-    from sslcore.runs import load_run
-
-    task, bundle, _ = load_run(run_dir, data_root=data_root, registry=registry)
-    return save_pretrained(task, bundle.info["tokenizer"], out_dir)
+def export_extras(task: nn.Module, info: Mapping[str, Any], out_dir: Path) -> dict[str, Path] | None:
+    """The ``sslcore_export_extras`` hook: :func:`save_pretrained` of ``task``'s encoder and
+    the dataset's tokenizer to ``out_dir/transformers``, when the encoder holds a
+    transformers model."""
+    if not isinstance(getattr(task.encoder, "model", None), PreTrainedModel):
+        return None
+    return {"transformers": save_pretrained(task, info.get("tokenizer"), Path(out_dir) / "transformers")}

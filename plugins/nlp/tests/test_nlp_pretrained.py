@@ -14,12 +14,13 @@ from sslcore.build import build_task
 from sslcore.data import DatasetBundle
 from sslcore.engine import CheckpointDir
 from sslcore.errors import ConfigError
+from sslcore.export import export_run, read_export
 from sslcore.plugins import Registry
 from sslcore.runs import pretrain
 from sslcore.testing.steps import train_steps
 from sslcore_nlp.encoders.bert import bert
 from sslcore_nlp.encoders.electra import electra
-from sslcore_nlp.export import export_run, save_pretrained
+from sslcore_nlp.export import save_pretrained
 from sslcore_nlp.tokenizer import load_tokenizer, train_wordpiece
 
 
@@ -128,10 +129,21 @@ def test_export_run_writes_the_trained_encoder(registry: Registry, tmp_path: Pat
         device="cpu",
         progress_bar=False,
     )
-    out = export_run(tmp_path / "run", tmp_path / "export", registry=registry)
+    written = export_run(tmp_path / "run", tmp_path / "export", registry=registry)
+    # the core's layout (safetensors + sidecar), the transformers directory beside it (plugin hook)
+    out = tmp_path / "export" / "transformers"
+    assert written == {
+        "weights": tmp_path / "export" / "encoder.safetensors",
+        "sidecar": tmp_path / "export" / "encoder.json",
+        "transformers": out,
+    }
     assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
     checkpoint = CheckpointDir(tmp_path / "run" / "checkpoints").latest()[1]["model"]
     exported = BertModel.from_pretrained(str(out), local_files_only=True, add_pooling_layer=False)
     assert exported.config.is_decoder  # clm's causal encoder
     for key, value in exported.state_dict().items():
         assert torch.equal(value, checkpoint[f"encoder.model.{key}"]), key
+    tensors, sidecar = read_export(tmp_path / "export")
+    assert sidecar["task"] == "nlp:clm" and set(tensors) == {
+        k.removeprefix("encoder.") for k in checkpoint if k.startswith("encoder.")
+    }

@@ -279,7 +279,7 @@ def test_pirl_negatives_never_hold_the_batch_own_memory_entries(registry, digits
     task.on_train_step_end(0.0)  # rows 0..11 written
     seen = []
     monkeypatch.setattr(
-        pirl_module, "info_nce", lambda q, k, negatives, t: seen.append(negatives) or (q * k).sum() * 0
+        pirl_module, "info_nce", lambda q, k, negatives, **_: seen.append(negatives) or (q * k).sum() * 0
     )
     task(task.collate([(i, images[i]) for i in range(4)]))
     others = task.bank.memory[4:12]

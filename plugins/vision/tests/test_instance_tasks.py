@@ -2,20 +2,22 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import Annotated
 
 import pytest
 import torch
 import torch.nn.functional as F
+from annotated_types import Interval
 
 import sslcore_vision.tasks.swav as swav_module
 from sslcore import ConfigError, Paradigm
-from sslcore.build import build_encoder, build_task
+from sslcore.build import build_encoder, build_task, task_option_specs
 from sslcore.contrast import barlow_twins, negative_cosine
 from sslcore.engine.config import TrainConfig
 from sslcore.engine.trainer import Trainer
 from sslcore.paradigms import NEGATIVES
 from sslcore_vision.tasks.image_views import swap_halves
-from sslcore_vision.transforms import byol_augmentations
+from sslcore_vision.transforms import byol_augmentations, simclr_augmentation
 
 TASKS = ["moco_v2", "byol", "simsiam", "swav", "barlow_twins"]
 
@@ -276,3 +278,35 @@ def test_swav_prototypes_can_be_frozen_for_the_first_steps(make_view_task, regis
     task.on_train_step_end(0.1)
     optimiser_step(task, views, lr=1e-2)
     assert task.prototypes.weight.grad is not None and not torch.equal(task.prototypes.weight, before)
+
+
+#: the smallest crop area of each task's default views (one view recipe, one differing default)
+SIMCLR_VIEW_TASKS = {"simclr": 0.08, "moco_v2": 0.2, "simsiam": 0.2}
+CUSTOM_VIEWS = {
+    "simclr": {"crop_min_scale": 0.5, "jitter": 0.25, "blur": True},
+    "byol": {"crop_min_scale": 0.3, "blur": (0.5, 0.0), "solarize": (0.1, 0.4)},
+}
+
+
+@pytest.mark.parametrize("custom", [False, True], ids=["defaults", "custom"])
+@pytest.mark.parametrize("name", [*SIMCLR_VIEW_TASKS, "byol", "barlow_twins"])
+def test_from_data_draws_the_views_each_task_always_drew(make_view_task, digits_bundle, name, custom) -> None:
+    """The shared view recipes of the instance tasks build the distributions the tasks'
+    own ``from_data`` built, with the defaults each declares (and ``build_task`` checks)."""
+    info = digits_bundle.info
+    facts = (info["image_size"], info["in_channels"], info["mean"], info["std"])
+    recipe = "simclr" if name in SIMCLR_VIEW_TASKS else "byol"
+    given = CUSTOM_VIEWS[recipe] if custom else {}
+    if recipe == "simclr":
+        defaults = {"crop_min_scale": SIMCLR_VIEW_TASKS[name], "jitter": 0.5, "blur": False}
+        expected = [simclr_augmentation(*facts, **{**defaults, **given}).distribution] * 2
+    else:
+        defaults = {"crop_min_scale": 0.08, "blur": (1.0, 0.1), "solarize": (0.0, 0.2)}
+        expected = [a.distribution for a in byol_augmentations(*facts, **{**defaults, **given})]
+    task = make_view_task(name, **given)
+    assert [a.distribution for a in task.views.augmentations] == expected
+    specs = task_option_specs(type(task))
+    assert {k: specs[k].default for k in defaults} == defaults  # visible to the option checks
+    assert str(specs["crop_min_scale"].hint) == str(Annotated[float, Interval(gt=0, le=1)])
+    with pytest.raises(ConfigError, match=rf"^{name}: the encoder takes 3-channel images"):
+        type(task).from_data(build_encoder("small_cnn", {**info, "in_channels": 3}), info)

@@ -52,9 +52,10 @@ def test_entry_point_registers_the_vision_components():
     }
 
 
-def test_task_classes_declare_the_facts_of_their_specs(registry):
+def test_specs_read_their_taxonomy_from_the_task_classes(registry):
     for spec in registry.specs("task", "vision").values():
         cls = resolve_factory(spec.factory)
+        assert all(v is None for v in spec.declared_taxonomy().values()), spec.name  # not repeated
         assert (cls.paradigm, cls.domain, cls.signal, cls.family, cls.negatives) == (
             spec.paradigm,
             spec.domain,

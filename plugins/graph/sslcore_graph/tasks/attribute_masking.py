@@ -15,6 +15,7 @@ from torch_geometric.data import Data
 from sslcore.data import info_get
 from sslcore.paradigms import GenerativeTask, TaskOutput
 from sslcore_graph.checks import check_graph
+from sslcore_graph.tasks.node_views import one_full_graph
 
 Loss = Literal["auto", "bce", "mse"]
 LOSSES = ("auto", "bce", "mse")
@@ -80,12 +81,7 @@ class AttributeMasking(GenerativeTask):
 
     def collate(self, samples: list[Data]) -> tuple[Data, Tensor]:
         """``[graph] -> (graph, masked)``: one full graph per step and its masked nodes."""
-        if len(samples) != 1:
-            raise ValueError(
-                f"attribute masking trains on one full graph per step (batch_size=1), got {len(samples)}"
-            )
-        graph = samples[0]
-        check_graph(graph, "attribute masking input graph")
+        graph = one_full_graph(samples, "attribute masking")
         return graph, self.draw_mask(graph.num_nodes)
 
     def forward(self, batch: tuple[Data, Tensor]) -> TaskOutput:

@@ -21,6 +21,7 @@ from torch_geometric.utils import to_dense_adj
 from sslcore.paradigms import GenerativeTask, TaskOutput
 from sslcore_graph.checks import check_graph
 from sslcore_graph.encoders.gcn import sparse_adjacency
+from sslcore_graph.tasks.node_views import one_full_graph
 
 
 class LatentGCN(nn.Module):
@@ -98,12 +99,7 @@ class AutoEncoding:
 
     def collate(self, samples: list[Data]) -> Data:
         """``[graph] -> graph``: full-graph training, one graph per step."""
-        if len(samples) != 1:
-            raise ValueError(
-                f"{type(self).__name__} trains on one full graph per step (batch_size=1), got {len(samples)}"
-            )
-        check_graph(samples[0], f"{type(self).__name__} input graph")
-        return samples[0]
+        return one_full_graph(samples, type(self).__name__)
 
     def encode(self, data: Data) -> tuple[Tensor, Tensor]:
         """``(z, kl)``: latent codes ``[N, latent_dim]`` (sampled in training when

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from sslcore.contrast import bce_mi
 from sslcore.paradigms import ContrastiveTask, TaskOutput
 from sslcore_graph.checks import check_graph
 from sslcore_graph.corruption import shuffle_node_features
+from sslcore_graph.tasks.node_views import one_full_graph
 
 
 class DeepGraphInfomax(ContrastiveTask):
@@ -26,8 +27,9 @@ class DeepGraphInfomax(ContrastiveTask):
         \mathcal{L} = \frac{1}{2N} \sum_{i=1}^{N} \Big[
             \mathrm{BCE}\big(D(h_i, s), 1\big) + \mathrm{BCE}\big(D(\tilde h_i, s), 0\big) \Big]
 
-    (BCE with logits). One batch is one full graph (``batch_size = 1``); the corruption
-    is drawn in :meth:`forward`. :meth:`embed` returns :math:`H`.
+    (BCE with logits, :func:`sslcore.contrast.bce_mi`). One batch is one full graph
+    (``batch_size = 1``); the corruption is drawn in :meth:`forward`. :meth:`embed`
+    returns :math:`H`.
     """
 
     domain = "graph"
@@ -42,12 +44,7 @@ class DeepGraphInfomax(ContrastiveTask):
 
     def collate(self, samples: list[Data]) -> Data:
         """``[graph] -> graph``: DGI trains on one whole graph per step."""
-        if len(samples) != 1:
-            raise ValueError(
-                f"DGI trains on one full graph per step (batch_size=1), got {len(samples)} graphs"
-            )
-        check_graph(samples[0], "DGI input graph")
-        return samples[0]
+        return one_full_graph(samples, "DGI")
 
     def summary(self, h: Tensor) -> Tensor:
         r"""Readout :math:`s = \sigma(\mathrm{mean}_i\, h_i)`: ``[N, d] -> [d]``."""
@@ -63,11 +60,8 @@ class DeepGraphInfomax(ContrastiveTask):
         h_corrupted = self.encoder(shuffle_node_features(batch))
         s = self.summary(h)
         pos, neg = self.discriminate(h, s), self.discriminate(h_corrupted, s)
-        logits = torch.cat([pos, neg])
-        labels = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
-        loss = F.binary_cross_entropy_with_logits(logits, labels)
-        accuracy = ((logits > 0) == labels.bool()).float().mean()
-        return TaskOutput(loss, {"disc_acc": accuracy})
+        accuracy = torch.cat([pos > 0, ~(neg > 0)]).float().mean()
+        return TaskOutput(bce_mi(pos, neg), {"disc_acc": accuracy})
 
     def embed(self, inputs: Any) -> Tensor:
         """Node embeddings ``[num_nodes, output_dim]`` of a graph."""

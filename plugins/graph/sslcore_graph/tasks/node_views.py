@@ -1,5 +1,6 @@
-"""Plumbing shared by the node-level two-view tasks (GRACE, BGRL): one full graph per
-step and GRACE's pair of stochastic views (edge dropping + feature-column masking)."""
+"""Plumbing shared by the node-level tasks: one full graph per step (DGI, GRACE, BGRL,
+MVGRL, attribute masking, the auto-encoders) and GRACE's pair of stochastic views (edge
+dropping + feature-column masking)."""
 
 from __future__ import annotations
 

@@ -3,19 +3,19 @@ Redundancy Reduction")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from typing import Annotated
 
 import torch
-from annotated_types import Ge, Interval
+from annotated_types import Ge
 from torch import Tensor, nn
 
 from sslcore import TaskOutput
 from sslcore.contrast import barlow_twins
 from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import projection_mlp
-from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, Probability, image_facts
-from sslcore_vision.transforms import ViewsCollate, byol_augmentations
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, byol_views
+from sslcore_vision.transforms import ViewsCollate
 
 
 class BarlowTwins(ImageViewsTask):
@@ -50,23 +50,7 @@ class BarlowTwins(ImageViewsTask):
         super().__init__(encoder, head, ViewsCollate(augmentations), augment_on)
         self.lambda_offdiag = lambda_offdiag
 
-    @classmethod
-    def from_data(
-        cls,
-        encoder: nn.Module,
-        info: Mapping[str, Any],
-        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.08,
-        blur: tuple[Probability, Probability] = (1.0, 0.1),
-        solarize: tuple[Probability, Probability] = (0.0, 0.2),
-        **options: Any,
-    ) -> BarlowTwins:
-        """BYOL's asymmetric pair (:func:`~sslcore_vision.transforms.byol_augmentations`):
-        ``blur`` and ``solarize`` are the two views' probabilities; other options go to
-        ``__init__``."""
-        views = byol_augmentations(
-            *image_facts(encoder, info, "barlow_twins"), crop_min_scale, blur, solarize
-        )
-        return cls(encoder, views, **options)
+    from_data = byol_views("barlow_twins")
 
     def forward(self, batch: tuple[Tensor, Tensor] | StackedImages) -> TaskOutput:
         z1, z2 = self.head(self.encoder(torch.cat(self.as_views(batch)))).chunk(2)

@@ -3,8 +3,8 @@ Learning")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from typing import Annotated
 
 import torch
 from annotated_types import Ge, Interval
@@ -13,9 +13,9 @@ from torch import Tensor, nn
 from sslcore import TaskOutput, negative_cosine
 from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import prediction_mlp, projection_mlp
-from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, Probability, image_facts, swap_halves
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, byol_views, swap_halves
 from sslcore_vision.tasks.momentum_target import MomentumTarget
-from sslcore_vision.transforms import ViewsCollate, byol_augmentations
+from sslcore_vision.transforms import ViewsCollate
 
 
 class BYOL(ImageViewsTask):
@@ -54,21 +54,7 @@ class BYOL(ImageViewsTask):
         self.predictor = prediction_mlp(proj_dim, hidden_dim, proj_dim)
         self.target = MomentumTarget(self.encoder, self.head, base_momentum=base_momentum, ramp=True)
 
-    @classmethod
-    def from_data(
-        cls,
-        encoder: nn.Module,
-        info: Mapping[str, Any],
-        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.08,
-        blur: tuple[Probability, Probability] = (1.0, 0.1),
-        solarize: tuple[Probability, Probability] = (0.0, 0.2),
-        **options: Any,
-    ) -> BYOL:
-        """BYOL's asymmetric pair (:func:`~sslcore_vision.transforms.byol_augmentations`):
-        ``blur`` and ``solarize`` are the two views' probabilities; other options go to
-        ``__init__``."""
-        views = byol_augmentations(*image_facts(encoder, info, "byol"), crop_min_scale, blur, solarize)
-        return cls(encoder, views, **options)
+    from_data = byol_views("byol")
 
     def forward(self, batch: tuple[Tensor, Tensor] | StackedImages) -> TaskOutput:
         both = torch.cat(self.as_views(batch))  # [2N, C, H, W]: view 1 rows, then view 2 rows

@@ -1,6 +1,7 @@
-"""What the instance-instance image tasks share: the data facts their views need, a base
-whose views are drawn on the CPU in ``collate`` or on the batch's device after the
-transfer (``augment_on``), and the swap of two stacked views."""
+"""What the instance-instance image tasks share: the data facts their views need, the
+``from_data`` recipes of their view distributions, a base whose views are drawn on the CPU
+in ``collate`` or on the batch's device after the transfer (``augment_on``), and the swap
+of two stacked views."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, NamedTuple
 
 import torch
-from annotated_types import Interval
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from sslcore import ConfigError, ContrastiveTask
 from sslcore.data import info_get
 from sslcore_vision.batched import BatchedViews, StackedImages
 from sslcore_vision.channels import require_channels
-from sslcore_vision.transforms import ViewAugmentation, ViewsCollate
+from sslcore_vision.transforms import ViewAugmentation, ViewsCollate, byol_augmentations, simclr_augmentation
 
 AugmentOn = Literal["auto", "cpu", "device"]
 #: the probability of an augmentation step (blur, solarize) in a task option
@@ -39,6 +40,54 @@ def image_facts(encoder: nn.Module, info: Mapping[str, Any], task: str) -> Image
     if hasattr(encoder, "in_channels"):
         require_channels(encoder.in_channels, channels, task)
     return ImageFacts(info_get(info, "image_size"), channels, info_get(info, "mean"), info_get(info, "std"))
+
+
+def simclr_views(task: str, min_scale: float) -> Any:
+    """The ``from_data`` classmethod of ``task`` whose two views share SimCLR's distribution
+    (:func:`~sslcore_vision.transforms.simclr_augmentation`), crops of at least ``min_scale``
+    of the area by default (SimCLR 0.08; MoCo v2 and SimSiam 0.2). The task's ``__init__``
+    takes ``(encoder, augmentation, **options)``."""
+
+    def from_data(
+        cls: Any,
+        encoder: nn.Module,
+        info: Mapping[str, Any],
+        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = min_scale,
+        jitter: Annotated[float, Ge(0)] = 0.5,
+        blur: bool = False,
+        **options: Any,
+    ) -> ImageViewsTask:
+        """Views from ``info`` (``image_size``, ``in_channels``, ``mean``, ``std``), after
+        checking the encoder takes ``in_channels`` channels: crops of at least
+        ``crop_min_scale`` of the area, colour ``jitter`` strength, Gaussian ``blur`` or not;
+        other options go to ``__init__``."""
+        facts = image_facts(encoder, info, task)
+        augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter, blur=blur)
+        return cls(encoder, augmentation, **options)
+
+    return classmethod(from_data)
+
+
+def byol_views(task: str) -> Any:
+    """The ``from_data`` classmethod of ``task`` whose views are BYOL's asymmetric pair
+    (:func:`~sslcore_vision.transforms.byol_augmentations`; BYOL, Barlow Twins). The task's
+    ``__init__`` takes ``(encoder, augmentations, **options)``."""
+
+    def from_data(
+        cls: Any,
+        encoder: nn.Module,
+        info: Mapping[str, Any],
+        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.08,
+        blur: tuple[Probability, Probability] = (1.0, 0.1),
+        solarize: tuple[Probability, Probability] = (0.0, 0.2),
+        **options: Any,
+    ) -> ImageViewsTask:
+        """BYOL's pair from ``info`` (as :func:`simclr_views`): ``blur`` and ``solarize`` are
+        the two views' probabilities; other options go to ``__init__``."""
+        views = byol_augmentations(*image_facts(encoder, info, task), crop_min_scale, blur, solarize)
+        return cls(encoder, views, **options)
+
+    return classmethod(from_data)
 
 
 def device_views(views: ViewsCollate, augment_on: str, task: str) -> BatchedViews | None:

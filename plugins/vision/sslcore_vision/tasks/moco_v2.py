@@ -3,8 +3,8 @@ Learning"; Chen et al. 2020, "Improved Baselines with Momentum Contrastive Learn
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -15,9 +15,9 @@ from sslcore import TaskOutput, info_nce
 from sslcore.contrast import NegativeQueue
 from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import projection_mlp
-from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, simclr_views
 from sslcore_vision.tasks.momentum_target import MomentumTarget
-from sslcore_vision.transforms import TwoViewCollate, simclr_augmentation
+from sslcore_vision.transforms import TwoViewCollate
 
 
 class MoCoV2(ImageViewsTask):
@@ -66,21 +66,7 @@ class MoCoV2(ImageViewsTask):
         self.temperature, self.symmetric, self.bn_splits = temperature, symmetric, bn_splits
         self._new_keys: Tensor | None = None
 
-    @classmethod
-    def from_data(
-        cls,
-        encoder: nn.Module,
-        info: Mapping[str, Any],
-        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.2,
-        jitter: Annotated[float, Ge(0)] = 0.5,
-        blur: bool = False,
-        **options: Any,
-    ) -> MoCoV2:
-        """MoCo v2's views: SimCLR's distribution with crops of at least 20% of the area;
-        other options go to ``__init__``."""
-        facts = image_facts(encoder, info, "moco_v2")
-        augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter, blur=blur)
-        return cls(encoder, augmentation, **options)
+    from_data = simclr_views("moco_v2", min_scale=0.2)
 
     def _in_chunks(self, network: nn.Module, images: Tensor, shuffle: bool) -> Tensor:
         """``network`` on ``bn_splits`` chunks of ``images`` (shuffled first if asked), rows

@@ -185,8 +185,8 @@ class PIRL(AugmentsOnDevice, ContrastiveTask):
         v_puzzle = self.puzzle_head(v_tiles.view(len(tiles), -1))  # [N, proj_dim]
         memory = self.bank.entries(indices, F.normalize(v_image.detach(), dim=1))
         negatives = self.bank.sample(self.num_negatives, exclude=indices)
-        puzzle_loss = info_nce(v_puzzle, memory, negatives, self.temperature)
-        image_loss = info_nce(v_image, memory, negatives, self.temperature)
+        puzzle_loss = info_nce(v_puzzle, memory, negatives, temperature=self.temperature)
+        image_loss = info_nce(v_image, memory, negatives, temperature=self.temperature)
         loss = self.loss_weight * puzzle_loss + (1 - self.loss_weight) * image_loss
         if self.training:
             self.pending.append((indices, v_image.detach()))

@@ -3,19 +3,19 @@ Representations")."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
-from annotated_types import Ge, Gt, Interval
+from annotated_types import Ge, Gt
 from torch import Tensor, nn
 
 from sslcore import TaskOutput, nt_xent
 from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import projection_mlp
-from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts
-from sslcore_vision.transforms import TwoViewCollate, simclr_augmentation
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, simclr_views
+from sslcore_vision.transforms import TwoViewCollate
 
 
 class SimCLR(ImageViewsTask):
@@ -49,22 +49,7 @@ class SimCLR(ImageViewsTask):
         super().__init__(encoder, head, TwoViewCollate(augmentation), augment_on)
         self.temperature = temperature
 
-    @classmethod
-    def from_data(
-        cls,
-        encoder: nn.Module,
-        info: Mapping[str, Any],
-        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.08,
-        jitter: Annotated[float, Ge(0)] = 0.5,
-        blur: bool = False,
-        **options: Any,
-    ) -> SimCLR:
-        """Build the view distribution from ``info`` (``image_size``, ``in_channels``,
-        ``mean``, ``std``) after checking the encoder takes ``in_channels`` channels;
-        other options go to ``__init__``."""
-        facts = image_facts(encoder, info, "simclr")
-        augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter, blur=blur)
-        return cls(encoder, augmentation, **options)
+    from_data = simclr_views("simclr", min_scale=0.08)
 
     def forward(self, batch: tuple[Tensor, Tensor] | StackedImages) -> TaskOutput:
         view1, view2 = self.as_views(batch)

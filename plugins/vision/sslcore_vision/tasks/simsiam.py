@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 
 import torch
-from annotated_types import Ge, Interval
+from annotated_types import Ge
 from torch import Tensor, nn
 
 from sslcore import TaskOutput, negative_cosine
 from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import prediction_mlp, projection_mlp
-from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts, swap_halves
-from sslcore_vision.transforms import TwoViewCollate, simclr_augmentation
+from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, simclr_views, swap_halves
+from sslcore_vision.transforms import TwoViewCollate
 
 
 class SimSiam(ImageViewsTask):
@@ -49,21 +49,7 @@ class SimSiam(ImageViewsTask):
         super().__init__(encoder, projector, TwoViewCollate(augmentation), augment_on)
         self.predictor = prediction_mlp(proj_dim, pred_hidden_dim, proj_dim)
 
-    @classmethod
-    def from_data(
-        cls,
-        encoder: nn.Module,
-        info: Mapping[str, Any],
-        crop_min_scale: Annotated[float, Interval(gt=0, le=1)] = 0.2,
-        jitter: Annotated[float, Ge(0)] = 0.5,
-        blur: bool = False,
-        **options: Any,
-    ) -> SimSiam:
-        """SimSiam's views (MoCo v2's): SimCLR's distribution, crops of at least 20%;
-        other options go to ``__init__``."""
-        facts = image_facts(encoder, info, "simsiam")
-        augmentation = simclr_augmentation(*facts, crop_min_scale=crop_min_scale, jitter=jitter, blur=blur)
-        return cls(encoder, augmentation, **options)
+    from_data = simclr_views("simsiam", min_scale=0.2)
 
     def forward(self, batch: tuple[Tensor, Tensor] | StackedImages) -> TaskOutput:
         z = self.head(
