@@ -20,6 +20,7 @@ import signal
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -413,8 +414,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """sslcore's own warnings as one ``sslcore: warning: ...`` line; others as Python prints them."""
+    if Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent):
+        return f"sslcore: warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.formatwarning = _format_warning
+    # torch_geometric imports torch.jit.script, deprecated in this torch: nothing a user can act on
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
     try:
         return args.func(args)
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside training: nothing is recorded

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sslcore.engine.config import TrainConfig
+from sslcore.engine.config import TrainConfig, budget_steps
 from sslcore.errors import ConfigError, suggest
 
 #: the budget fields: a recipe's budget applies only when the user gives none of them
@@ -225,19 +225,6 @@ def _merge(options: dict[str, Any], recipe: Mapping[str, Any], applied: dict[str
             options[key] = applied[key] = value
 
 
-def total_steps(config: TrainConfig | Mapping[str, Any], steps_per_epoch: int) -> int | None:
-    """The steps a budget allows with ``steps_per_epoch`` (as the trainer counts them:
-    the smaller of ``steps`` and ``ceil(epochs * steps_per_epoch)``); None for a budget
-    in seconds only."""
-    get = config.get if isinstance(config, Mapping) else (lambda k: getattr(config, k))
-    candidates = []
-    if get("steps"):
-        candidates.append(int(get("steps")))
-    if get("epochs"):
-        candidates.append(max(1, math.ceil(get("epochs") * steps_per_epoch)))
-    return min(candidates) if candidates else None
-
-
 def short_budget_warning(config: TrainConfig, recipe: Recipe | None, steps_per_epoch: int) -> str | None:
     """A warning when ``config``'s budget is obviously too short next to ``recipe``'s:
     fewer steps than :data:`SHORT_BUDGET_FRACTION` of the recipe's steps, or than the
@@ -248,7 +235,7 @@ def short_budget_warning(config: TrainConfig, recipe: Recipe | None, steps_per_e
     theirs = recipe.budget
     if {k: getattr(config, k) for k in BUDGET_FIELDS if getattr(config, k) is not None} == theirs:
         return None  # the recipe's own budget
-    mine, reference = total_steps(config, steps_per_epoch), total_steps(theirs, steps_per_epoch)
+    mine, reference = budget_steps(config.to_dict(), steps_per_epoch), budget_steps(theirs, steps_per_epoch)
     name = f"the recipe's budget is {recipe.describe_budget()}"
     if mine is not None and reference is not None:
         default_warmup = TrainConfig.__dataclass_fields__["warmup"].default

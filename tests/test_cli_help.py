@@ -7,7 +7,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import subprocess
+import sys
 import typing
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal
 
@@ -302,3 +305,31 @@ def test_grid_budget_and_settings_are_checked_against_train_config(old: str, new
     parse_grid(GRID, "g.toml")
     with pytest.raises(GridError, match=message):
         parse_grid(GRID.replace(old, new), "g.toml")
+
+
+def test_the_cli_prints_sslcore_warnings_as_one_line_and_hides_torchs_jit_deprecation(tmp_path: Path) -> None:
+    """A budget far below the recipe's: one ``sslcore: warning:`` line on stderr, not Python's
+    ``file:line: Category: ...`` form, and no FutureWarning from torch_geometric's imports."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sslcore",
+            "pretrain",
+            "dgi",
+            "--dataset",
+            "karate",
+            "--output",
+            str(tmp_path / "r"),
+        ]
+        + ["--epochs", "1", "--no-progress", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert any(
+        line.startswith("sslcore: warning: the training budget (1 step) is far too short") for line in lines
+    )
+    assert "ShortBudgetWarning" not in proc.stderr and "FutureWarning" not in proc.stderr, proc.stderr

@@ -10,6 +10,7 @@ the error messages below are all derived from it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -198,6 +199,18 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def budget_steps(budget: Mapping[str, Any], steps_per_epoch: int) -> int | None:
+    """The steps a budget (``steps`` / ``epochs`` / ``seconds`` values) allows with
+    ``steps_per_epoch``: the smaller of ``steps`` and ``ceil(epochs * steps_per_epoch)``;
+    None for a budget in seconds only (the trainer also stops at ``seconds``)."""
+    candidates = []
+    if budget.get("steps"):
+        candidates.append(int(budget["steps"]))
+    if budget.get("epochs"):
+        candidates.append(max(1, math.ceil(budget["epochs"] * steps_per_epoch)))
+    return min(candidates) if candidates else None
 
 
 #: each field's resolved type hint (``Annotated`` ranges kept)

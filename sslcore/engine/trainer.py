@@ -39,7 +39,7 @@ from sslcore.data import IndexedDataset
 from sslcore.engine import distributed as ddp
 from sslcore.engine.batch import channels_last, move_to
 from sslcore.engine.checkpoint import CheckpointDir, load_checkpoint, rng_state, set_rng_state
-from sslcore.engine.config import TrainConfig
+from sslcore.engine.config import TrainConfig, budget_steps
 from sslcore.engine.observability import TensorBoardLog, check_tensorboard, peak_memory_mb
 from sslcore.engine.precision import Precision
 from sslcore.engine.provenance import software_versions
@@ -519,12 +519,7 @@ class Trainer:
 
     # -- budget ------------------------------------------------------------------------
     def _total_steps(self, steps_per_epoch: int) -> int | None:
-        candidates = []
-        if self.config.steps:
-            candidates.append(self.config.steps)
-        if self.config.epochs:
-            candidates.append(max(1, math.ceil(self.config.epochs * steps_per_epoch)))
-        return min(candidates) if candidates else None
+        return budget_steps(self.config.to_dict(), steps_per_epoch)
 
     def _budget_reached(self, step: int, elapsed: float, total_steps: int | None) -> bool:
         if total_steps is not None and step >= total_steps:
