@@ -13,6 +13,7 @@ training had completed). One process at a time writes an output folder (its lock
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import traceback
@@ -164,6 +165,12 @@ def _run_grid(grid: Grid, output: Path, registry: Registry, log: Any) -> list[di
     return read_results(output)
 
 
+def _protocol_metrics(result: Any) -> dict[str, Any]:
+    """The protocol's numbers beyond ``test_accuracy`` (link AUC / AP, the selection
+    accuracy, the chosen hyper-parameters, ...), as recorded in ``metrics``."""
+    return {k: v for k, v in dataclasses.asdict(result).items() if k != "protocol"}
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f} %"
 
@@ -224,6 +231,7 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
         raise ValueError(f"dataset {run.dataset!r} has no labelled evaluation data to probe")
     test = evalset.splits["test"] if evalset.splits and "test" in evalset.splits else slice(None)
     scores: dict[str, Any] = {}
+    metrics: dict[str, dict[str, Any]] = {}  # every number the protocol reports, per model
     geometries = {}
     models = {"pretrained": pretrained, "random_init": random_init, "raw": raw_features(bundle, registry)}
     task_protocol = is_task_protocol(run.protocol)
@@ -238,11 +246,13 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
                 raise
             scores["raw"], scores["raw_error"] = None, str(exc)
             continue
-        scores[which] = (
+        probed = (
             probe(model, evalset, seed=run.seed, device=device)
             if task_protocol
             else probe_embeddings(probe, X, y, evalset.splits, run.seed, device)
-        ).test_accuracy
+        )
+        scores[which] = probed.test_accuracy
+        metrics[which] = _protocol_metrics(probed)
         if which != "raw":
             geometries[which] = geometry(X[test], y[test], seed=run.seed)
             embedding_dim = int(X.shape[1])
@@ -250,6 +260,7 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
     return _base_record(run, registry) | {
         "status": "ok",
         **scores,
+        "metrics": metrics,
         "gain_over_random": scores["pretrained"] - scores["random_init"],
         "gain_over_raw": None if scores.get("raw") is None else scores["pretrained"] - scores["raw"],
         "geometry": geometries,
