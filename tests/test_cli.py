@@ -11,22 +11,14 @@ from pathlib import Path
 
 import pytest
 
-import sslcore.plugins.manager as manager
 from sslcore.cli import main, parse_assignments
 from sslcore.errors import ConfigError
 from sslcore.plugins.manager import Registry
-from tests.fake_dist import TABULAR
 
 
 @pytest.fixture()
-def registry(monkeypatch: pytest.MonkeyPatch) -> Registry:
-    monkeypatch.syspath_prepend(str(TABULAR))
-    import sslcore_tabular.plugin
-
-    reg = Registry()
-    reg.register(sslcore_tabular.plugin, "tabular", distribution="sslcore-tabular", version="0.1.0")
-    monkeypatch.setattr(manager, "_DEFAULT", reg)
-    return reg
+def registry(tabular_registry: Registry) -> Registry:
+    return tabular_registry
 
 
 def _pretrain(run: Path, *extra: str) -> int:

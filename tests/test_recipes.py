@@ -30,7 +30,6 @@ from sslcore.recipes import (
     short_budget_warning,
 )
 from sslcore.runs import pretrain
-from tests.fake_dist import TABULAR
 from tests.test_runs import labelled_vectors
 from tests.toy_tasks import DIM, AutoEncoder, VectorEncoder
 
@@ -419,14 +418,8 @@ def test_the_shipped_suites_are_not_changed_by_the_recipes(suite: str) -> None:
 
 # -- the card ----------------------------------------------------------------------------------------
 @pytest.fixture()
-def tabular(monkeypatch: pytest.MonkeyPatch) -> Registry:
-    monkeypatch.syspath_prepend(str(TABULAR))
-    import sslcore_tabular.plugin
-
-    reg = Registry()
-    reg.register(sslcore_tabular.plugin, "tabular", distribution="sslcore-tabular", version="0.1.0")
-    monkeypatch.setattr(manager, "_DEFAULT", reg)
-    return reg
+def tabular(tabular_registry: Registry) -> Registry:
+    return tabular_registry
 
 
 def test_the_task_card_names_taxonomy_options_and_recipe(
