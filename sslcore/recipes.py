@@ -41,7 +41,7 @@ RUN_FIELDS = (
 )
 #: a user budget under this fraction of the recipe's (in steps) is warned about
 SHORT_BUDGET_FRACTION = 0.1
-_USE_RECIPE = (
+USE_RECIPE_HINT = (
     "Leave out epochs, steps and seconds (--epochs/--steps/--seconds) to train for the recipe's budget"
 )
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-:]*$")
@@ -246,13 +246,13 @@ def short_budget_warning(config: TrainConfig, recipe: Recipe | None, steps_per_e
                 f"the training budget ({mine} step{'s' * (mine != 1)}) is far too short for this task: "
                 f"{name} = {reference} steps here ({steps_per_epoch} per epoch), and under "
                 f"{max(1, math.ceil(floor))} steps the results are far from the recipe's reference. "
-                f"{_USE_RECIPE}"
+                f"{USE_RECIPE_HINT}"
             )
         return None
     if config.seconds and theirs.get("seconds") and mine is None and reference is None:
         if config.seconds < SHORT_BUDGET_FRACTION * theirs["seconds"]:
             return (
                 f"the training budget ({config.seconds:g} s) is far too short for this task: {name}. "
-                f"{_USE_RECIPE}"
+                f"{USE_RECIPE_HINT}"
             )
     return None

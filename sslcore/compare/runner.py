@@ -13,10 +13,13 @@ training had completed). One process at a time writes an output folder (its lock
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
 import traceback
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protoco
 from sslcore.io import atomic_write_text, read_jsonl, remove_orphaned_temp_files
 from sslcore.locks import FolderLock
 from sslcore.plugins.manager import Registry, get_registry
+from sslcore.recipes import USE_RECIPE_HINT, ShortBudgetWarning
 from sslcore.runs import load_run, pretrain
 
 RESULTS = "results.jsonl"
@@ -143,8 +147,9 @@ def _run_grid(grid: Grid, output: Path, registry: Registry, log: Any) -> list[di
             continue
         log(f"{label} ...")
         start = time.perf_counter()
+        notes: list[str] = []
         try:
-            with threadpool_limits(grid.settings.get("threads")):  # BLAS too: probes depend on it
+            with threadpool_limits(grid.settings.get("threads")), _short_budget_notes(notes):  # BLAS too
                 record = _run_one(run, grid, output / "runs" / run.run_id, registry)
         except GridInterrupted:
             raise  # the user stopped the grid: no record, the rerun resumes this run
@@ -156,6 +161,9 @@ def _run_grid(grid: Grid, output: Path, registry: Registry, log: Any) -> list[di
             }
             log(f"{label}: FAILED ({record['error']}); continuing")
         record["wall_seconds"] = time.perf_counter() - start
+        if notes:
+            record["budget_note"] = notes[0]
+            log(f"{label}: note: {notes[0]}")
         append_result(output, record)
         if record["status"] == "ok":
             log(
@@ -163,6 +171,27 @@ def _run_grid(grid: Grid, output: Path, registry: Registry, log: Any) -> list[di
                 f"(random init {100 * record['random_init']:.1f} %, raw {_pct(record['raw'])})"
             )
     return read_results(output)
+
+
+@contextlib.contextmanager
+def _short_budget_notes(notes: list[str]) -> Iterator[None]:
+    """A grid sets every run's budget on purpose (a quick pipeline check, a budget sweep):
+    the recipes' short-budget warning becomes a note in the log and the record, without
+    the advice to drop the budget flags; other warnings pass through as they were."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always", ShortBudgetWarning)
+            try:
+                yield
+            finally:
+                caught = list(recorded)
+    finally:
+        for w in caught:
+            if issubclass(w.category, ShortBudgetWarning):
+                notes.append(str(w.message).replace(USE_RECIPE_HINT, "").strip())
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
 
 
 def _protocol_metrics(result: Any) -> dict[str, Any]:
