@@ -390,60 +390,33 @@ def evaluate(
     probe = get_protocol(protocol)
     _check_protocol_options(protocol, probe, protocol_options)
     dev = resolve_device(device)  # before anything loads
-    with FolderLock(
-        _require_run_folder(run_dir)
-    ):  # not while the run trains, nor beside another evaluation of it
-        return _evaluate(
-            Path(run_dir),
-            protocol,
-            probe,
-            data_root,
-            random_init,
-            registry,
-            dev,
-            encoder,
-            dataset_options,
-            protocol_options,
-        )
-
-
-def _evaluate(
-    run_dir: Path,
-    protocol: str,
-    probe: Any,
-    data_root: str | Path | None,
-    random_init: bool,
-    registry: Registry | None,
-    dev: torch.device,
-    encoder: nn.Module | None,
-    dataset_options: Mapping[str, Any] | None,
-    protocol_options: Mapping[str, Any],
-) -> dict[str, Any]:
-    task, bundle, run = load_run(run_dir, data_root, random_init, registry, encoder, dataset_options)
-    if bundle.evaluation is None:
-        raise ConfigError(f"dataset {run['dataset']!r} has no labelled evaluation data")
-    start = time.perf_counter()
-    if is_task_protocol(protocol):  # trains the encoder on the labels, restores it after
-        result = probe(task, bundle.evaluation, seed=run["train"]["seed"], device=dev, **protocol_options)
-        embedding_dim = getattr(task.encoder, "output_dim", None)
-    else:
-        X, y = extract_embeddings(task, bundle.evaluation, dev)
-        result = probe_embeddings(
-            probe, X, y, bundle.evaluation.splits, run["train"]["seed"], dev, **protocol_options
-        )
-        embedding_dim = int(X.shape[1])
-    record = {
-        **dataclasses.asdict(result),
-        "run": str(run_dir),
-        "task": run["task"],
-        "dataset": run["dataset"],
-        "random_init": random_init,
-        "dataset_options": dict(dataset_options or {}),
-        "embedding_dim": embedding_dim,
-        "protocol_options": dict(protocol_options),
-        "seconds": time.perf_counter() - start,
-    }
-    suffix = "_random" if random_init else ""
-    suffix += "".join(f"_{key}-{value}" for key, value in sorted((dataset_options or {}).items()))
-    atomic_write_json(run_dir / f"eval_{protocol}{suffix}.json", record)
+    run_dir = _require_run_folder(run_dir)
+    with FolderLock(run_dir):  # not while the run trains, nor beside another evaluation of it
+        task, bundle, run = load_run(run_dir, data_root, random_init, registry, encoder, dataset_options)
+        if bundle.evaluation is None:
+            raise ConfigError(f"dataset {run['dataset']!r} has no labelled evaluation data")
+        start = time.perf_counter()
+        if is_task_protocol(protocol):  # trains the encoder on the labels, restores it after
+            result = probe(task, bundle.evaluation, seed=run["train"]["seed"], device=dev, **protocol_options)
+            embedding_dim = getattr(task.encoder, "output_dim", None)
+        else:
+            X, y = extract_embeddings(task, bundle.evaluation, dev)
+            result = probe_embeddings(
+                probe, X, y, bundle.evaluation.splits, run["train"]["seed"], dev, **protocol_options
+            )
+            embedding_dim = int(X.shape[1])
+        record = {
+            **dataclasses.asdict(result),
+            "run": str(run_dir),
+            "task": run["task"],
+            "dataset": run["dataset"],
+            "random_init": random_init,
+            "dataset_options": dict(dataset_options or {}),
+            "embedding_dim": embedding_dim,
+            "protocol_options": dict(protocol_options),
+            "seconds": time.perf_counter() - start,
+        }
+        suffix = "_random" if random_init else ""
+        suffix += "".join(f"_{key}-{value}" for key, value in sorted((dataset_options or {}).items()))
+        atomic_write_json(run_dir / f"eval_{protocol}{suffix}.json", record)
     return record

@@ -402,7 +402,6 @@ class Trainer:
                         self._save(optimizers, pos, sampler.global_batch)
                     if stopping:
                         interrupted = signals.name or "stop requested by another process"
-                        completed = done
                         done = True
                     if done:
                         break
@@ -410,11 +409,9 @@ class Trainer:
                     pos.epoch += 1
                     pos.batch_in_epoch = 0
             if interrupted is None and signals.received is not None:  # during the last checkpoint
-                interrupted, completed = signals.name, done
+                interrupted = signals.name
         bar.close()
         ddp.barrier()  # every rank returns after rank 0 has written the final checkpoint
-        if interrupted is None:
-            completed = self._budget_reached(pos.step, pos.elapsed, total_steps)
         return TrainResult(
             steps=pos.step,
             epochs=pos.epoch + pos.batch_in_epoch / max(steps_per_epoch, 1),
@@ -426,7 +423,7 @@ class Trainer:
             interrupted=interrupted,
             skipped_steps=pos.skipped,
             world_size=self.world,
-            completed=completed,
+            completed=self._budget_reached(pos.step, pos.elapsed, total_steps),
             new_steps=pos.step - first_step,
         )
 

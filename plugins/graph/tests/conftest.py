@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch_geometric.data import Data
@@ -22,3 +24,11 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     """Processed files go to a per-session temporary cache, never to ~/.cache or the data root."""
     monkeypatch.setenv("SSLCORE_CACHE", str(tmp_path_factory.getbasetemp() / "sslcore-cache"))
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder of this test's own (``$SSLCORE_CACHE``), to inspect what a reader leaves."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SSLCORE_CACHE", str(cache))
+    return cache

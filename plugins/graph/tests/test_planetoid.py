@@ -81,13 +81,6 @@ def cache_entries(cache: Path) -> list[str]:
     return sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) if cache.exists() else []
 
 
-@pytest.fixture
-def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("SSLCORE_CACHE", str(cache))
-    return cache
-
-
 @pytest.mark.parametrize("name", ["ind.cora.x", "ind.cora.graph", "ind.cora.test.index"])
 def test_a_truncated_raw_file_is_named_and_leaves_nothing_in_the_cache(
     shared_data: Path, tmp_path: Path, isolated_cache: Path, name: str

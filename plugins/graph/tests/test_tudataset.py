@@ -134,13 +134,6 @@ def cache_entries(cache: Path) -> list[str]:
     return sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) if cache.exists() else []
 
 
-@pytest.fixture
-def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("SSLCORE_CACHE", str(cache))
-    return cache
-
-
 def cut(fraction: float):
     return lambda data: data[: int(len(data) * fraction)]
 
