@@ -4,6 +4,7 @@ reports, the raw-feature baseline and representation geometry, on toy tasks."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from sslcore.compare import GridError, parse_grid, read_results, run_grid, suite
 from sslcore.compare.baselines import RawFeatures, raw_features
 from sslcore.compare.geometry import effective_rank, geometry, label_alignment
 from sslcore.plugins import Registry
+from sslcore.recipes import Recipe
 from tests.test_runs import RunsPlugin
 from tests.toy_tasks import AutoEncoder, NoisyViewsContrast
 
@@ -90,8 +92,14 @@ def test_malformed_toml_and_wrong_types_are_clear_errors() -> None:
         parse_grid("[settings]\nseeds = [0]\nbudget = {steps = \n", "grid.toml")
     with pytest.raises(GridError, match=r"line 3: key 'seeds' must be a non-empty list of integers"):
         parse_grid(GRID.replace("seeds = [0, 1]", "seeds = 3"), "g.toml")
-    with pytest.raises(GridError, match="has no 'budget'"):
-        parse_grid(GRID.replace("budget = {steps = 4}", ""), "g.toml")
+    with pytest.raises(GridError, match="has no 'dataset'"):
+        parse_grid(GRID.replace('dataset = "vecs"', ""), "g.toml")
+    with pytest.raises(GridError, match=r"line 9: key 'budget' must be a table such as"):
+        parse_grid(GRID.replace("budget = {steps = 4}", "budget = {}"), "g.toml")
+    with pytest.raises(GridError, match=r"key 'protocl' is not a valid key of a protocol table; did you"):
+        parse_grid(GRID.replace("budget = ", 'protocol = [{protocl = "knn"}]\nbudget = '), "g.toml")
+    with pytest.raises(GridError, match=r"key 'protocol' must be a protocol name, or a list"):
+        parse_grid(GRID.replace("budget = ", 'protocol = ["knn", 3]\nbudget = '), "g.toml")
     with pytest.raises(GridError, match="no runs"):
         parse_grid("[settings]\nseeds = [0]\n", "g.toml")
 
@@ -131,6 +139,53 @@ def test_runs_are_recorded_with_probes_baselines_geometry_and_compute(
         assert r["domain"] == "toy" and r["paradigm"] in ("generative", "contrastive")
     # the raw baseline probes the 8-d vectors themselves, whose label is the sign of x[0]
     assert records[0]["raw"] == 1.0
+
+
+def test_a_run_without_a_budget_trains_its_recipe(tmp_path: Path) -> None:
+    class RecipePlugin(ComparePlugin):
+        @hookimpl
+        def sslcore_register_tasks(self):
+            recipe = Recipe(train={"steps": 3, "batch_size": 8, "lr": 1e-2})
+            return [
+                TaskSpec("ae", "toy", Paradigm.GENERATIVE, AutoEncoder, default_encoder="vec", recipe=recipe)
+            ]
+
+    reg = Registry()
+    reg.register(RecipePlugin(), "toyrecipe")
+    grid = parse_grid(GRID.replace("budget = {steps = 4}\n", "").replace('["ae", "contrast"]', '"ae"'))
+    assert [r.budget for r in grid.runs] == [{}, {}] and "-recipe-" in grid.runs[0].run_id
+    records = run_grid(grid, tmp_path, registry=reg, log=quiet)
+    assert [r["steps"] for r in records] == [3, 3] and all(r["status"] == "ok" for r in records)
+
+
+def test_a_run_is_evaluated_with_each_protocol_of_its_list(registry: Registry, tmp_path: Path) -> None:
+    plain = parse_grid(GRID).runs[0]
+    text = GRID.replace(
+        "budget = ", 'protocol = ["knn", {protocol = "linear", dataset_options = {num_test = 6}}]\nbudget = '
+    )
+    grid = parse_grid(text.replace("seeds = [0, 1]", "seeds = [0]"))
+    run = grid.runs[0]
+    assert run.protocol == "knn" and [e.label for e in run.evaluations] == ["knn", "linear_num_test-6"]
+    assert plain.run_id != run.run_id
+    (record, *_) = run_grid(grid, tmp_path, registry=registry, log=quiet)
+    assert record["protocol"] == "knn" and set(record["evaluations"]) == {"knn", "linear_num_test-6"}
+    knn, linear = record["evaluations"]["knn"], record["evaluations"]["linear_num_test-6"]
+    assert record["pretrained"] == knn["pretrained"] and record["metrics"] == knn["metrics"]
+    for evaluation in (knn, linear):
+        assert all(0.0 <= evaluation[k] <= 1.0 for k in ("pretrained", "random_init", "raw"))
+        assert all(m["seconds"] > 0 for m in evaluation["metrics"].values())
+    # the second evaluation probed the dataset rebuilt with its options: 6 test rows, not 10
+    assert linear["metrics"]["pretrained"]["num_test"] == 6 and knn["metrics"]["pretrained"]["num_test"] == 10
+
+
+def test_a_single_protocol_run_keeps_its_folder_name() -> None:
+    """Grids written before protocol lists resume into the same run folders."""
+    import hashlib
+
+    run = parse_grid(GRID).runs[0]
+    config = {**dataclasses.asdict(run), "protocol": "linear"}
+    del config["evaluations"]
+    assert run.run_id.endswith(hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8])
 
 
 def test_an_interrupted_grid_resumes_without_redoing_finished_runs(

@@ -13,11 +13,15 @@ A grid file::
     task = ["simclr", "rotation"]   # a name or a list of names
     dataset = "digits"
     encoder = "small_cnn"       # optional (default: the task's default encoder)
-    budget = [{seconds = 30}]   # a table or a list of tables: seconds / steps / epochs
+    budget = [{seconds = 30}]   # optional: a table or a list of tables (seconds / steps /
+                                # epochs); without it each task trains its recipe's budget
     seeds = [0, 1]              # optional: overrides settings.seeds
     train = {batch_size = 256, lr = 2e-3}     # optional TrainConfig fields (`sslcore pretrain --help`)
     task_options = {}           # optional, likewise encoder_options, dataset_options
-    protocol = "linear"         # optional: overrides settings.protocol
+    protocol = "linear"         # optional: overrides settings.protocol; a list evaluates
+                                # each run with several, the first is the headline number:
+                                # ["link", "linear"], or tables that also override dataset
+                                # options: [{protocol = "linear", dataset_options = {probe = "mr"}}]
 
 Unknown keys and wrong types raise :class:`GridError` naming the file, the line and
 the key (with the closest valid key). The budget keys and the settings ``device`` and
@@ -65,6 +69,20 @@ class GridError(ConfigError):
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """A protocol a grid run is evaluated with; ``dataset_options`` override the run's
+    (``{"probe": "mr"}``: a text run probed on another labelled set, same tokenizer)."""
+
+    protocol: str
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``linear``, ``linear_probe-mr``: the key of its numbers in a record."""
+        return self.protocol + "".join(f"_{k}-{v}" for k, v in sorted(self.dataset_options.items()))
+
+
+@dataclass(frozen=True)
 class GridRun:
     """One run of a grid: everything :func:`sslcore.runs.pretrain` and the protocol need."""
 
@@ -77,14 +95,23 @@ class GridRun:
     task_options: dict[str, Any] = field(default_factory=dict)
     encoder_options: dict[str, Any] = field(default_factory=dict)
     dataset_options: dict[str, Any] = field(default_factory=dict)
-    protocol: str = "linear"
+    evaluations: tuple[Evaluation, ...] = (Evaluation("linear"),)
     data_root: str | None = None
 
     @property
+    def protocol(self) -> str:
+        """The first evaluation's protocol: the run's headline number."""
+        return self.evaluations[0].protocol
+
+    @property
     def run_id(self) -> str:
-        """Stable folder name: readable parts plus a hash of the whole configuration."""
-        digest = hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
-        budget = "-".join(f"{k}{v:g}" for k, v in sorted(self.budget.items()))
+        """Stable folder name: readable parts plus a hash of the whole configuration (a run
+        with one plain protocol hashes as before evaluation lists existed)."""
+        config = asdict(self)
+        if self.evaluations == (Evaluation(self.protocol),):
+            config["protocol"] = config.pop("evaluations")[0]["protocol"]
+        digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
+        budget = "-".join(f"{k}{v:g}" for k, v in sorted(self.budget.items())) or "recipe"
         parts = [self.task, self.dataset, self.encoder or "default", budget, f"seed{self.seed}", digest]
         return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
 
@@ -154,15 +181,16 @@ def _parse(text: str, path: str, yaml: bool) -> dict[str, Any]:
 
 def _expand(group: Mapping[str, Any], settings: Mapping[str, Any], where: _Locator, index: int, base: Path):
     _check_keys(group, GROUP_KEYS, where, f"[[run]] #{index + 1}", index)
-    for required in ("task", "dataset", "budget"):
+    for required in ("task", "dataset"):
         if required not in group:
             raise GridError(f"{where.path}: [[run]] #{index + 1} has no {required!r}")
     tasks = _names(group["task"], "task", where, index)
     datasets = _names(group["dataset"], "dataset", where, index)
     encoders = _names(group["encoder"], "encoder", where, index) if "encoder" in group else [None]
-    budgets = group["budget"] if isinstance(group["budget"], list) else [group["budget"]]
-    for budget in budgets:
-        if not isinstance(budget, Mapping) or not budget:
+    budgets = group.get("budget", [{}])  # none: each task trains its recipe's budget
+    budgets = budgets if isinstance(budgets, list) else [budgets]
+    for budget in budgets or [None]:
+        if not isinstance(budget, Mapping) or (not budget and "budget" in group):
             raise where.error("budget", "must be a table such as {seconds = 60}", index)
         _check_keys(budget, BUDGET_KEYS, where, f"budget of [[run]] #{index + 1}", index)
         _check_values(budget, BUDGET_KEYS, where, index)
@@ -178,11 +206,40 @@ def _expand(group: Mapping[str, Any], settings: Mapping[str, Any], where: _Locat
     data_root = group.get("data_root", settings.get("data_root"))
     if data_root is not None:
         data_root = str((base / str(data_root)).resolve())
-    protocol = str(group.get("protocol", settings.get("protocol", "linear")))
+    evaluations = _evaluations(group.get("protocol", settings.get("protocol", "linear")), where, index)
     for task, dataset, encoder, budget, seed in itertools.product(tasks, datasets, encoders, budgets, seeds):
         yield GridRun(
-            task, dataset, encoder, seed, dict(budget), protocol=protocol, data_root=data_root, **options
+            task,
+            dataset,
+            encoder,
+            seed,
+            dict(budget),
+            evaluations=evaluations,
+            data_root=data_root,
+            **options,
         )
+
+
+def _evaluations(value: Any, where: _Locator, index: int) -> tuple[Evaluation, ...]:
+    """``protocol``: a name, or a list of names and ``{protocol, dataset_options}`` tables."""
+    found = []
+    for item in value if isinstance(value, list) and value else [value]:
+        if isinstance(item, Mapping):
+            _check_keys(item, ("protocol", "dataset_options"), where, "a protocol table", index)
+            item_options = item.get("dataset_options", {})
+            if isinstance(item.get("protocol"), str) and isinstance(item_options, Mapping):
+                found.append(Evaluation(item["protocol"], dict(item_options)))
+                continue
+        elif isinstance(item, str) and item:
+            found.append(Evaluation(item))
+            continue
+        raise where.error(
+            "protocol",
+            "must be a protocol name, or a list of names and tables such as "
+            '{protocol = "linear", dataset_options = {probe = "mr"}}',
+            index,
+        )
+    return tuple(found)
 
 
 def _names(value: Any, key: str, where: _Locator, index: int) -> list[str]:

@@ -31,7 +31,7 @@ from sslcore.build import option_problems
 from sslcore.compare.baselines import raw_features
 from sslcore.compare.flops import flops_per_step
 from sslcore.compare.geometry import geometry
-from sslcore.compare.grid import Grid, GridError, GridRun
+from sslcore.compare.grid import Evaluation, Grid, GridError, GridRun
 from sslcore.engine import TrainConfig
 from sslcore.engine.device import resolve_device, resolve_precision
 from sslcore.errors import ConfigError, SSLCoreError, UnknownNameError
@@ -39,7 +39,7 @@ from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protoco
 from sslcore.io import atomic_write_text, read_jsonl, remove_orphaned_temp_files
 from sslcore.locks import FolderLock
 from sslcore.plugins.manager import Registry, get_registry
-from sslcore.recipes import USE_RECIPE_HINT, ShortBudgetWarning
+from sslcore.recipes import USE_RECIPE_HINT, ShortBudgetWarning, apply_recipe
 from sslcore.runs import load_run, pretrain
 
 RESULTS = "results.jsonl"
@@ -71,7 +71,8 @@ def check_grid(grid: Grid, registry: Registry) -> None:
             dataset = registry.dataset(run.dataset)
             if run.encoder is not None:
                 registry.encoder(run.encoder)
-            get_protocol(run.protocol)
+            for evaluation in run.evaluations:
+                get_protocol(evaluation.protocol)
         except UnknownNameError as exc:
             problems.append(str(exc))
             continue
@@ -105,7 +106,8 @@ def _option_problems(
         registry,
     )
     try:
-        config = TrainConfig.from_dict({**run.train, **run.budget})
+        train = apply_recipe(task.recipe, run.train | run.budget).train  # as pretrain resolves it
+        config = TrainConfig.from_dict(train)
         if device is not None:
             resolve_precision(config.precision, device)
     except ConfigError as exc:
@@ -232,6 +234,7 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
     if settings.get("threads") is not None:
         train["threads"] = settings["threads"]
     train |= run.train | run.budget
+    start = time.perf_counter()
     result = pretrain(
         run.task,
         run.dataset,
@@ -245,60 +248,75 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
         registry=registry,
         **train,
     )
+    pretrain_seconds = time.perf_counter() - start
     if result.interrupted is not None:
         raise GridInterrupted(run.run_id, result.interrupted, result.steps, run_dir)
     if not np.isfinite(result.final_loss):
         raise ValueError(f"training ended with a non-finite loss ({result.final_loss})")
-    probe = get_protocol(run.protocol)
     device = resolve_device(train["device"])  # probe where the run trained
-    pretrained, bundle, config = load_run(run_dir, registry=registry)
-    random_init, _, _ = load_run(run_dir, random_init=True, registry=registry)
-    evalset = bundle.evaluation
-    if evalset is None:
-        raise ValueError(f"dataset {run.dataset!r} has no labelled evaluation data to probe")
-    test = evalset.splits["test"] if evalset.splits and "test" in evalset.splits else slice(None)
-    scores: dict[str, Any] = {}
-    metrics: dict[str, dict[str, Any]] = {}  # every number the protocol reports, per model
-    geometries = {}
-    models = {"pretrained": pretrained, "random_init": random_init, "raw": raw_features(bundle, registry)}
-    task_protocol = is_task_protocol(run.protocol)
-    for which, model in models.items():
-        if task_protocol and which == "raw":  # fine-tuning trains an encoder: raw features have none
-            scores["raw"], scores["raw_error"] = None, f"{run.protocol} needs an encoder to train"
-            continue
-        try:
-            X, y = extract_embeddings(model, evalset, device)
-        except (TypeError, ValueError) as exc:
-            if which != "raw":
-                raise
-            scores["raw"], scores["raw_error"] = None, str(exc)
-            continue
-        probed = (
-            probe(model, evalset, seed=run.seed, device=device)
-            if task_protocol
-            else probe_embeddings(probe, X, y, evalset.splits, run.seed, device)
-        )
-        scores[which] = probed.test_accuracy
-        metrics[which] = _protocol_metrics(probed)
-        if which != "raw":
-            geometries[which] = geometry(X[test], y[test], seed=run.seed)
-            embedding_dim = int(X.shape[1])
+    evaluations = {e.label: _evaluate(run, e, run_dir, registry, device) for e in run.evaluations}
+    headline = evaluations[run.evaluations[0].label]
+    random_init, bundle, config = load_run(run_dir, random_init=True, registry=registry)
     flops = flops_per_step(random_init, bundle.pretrain, bundle.batch_size or config["train"]["batch_size"])
+    scores = {k: headline[k] for k in ("pretrained", "random_init", "raw", "raw_error") if k in headline}
     return _base_record(run, registry) | {
         "status": "ok",
         **scores,
-        "metrics": metrics,
+        "metrics": headline["metrics"],
+        "evaluations": evaluations,
         "gain_over_random": scores["pretrained"] - scores["random_init"],
         "gain_over_raw": None if scores.get("raw") is None else scores["pretrained"] - scores["raw"],
-        "geometry": geometries,
-        "embedding_dim": embedding_dim,
+        "geometry": headline["geometry"],
+        "embedding_dim": headline["embedding_dim"],
         "steps": result.steps,
         "epochs": result.epochs,
         "samples": result.samples,
         "train_seconds": result.seconds,
+        "pretrain_seconds": pretrain_seconds,
         "final_loss": result.final_loss,
         "flops_per_step": flops,
         "train_flops": None if flops is None else flops * result.steps,
         "versions": config.get("versions", {}),
         "threads": torch.get_num_threads(),
     }
+
+
+def _evaluate(
+    run: GridRun, evaluation: Evaluation, run_dir: Path, registry: Registry, device: torch.device
+) -> dict[str, Any]:
+    """The pretrained encoder, the same encoder at random initialisation and the raw-feature
+    baseline under one protocol: their test accuracy, every number the protocol reports
+    (``metrics``, with the ``seconds`` each took) and the embeddings' geometry."""
+    probe, options = get_protocol(evaluation.protocol), evaluation.dataset_options
+    pretrained, bundle, _ = load_run(run_dir, registry=registry, dataset_options=options)
+    random_init, _, _ = load_run(run_dir, random_init=True, registry=registry, dataset_options=options)
+    evalset = bundle.evaluation
+    if evalset is None:
+        raise ValueError(f"dataset {run.dataset!r} has no labelled evaluation data to probe")
+    test = evalset.splits["test"] if evalset.splits and "test" in evalset.splits else slice(None)
+    out: dict[str, Any] = {"metrics": {}, "geometry": {}}
+    models = {"pretrained": pretrained, "random_init": random_init, "raw": raw_features(bundle, registry)}
+    task_protocol = is_task_protocol(evaluation.protocol)
+    for which, model in models.items():
+        if task_protocol and which == "raw":  # fine-tuning trains an encoder: raw features have none
+            out["raw"], out["raw_error"] = None, f"{evaluation.protocol} needs an encoder to train"
+            continue
+        start = time.perf_counter()
+        try:
+            X, y = extract_embeddings(model, evalset, device)
+        except (TypeError, ValueError) as exc:
+            if which != "raw":
+                raise
+            out["raw"], out["raw_error"] = None, str(exc)
+            continue
+        probed = (
+            probe(model, evalset, seed=run.seed, device=device)
+            if task_protocol
+            else probe_embeddings(probe, X, y, evalset.splits, run.seed, device)
+        )
+        out[which] = probed.test_accuracy
+        out["metrics"][which] = _protocol_metrics(probed) | {"seconds": time.perf_counter() - start}
+        if which != "raw":
+            out["geometry"][which] = geometry(X[test], y[test], seed=run.seed)
+            out["embedding_dim"] = int(X.shape[1])
+    return out
