@@ -1,4 +1,5 @@
-"""Shared by the foundation benchmark scripts: machine facts and result writing."""
+"""Shared by the benchmark scripts: machine facts, result writing, and running a
+benchmark's (method, seed) pairs as an ``sslcore.compare`` grid."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sslcore.compare.grid import Grid, GridRun
+from sslcore.compare.runner import GridInterrupted, run_grid
 from sslcore.data import cache_dir
 from sslcore.io import atomic_write_text
 from sslcore.runs import versions
@@ -49,3 +52,28 @@ def write_result(path: Path, record: dict[str, Any], table: str) -> int:
     print(table)
     print(f"\nwritten to {path}")
     return 0 if record["accepted"] else 1
+
+
+def run_benchmark_grid(
+    benchmark: str, runs: list[GridRun], threads: int | None, fresh: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Run ``runs`` with :func:`sslcore.compare.run_grid` (pretrain with each task's recipe
+    where a run sets nothing, probe the encoder, its random initialisation and the raw
+    features) into ``<cache>/benchmarks/<benchmark>/grid``; returns the finished records
+    by run id. The grid resumes: finished runs are skipped, an interrupted one continues
+    from its checkpoint; ``fresh`` starts over in a new folder. A stop signal exits with
+    nothing recorded for the unfinished run; failed runs stop the benchmark."""
+    output = cache_dir("benchmarks", benchmark) / "grid"
+    if fresh and output.exists():
+        output.rename(output.with_name(f"grid-{time.strftime('%Y%m%d-%H%M%S')}"))
+    grid = Grid(tuple(runs), {"device": "cpu", "threads": threads}, source="", path=benchmark)
+    try:
+        records = run_grid(grid, output, log=lambda line: print(line, flush=True))
+    except GridInterrupted as exc:
+        raise SystemExit(str(exc)) from None
+    wanted = {run.run_id for run in runs}
+    found = {r["run_id"]: r | {"run_dir": str(output / "runs" / r["run_id"])} for r in records}
+    failed = [f"{i}: {r.get('error')}" for i, r in found.items() if i in wanted and r["status"] != "ok"]
+    if failed:
+        raise SystemExit("runs failed (fix and rerun to retry them):\n  " + "\n  ".join(failed))
+    return {i: found[i] for i in wanted}

@@ -1,14 +1,18 @@
 """Graph methods benchmark (issue 6): every graph plugin method on Cora, the acceptance
 benchmark of ``sslcore-graph``.
 
-For each method and seed: ``sslcore.runs.pretrain`` on Cora (public Planetoid split), then
-``sslcore.runs.evaluate`` of the frozen embeddings, and of the same encoder at random
-initialisation:
+Each (method, seed) is a run of an ``sslcore.compare`` grid (``_common.run_benchmark_grid``):
+pretrained with its task's registered recipe alone (``TaskSpec.recipe``: train settings and
+budget, encoder, task and dataset options and the dataset, with the paper references;
+``sslcore tasks NAME`` prints it; no training or option arguments are passed, so the
+benchmark measures what ``sslcore pretrain NAME`` does by default), then its frozen
+embeddings are probed beside the same encoder at random initialisation and the raw node
+features:
 
 - ``linear`` protocol (standardised features, logistic regression, C chosen on the 500
   validation nodes only, accuracy on the 1000 test nodes) for every method;
 - ``link`` protocol (inner-product scores of held-out edges, 85 / 5 / 10
-  ``RandomLinkSplit``, dataset option ``link_split=true``: test AUC / AP) for the
+  ``RandomLinkSplit``, dataset option ``link_split=true``: test AUC / AP), first, for the
   auto-encoders (``gae``, ``vgae``, ``arga``, ``arvga``), whose runs see only the training edges;
 - ``gcc`` is pretrained on graphs other than Cora (the ``transfer`` dataset: synthetic
   SBM / Barabási-Albert graphs and karate) and transferred frozen to Cora.
@@ -17,12 +21,6 @@ initialisation:
 plugin's ``dgi`` task and of PyG's own ``torch_geometric.nn.DeepGraphInfomax`` with the
 same encoder (one ``GCNConv`` 1433 -> 512 + PReLU), interleaved, same tensors and threads;
 it reports the medians of the repeats and their ratio.
-
-Every method runs its registered recipe (``TaskSpec.recipe``: train settings, encoder,
-task and dataset options and the dataset, with the paper references; ``sslcore tasks
-NAME`` prints it): ``pretrain`` is called with no training or option arguments, so the
-benchmark measures what ``sslcore pretrain NAME`` does by default. This script keeps only
-what is the benchmark's own: the seeds, the protocols, the timing and the report.
 
 DGI's recipe follows the paper's model and optimiser (1 GCN layer, 512 units, PReLU; Adam, i.e.
 ``adamw`` with weight decay 0, constant learning rate 0.001) with a fixed budget of 200
@@ -34,15 +32,18 @@ validation accuracy of seeds 0 and 1 after 50 / 100 / 150 / 200 / 250 / 300 epoc
 80.2 / 81.3 / 81.5 / 81.5 / 81.4 / 81.9 %; 300 epochs take over a minute, so the longest
 budget that fits the limit was taken.
 
-Each finished (method, seed) is written at once to the results file (atomically); a rerun
-skips what is there, so an interrupted benchmark resumes (``--force`` reruns).
+A rerun skips the (method, seed) pairs already in the results file, and the grid (in
+``<cache>/benchmarks/graph_methods/grid``) resumes: its finished runs are not retrained, an
+interrupted one continues from its checkpoint; ``--force`` reruns from scratch (the grid
+folder is set aside).
+
 Graph-level methods (``graphcl``, ``infograph``) need a set of graphs; no TU dataset is
 available offline here, so they run on the ``ego_networks`` dataset: every Cora node's
 2-hop ego-network (at most 64 nodes, centre marked) labelled with the centre's class,
 probed by stratified 10-fold cross-validation.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/graph_methods.py [--methods dgi grace ...]
-        [--seeds 0 1 2 3 4] [--threads 1] [--data-root DIR] [--force]
+        [--seeds 0 1 2 3 4] [--threads 1] [--data-root DIR] [--output FILE] [--force]
 
 Default seeds: 0-4 for ``dgi`` and ``grace`` (their acceptance is a 5-seed mean), seed 0
 for the others; ``--seeds`` applies to every method picked. The default run takes about
@@ -55,7 +56,6 @@ Writes ``benchmarks/results/graph_methods.json`` (and ``.md``) and prints a Mark
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -64,13 +64,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import finished, new_run_dir, provenance, write_result
+from _common import provenance, run_benchmark_grid, write_result
 from threadpoolctl import threadpool_limits
 
-from sslcore.io import atomic_write_json, atomic_write_text, read_json
+from sslcore.compare.grid import Evaluation, GridRun
+from sslcore.io import atomic_write_text, read_json
 from sslcore.plugins.manager import get_registry
 from sslcore.recipes import Recipe
-from sslcore.runs import evaluate, pretrain
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "graph_methods.json"
@@ -101,36 +101,22 @@ class Method:
 
 #: the auto-encoders are probed for link prediction on their held-out edges, then linearly
 LINK = ("link", "linear")
-RECIPES: dict[str, Method] = {
+RECIPES: dict[str, Method] = {  # in the order of the report
     "dgi": Method("dgi", seeds=(0, 1, 2, 3, 4)),
-    "grace": Method("grace", seeds=(0, 1, 2, 3, 4)),
-    "bgrl": Method("bgrl"),
-    "mvgrl": Method("mvgrl"),
-    "attribute_masking": Method("attribute_masking"),
-    "gae": Method("gae", LINK),
     "vgae": Method("vgae", LINK),
+    "gae": Method("gae", LINK),
     "arga": Method("arga", LINK),
     "arvga": Method("arvga", LINK),
+    "attribute_masking": Method("attribute_masking"),
+    "bgrl": Method("bgrl"),
+    "mvgrl": Method("mvgrl"),
+    "gcc": Method("gcc"),
+    "grace": Method("grace", seeds=(0, 1, 2, 3, 4)),
     "graphcl": Method("graphcl"),
     "infograph": Method("infograph"),
-    "gcc": Method("gcc"),
 }
 SKIPPED: dict[str, str] = {}  # method -> why it is not run
-ORDER = [
-    "dgi_timing",
-    "dgi",
-    "vgae",
-    "gae",
-    "arga",
-    "arvga",
-    "attribute_masking",
-    "bgrl",
-    "mvgrl",
-    "gcc",
-    "grace",
-    "graphcl",
-    "infograph",
-]
+ORDER = ["dgi_timing", *RECIPES]
 
 #: acceptance targets
 DGI_MEAN, DGI_SECONDS = 82.0, 60.0
@@ -165,65 +151,44 @@ def parse_args() -> argparse.Namespace:
 
 
 # -- one run -------------------------------------------------------------------------------
-def run_method(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Pretrain ``method`` with its recipe (no training or option arguments: the recipe
-    supplies them all) and probe it and its random initialisation."""
-    plan = RECIPES[method]
-    recipe = plan.recipe
-    run_dir = new_run_dir("graph_methods", f"{method}-s{seed}")
-    start = time.perf_counter()
-    result = finished(
-        pretrain(
-            plan.task,
-            plan.dataset,
-            run_dir,
-            data_root=args.data_root,
-            registry=get_registry(),
-            seed=seed,
-            progress_bar=False,
-            device="cpu",
-        ),
-        run_dir,
-    )
-    steps, train_seconds, final_loss = result.steps, result.seconds, result.final_loss
-    pretrain_seconds = time.perf_counter() - start
+LINK_METRICS = ("test_auc", "test_ap", "val_auc", "val_ap")
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
+def result(record: dict[str, Any]) -> dict[str, Any]:
+    """A compare record as this benchmark's results file stores a (method, seed) run, in
+    percent: the numbers of each protocol for the pretrained encoder, its random
+    initialisation (``random_init_``) and the raw node features (``raw_``)."""
+    recipe, seconds = RECIPES[record["task"]].recipe, record["train_seconds"]
+    options = ("dataset_options", "encoder_options", "task_options")
+    probe = record["metrics"]["pretrained"]["seconds"]  # the headline protocol's
     out: dict[str, Any] = {
-        "task": plan.task,
-        "dataset": plan.dataset,
-        "recipe": {
-            "task": plan.task,
-            "train": dict(recipe.train),
-            "dataset": plan.dataset,
-            "dataset_options": dict(recipe.dataset_options),
-            "encoder_options": dict(recipe.encoder_options),
-            "task_options": dict(recipe.task_options),
-        },
-        "steps": steps,
-        "training_seconds": train_seconds,
-        "seconds_per_epoch": train_seconds / steps,
-        "final_loss": final_loss,
-        "pretrain_seconds": pretrain_seconds,
+        "task": record["task"],
+        "dataset": record["dataset"],
+        "recipe": {"task": record["task"], "train": dict(recipe.train), "dataset": record["dataset"]}
+        | {key: dict(getattr(recipe, key)) for key in options},
+        "steps": record["steps"],
+        "training_seconds": seconds,
+        "seconds_per_epoch": seconds / record["steps"],
+        "final_loss": record["final_loss"],
+        "pretrain_seconds": record["pretrain_seconds"],
+        "probe_seconds": probe,
+        "run_seconds": record["pretrain_seconds"] + probe,
+        "run_dir": record["run_dir"],
     }
-    probe_seconds = 0.0
-    for protocol in plan.protocols:
-        t0 = time.perf_counter()
-        trained = evaluate(run_dir, protocol, device="cpu")
-        if protocol == plan.protocols[0]:
-            probe_seconds = time.perf_counter() - t0
-        random_init = evaluate(run_dir, protocol, random_init=True, device="cpu")
-        if protocol == "link":
-            for key in ("test_auc", "test_ap", "val_auc", "val_ap"):
-                out[key] = 100 * trained[key]
-                out[f"random_init_{key}"] = 100 * random_init[key]
-        else:
-            out["test_accuracy"] = 100 * trained["test_accuracy"]
-            selection = trained.get("selection_accuracy")  # None under cross-validation
-            out["val_accuracy"] = None if selection is None else 100 * selection
-            out["C"] = trained["selected"].get("C")
-            out["random_init_test_accuracy"] = 100 * random_init["test_accuracy"]
-    out["probe_seconds"] = probe_seconds
-    out["run_seconds"] = pretrain_seconds + probe_seconds  # pretrain + the first protocol
-    out["run_dir"] = str(run_dir)
+    for label, evaluation in record["evaluations"].items():
+        metrics = evaluation["metrics"]  # no "raw" where the dataset has no raw-feature baseline
+        for which, prefix in (("pretrained", ""), ("random_init", "random_init_"), ("raw", "raw_")):
+            if label == "link":
+                out |= {prefix + key: _pct(metrics.get(which, {}).get(key)) for key in LINK_METRICS}
+            else:
+                out[prefix + "test_accuracy"] = _pct(evaluation.get(which))
+        if label != "link":
+            selected = metrics["pretrained"]
+            out |= {"val_accuracy": _pct(selected["selection_accuracy"]), "C": selected["selected"].get("C")}
     return out
 
 
@@ -317,6 +282,7 @@ def summary(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 continue
             mean, std = _mean_std([r[metric] for r in records])
             rnd = statistics.mean(r[f"random_init_{metric}"] for r in records)
+            raw = [r.get(f"raw_{metric}") for r in records]  # absent in runs of the pre-compare script
             rows.append(
                 {
                     "method": method,
@@ -326,6 +292,7 @@ def summary(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                     "mean": mean,
                     "std": std,
                     "random_init": rnd,
+                    "raw": None if None in raw else statistics.mean(raw),
                     "run_seconds": statistics.mean(r["run_seconds"] for r in records),
                     "max_run_seconds": max(r["run_seconds"] for r in records),
                     "seconds_per_epoch": statistics.median(r["seconds_per_epoch"] for r in records),
@@ -366,18 +333,21 @@ def acceptance(runs: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> d
 
 def markdown(record: dict[str, Any]) -> str:
     lines = [
-        "| method | metric | seeds | pretrained (mean ± std) | random init | paper | s / run | s / epoch | epochs |",
-        "|---|---|---:|---:|---:|---|---:|---:|---:|",
+        "| method | metric | seeds | pretrained (mean ± std) | random init | raw features | paper "
+        "| s / run | s / epoch | epochs |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in record["summary"]:
         name = r["method"] if r["dataset"] in ("cora", "transfer") else f"{r['method']} ({r['dataset']})"
+        raw = "" if r.get("raw") is None else f"{r['raw']:.2f}"
         lines.append(
             f"| {name} | {r['metric']} | {r['seeds']} | {r['mean']:.2f} ± {r['std']:.2f} "
-            f"| {r['random_init']:.2f} | {PAPERS.get((r['method'], r['metric']), '')} | {r['run_seconds']:.0f} "
-            f"(max {r['max_run_seconds']:.0f}) | {r['seconds_per_epoch']:.3f} | {r['epochs']:.0f} |"
+            f"| {r['random_init']:.2f} | {raw} | {PAPERS.get((r['method'], r['metric']), '')} "
+            f"| {r['run_seconds']:.0f} (max {r['max_run_seconds']:.0f}) | {r['seconds_per_epoch']:.3f} "
+            f"| {r['epochs']:.0f} |"
         )
     for method, why in SKIPPED.items():
-        lines.append(f"| {method} | skipped | | | | | | | {why} |")
+        lines.append(f"| {method} | skipped | | | | | | | | {why} |")
     timing = record["runs"].get("dgi_timing")
     if timing:
         m = timing["median_seconds_per_epoch"]
@@ -402,20 +372,31 @@ def main() -> int:
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
     record = read_json(args.output) if args.output.exists() else {"runs": {}}
-    with threadpool_limits(args.threads):
-        for method in args.methods:
-            seeds = [None] if method == "dgi_timing" else (args.seeds or list(RECIPES[method].seeds))
-            for seed in seeds:
-                key = method if seed is None else f"{method}/{seed}"
-                if key in record["runs"] and not args.force:
-                    continue
-                load = os.getloadavg()
-                result = dgi_timing(args) if seed is None else run_method(method, seed, args)
-                result["load_average_before"] = load
-                record["runs"][key] = result
-                record.update(benchmark="graph_methods", **provenance(torch_threads=args.threads))
-                atomic_write_json(args.output, record)  # each finished run is kept at once
-                print(json.dumps({key: result}, default=str), flush=True)
+    todo = {
+        f"{method}/{seed}": GridRun(  # budget {}: the recipe's, like every other setting
+            method,
+            RECIPES[method].dataset,
+            None,
+            seed,
+            {},
+            evaluations=tuple(Evaluation(p) for p in RECIPES[method].protocols),
+            data_root=str(args.data_root),
+        )
+        for method in args.methods
+        if method != "dgi_timing"
+        for seed in args.seeds or RECIPES[method].seeds
+        if args.force or f"{method}/{seed}" not in record["runs"]
+    }
+    load = os.getloadavg()
+    if todo:  # the grid keeps what it finished: an interrupted benchmark resumes there
+        found = run_benchmark_grid("graph_methods", list(todo.values()), args.threads, fresh=args.force)
+        record["runs"] |= {key: result(found[run.run_id]) for key, run in todo.items()}
+    if "dgi_timing" in args.methods and (args.force or "dgi_timing" not in record["runs"]):
+        with threadpool_limits(args.threads):
+            record["runs"]["dgi_timing"] = dgi_timing(args) | {"load_average_before": os.getloadavg()}
+    record.update(
+        benchmark="graph_methods", **provenance(torch_threads=args.threads, load_average_before=load)
+    )
     record["summary"] = summary(record["runs"])
     record["acceptance"] = acceptance(record["runs"], record["summary"])
     record["accepted"] = all(ok is True for ok in record["acceptance"].values())

@@ -1,15 +1,18 @@
 """Vision methods benchmark (issue 4): every image pretext task on Fashion-MNIST, small CNN.
 
-For each method and seed: pretrain with ``sslcore.runs.pretrain`` and the task's registered
-recipe (``TaskSpec.recipe``: batch, learning rate, task options, small_cnn width 64, 900 s
-of wall clock; ``sslcore tasks NAME`` prints it; ``--seconds`` replaces the budget), then probe the frozen encoder with the core linear
-probe (standardised features, logistic regression, C chosen on a held-out 10 % of the
-training images, accuracy on the official 10k test images) and the same encoder at random
-initialisation. Beside them, the baselines with the same probe: raw pixels, and the same
-encoder trained with labels (cross-entropy, light crop/flip augmentation, same budget).
+The (method, seed) runs are an ``sslcore.compare`` grid (``_common.run_benchmark_grid``):
+each pretrains with the task's registered recipe alone (``TaskSpec.recipe``: batch,
+learning rate, task options, small_cnn width 64, 900 s of wall clock; ``sslcore tasks
+NAME`` prints it; ``--seconds`` replaces the budget), then the core linear probe
+(standardised features, logistic regression, C chosen on a held-out 10 % of the training
+images, accuracy on the official 10k test images) runs on the frozen encoder, on the same
+encoder at random initialisation and on the raw pixels (the ``raw_pixels`` rows). Beside
+them, the same encoder trained with labels (cross-entropy, light crop/flip augmentation,
+same budget), probed the same way.
 
-Each finished (method, seed) is written at once to the results file (atomically), and a
-rerun skips what is already there, so an interrupted benchmark resumes; ``--force`` reruns.
+The grid resumes (an interrupted run continues from its checkpoint, finished runs are
+skipped) and each finished (method, seed) is written at once to the results file
+(atomically); a rerun skips what is already there; ``--force`` reruns.
 
     .venv/bin/python benchmarks/vision_methods.py [--methods simclr byol ...] [--seeds 0 1]
         [--seconds 900] [--threads 1] [--data-root DIR]
@@ -22,24 +25,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from _common import finished, new_run_dir, provenance
+from _common import provenance, run_benchmark_grid
 from threadpoolctl import threadpool_limits
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from sslcore.build import build_dataset, build_encoder
+from sslcore.compare.grid import GridRun
 from sslcore.evaluation import extract_embeddings, linear_probe
 from sslcore.io import atomic_write_json, atomic_write_text, read_json
 from sslcore.plugins.manager import get_registry
 from sslcore.recipes import Recipe
-from sslcore.runs import evaluate, pretrain
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "vision_methods.json"
@@ -108,48 +110,47 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def pretrained_run(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Pretrain ``method`` for the budget; probe it and the same encoder at random init."""
-    run_dir = new_run_dir("vision_methods", f"{method}-s{seed}")
-    registry = get_registry()
-    result = pretrain(  # the recipe gives the encoder, its options, the task options and training
+def pretrained_run(method: str, seed: int, args: argparse.Namespace, fresh: bool) -> dict[str, Any]:
+    """Pretrain ``method`` for the budget with its recipe alone; probe it, its random init
+    and the raw pixels (a one-run grid; ``fresh``: start the grid folder over)."""
+    budget = {} if args.seconds is None else {"seconds": args.seconds}  # {}: the recipe's 900 s
+    run = GridRun(
         method,
         "fashion-mnist",
-        output=run_dir,
-        data_root=args.data_root,
-        seconds=args.seconds,  # the recipes' 900 s unless --seconds
-        num_workers=args.num_workers,
-        seed=seed,
-        progress_bar=False,
-        device="cpu",
-        registry=registry,
+        None,
+        seed,
+        budget,
+        train={"num_workers": args.num_workers},
+        data_root=str(args.data_root),
     )
-    finished(result, run_dir)
-    spec = registry.task(method)
-    pretrained = evaluate(run_dir, "linear", device="cpu")
-    random_init = evaluate(run_dir, "linear", random_init=True, device="cpu")
+    return _result(run_benchmark_grid("vision_methods", [run], args.threads, fresh)[run.run_id])
+
+
+def _result(record: dict[str, Any]) -> dict[str, Any]:
+    """A compare record as this benchmark's results file stores a method's run."""
     return {
-        "paradigm": str(spec.paradigm),
-        "family": spec.family,
-        "test_accuracy": pretrained["test_accuracy"],
-        "random_init_accuracy": random_init["test_accuracy"],
-        "selected": pretrained["selected"],
-        "steps": result.steps,
-        "epochs": result.epochs,
-        "seconds": result.seconds,
-        "images_per_second": result.samples / result.seconds,
-        "final_loss": result.final_loss,
-        "recipe": recipe_record(method),
-        "run_dir": str(run_dir),
+        "paradigm": record["paradigm"],
+        "family": record["family"],
+        "test_accuracy": record["pretrained"],
+        "random_init_accuracy": record["random_init"],
+        "raw_pixels_accuracy": record["raw"],
+        "selected": record["metrics"]["pretrained"]["selected"],
+        "steps": record["steps"],
+        "epochs": record["epochs"],
+        "seconds": record["train_seconds"],
+        "images_per_second": record["samples"] / record["train_seconds"],
+        "final_loss": record["final_loss"],
+        "recipe": recipe_record(record["task"]),
+        "run_dir": record["run_dir"],
     }
 
 
-def raw_pixels(seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    """The probe on standardised raw pixels (784 features)."""
-    evaluation = build_dataset("fashion-mnist", args.data_root).evaluation
-    images, labels = evaluation.collate([evaluation.dataset[i] for i in range(len(evaluation.dataset))])
-    probe = linear_probe(images.flatten(1).numpy(), labels.numpy(), evaluation.splits, seed=seed)
-    return {"paradigm": "baseline", "test_accuracy": probe.test_accuracy, "selected": probe.selected}
+def raw_pixels(seed: int, runs: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """The probe on standardised raw pixels (784 features) of a method run of ``seed``
+    (every grid run probes them; the first method of ``--methods`` runs if none has)."""
+    found = [r for key, r in runs.items() if key.endswith(f"/{seed}") and "raw_pixels_accuracy" in r]
+    source = found[0] if found else pretrained_run(args.methods[0], seed, args, fresh=False)
+    return {"paradigm": "baseline", "test_accuracy": source["raw_pixels_accuracy"], "from": source["run_dir"]}
 
 
 class LabelledViews:
@@ -184,7 +185,7 @@ class EncoderEmbed(nn.Module):
         return self.encoder(images)
 
 
-def supervised(seed: int, args: argparse.Namespace) -> dict[str, Any]:
+def supervised(seed: int, seconds: float, args: argparse.Namespace) -> dict[str, Any]:
     """The same encoder trained with labels (cross-entropy) for the same wall-clock budget,
     then probed frozen like the self-supervised encoders."""
     torch.manual_seed(seed)
@@ -205,9 +206,9 @@ def supervised(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     )
     start, steps, images = time.perf_counter(), 0, 0
     model.train()
-    while time.perf_counter() - start < args.seconds:
+    while time.perf_counter() - start < seconds:
         for x, y in loader:
-            progress = min(1.0, (time.perf_counter() - start) / args.seconds)
+            progress = min(1.0, (time.perf_counter() - start) / seconds)
             for group in optimiser.param_groups:  # cosine decay over the time budget
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * progress))
             loss = nn.functional.cross_entropy(model(x), y)
@@ -217,7 +218,7 @@ def supervised(seed: int, args: argparse.Namespace) -> dict[str, Any]:
             steps, images = steps + 1, images + len(y)
             if progress >= 1.0:
                 break
-    seconds = time.perf_counter() - start
+    elapsed = time.perf_counter() - start
     X, y = extract_embeddings(EncoderEmbed(encoder), evaluation)
     probe = linear_probe(X, y, evaluation.splits, seed=seed)
     return {
@@ -225,8 +226,8 @@ def supervised(seed: int, args: argparse.Namespace) -> dict[str, Any]:
         "test_accuracy": probe.test_accuracy,
         "selected": probe.selected,
         "steps": steps,
-        "seconds": seconds,
-        "images_per_second": images / seconds,
+        "seconds": elapsed,
+        "images_per_second": images / elapsed,
     }
 
 
@@ -279,14 +280,15 @@ def markdown(rows: list[dict[str, Any]], seconds: float) -> str:
 
 def main() -> int:
     args = parse_args()
-    if args.seconds is None:  # the recipes' budget (the same for every method)
-        args.seconds = float(recipe(RECIPES[0]).budget["seconds"])
+    # the supervised baseline's budget and the table's: the recipes' (the same for every method)
+    seconds = args.seconds or float(recipe(RECIPES[0]).budget["seconds"])
     unknown = [m for m in args.methods if m not in RECIPES and m not in ("raw_pixels", "supervised")]
     if unknown:
         raise SystemExit(
             f"no recipe for {unknown}; known: {', '.join([*RECIPES, 'raw_pixels', 'supervised'])}"
         )
     record = read_json(args.output) if args.output.exists() else {"runs": {}}
+    fresh = args.force  # --force: the first grid run starts the grid folder over
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads):
         for method in args.methods:
@@ -294,20 +296,18 @@ def main() -> int:
                 key = f"{method}/{seed}"
                 if key in record["runs"] and not args.force:
                     continue
-                load = os.getloadavg()
-                if method == "raw_pixels":
-                    result = raw_pixels(seed, args)
+                if method == "raw_pixels":  # the probe on the pixels of a method's grid run
+                    result = raw_pixels(seed, record["runs"], args)
                 elif method == "supervised":
-                    result = supervised(seed, args)
+                    result = supervised(seed, seconds, args)
                 else:
-                    result = pretrained_run(method, seed, args)
-                result["load_average_before"] = load
+                    result, fresh = pretrained_run(method, seed, args, fresh), False
                 record["runs"][key] = result
-                record.update(budget_seconds=args.seconds, **provenance(torch_threads=args.threads))
+                record.update(budget_seconds=seconds, **provenance(torch_threads=args.threads))
                 atomic_write_json(args.output, record)  # each finished run is kept at once
                 print(json.dumps({key: result}, default=str), flush=True)
     rows = summary(record["runs"])
-    table = markdown(rows, args.seconds)
+    table = markdown(rows, seconds)
     planned = [f"{m}/{seed}" for m in (*RECIPES, "raw_pixels", "supervised") for seed in ACCEPTANCE_SEEDS]
     missing_runs = [key for key in planned if key not in record["runs"]]
     missing_87 = [m for m in TARGET_87 if not any(r["method"] == m for r in rows)]

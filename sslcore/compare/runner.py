@@ -143,7 +143,7 @@ def _run_grid(grid: Grid, output: Path, registry: Registry, log: Any) -> list[di
     check_grid(grid, registry)
     done = {r["run_id"] for r in read_results(output) if r.get("status") == "ok"}
     for n, run in enumerate(grid.runs, 1):
-        label = f"[compare {n}/{len(grid.runs)}] {run.task} on {run.dataset} (seed {run.seed}, {run.budget})"
+        label = f"[compare {n}/{len(grid.runs)}] {run.task} on {run.dataset} (seed {run.seed}, {run.budget or 'recipe budget'})"
         if run.run_id in done:
             log(f"{label}: finished earlier, skipped")
             continue
