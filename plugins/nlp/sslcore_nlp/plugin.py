@@ -9,8 +9,6 @@ from typing import Any
 from sslcore import DatasetSpec, EncoderSpec, TaskSpec, hookimpl
 from sslcore.recipes import Recipe
 
-WIKITEXT = "docs/benchmarks.md, 'NLP plugin methods on WikiText-2' (benchmarks/nlp_methods.py)"
-
 
 def _wikitext2(
     batch_size: int, lr: float, reference: str, encoder: str | None = None, **task_options: object
@@ -39,39 +37,41 @@ def _wikitext2(
 
 def _measured(paper: str, average: str) -> str:
     return (
-        f"{paper}, scaled to a tiny encoder and a CPU budget. Measured: {WIKITEXT}: {average} mean "
-        "linear probe accuracy over MR, CR, MPQA and SST-2, 3 seeds"
+        f"{paper}, scaled to a tiny encoder and a CPU budget. Measured: docs/benchmarks.md, 'NLP plugin "
+        f"methods on WikiText-2' (benchmarks/nlp_methods.py): {average} mean linear probe accuracy over MR, CR, MPQA and SST-2, 3 seeds"
     )
+
+
+def _task(name: str, factory: str, summary: str, recipe: Recipe, default_encoder: str = "bert") -> TaskSpec:
+    return TaskSpec(
+        name, domain="nlp", factory=factory, summary=summary, default_encoder=default_encoder, recipe=recipe
+    )
+
+
+def _dataset(name: str, factory: str, summary: str, **fields: Any) -> DatasetSpec:
+    return DatasetSpec(name, domain="nlp", sample="sentence", factory=factory, summary=summary, **fields)
 
 
 @hookimpl
 def sslcore_register_tasks() -> list[TaskSpec]:
     return [
-        TaskSpec(
+        _task(
             "mlm",
-            domain="nlp",
-            factory="sslcore_nlp.tasks.mlm:MaskedLanguageModeling",
-            summary="BERT masked language modelling (Devlin et al. 2019): 15 % of tokens, 80/10/10; masking=token|whole_word|span",
-            default_encoder="bert",
-            recipe=_wikitext2(64, 2e-3, _measured("Devlin et al. 2019", "66.44 +- 1.18"), mask_prob=0.15),
+            "sslcore_nlp.tasks.mlm:MaskedLanguageModeling",
+            "BERT masked language modelling (Devlin et al. 2019): 15 % of tokens, 80/10/10; masking=token|whole_word|span",
+            _wikitext2(64, 2e-3, _measured("Devlin et al. 2019", "66.44 +- 1.18"), mask_prob=0.15),
         ),
-        TaskSpec(
+        _task(
             "clm",
-            domain="nlp",
-            factory="sslcore_nlp.tasks.clm:CausalLanguageModeling",
-            summary="causal language modelling (Radford et al. 2018): next token with a causal mask, tied LM head",
-            default_encoder="bert",
-            recipe=_wikitext2(
-                64, 2e-3, _measured("Radford et al. 2018; MLM's batch and rate", "67.70 +- 0.46")
-            ),
+            "sslcore_nlp.tasks.clm:CausalLanguageModeling",
+            "causal language modelling (Radford et al. 2018): next token with a causal mask, tied LM head",
+            _wikitext2(64, 2e-3, _measured("Radford et al. 2018; MLM's batch and rate", "67.70 +- 0.46")),
         ),
-        TaskSpec(
+        _task(
             "electra",
-            domain="nlp",
-            factory="sslcore_nlp.tasks.electra:Electra",
-            summary="ELECTRA replaced-token detection (Clark et al. 2020): 1/4-size MLM generator, L_MLM + 50 L_disc",
-            default_encoder="electra",
-            recipe=_wikitext2(
+            "sslcore_nlp.tasks.electra:Electra",
+            "ELECTRA replaced-token detection (Clark et al. 2020): 1/4-size MLM generator, L_MLM + 50 L_disc",
+            _wikitext2(
                 64,
                 2e-3,
                 _measured(
@@ -81,33 +81,26 @@ def sslcore_register_tasks() -> list[TaskSpec]:
                 ),
                 encoder="bert",
             ),
+            default_encoder="electra",
         ),
-        # -- generative and generative-contrastive tasks (masking variants, causal LM, ELECTRA) --
-        TaskSpec(
+        _task(
             "simcse",
-            domain="nlp",
-            factory="sslcore_nlp.tasks.simcse:SimCSE",
-            summary="unsupervised SimCSE (Gao et al. 2021): two dropout views of a sentence, in-batch InfoNCE, tau 0.05",
-            default_encoder="bert",
-            recipe=_wikitext2(64, 5e-4, _measured("Gao et al. 2021", "66.27 +- 0.50")),
+            "sslcore_nlp.tasks.simcse:SimCSE",
+            "unsupervised SimCSE (Gao et al. 2021): two dropout views of a sentence, in-batch InfoNCE, tau 0.05",
+            _wikitext2(64, 5e-4, _measured("Gao et al. 2021", "66.27 +- 0.50")),
         ),
-        TaskSpec(
+        _task(
             "sop",
-            domain="nlp",
-            factory="sslcore_nlp.tasks.pair_prediction:SentenceOrderPrediction",
-            summary="ALBERT sentence order prediction (Lan et al. 2020): two consecutive segments, in order or swapped",
-            default_encoder="bert",
-            recipe=_wikitext2(32, 1e-3, _measured("Lan et al. 2020", "63.17 +- 0.97")),
+            "sslcore_nlp.tasks.pair_prediction:SentenceOrderPrediction",
+            "ALBERT sentence order prediction (Lan et al. 2020): two consecutive segments, in order or swapped",
+            _wikitext2(32, 1e-3, _measured("Lan et al. 2020", "63.17 +- 0.97")),
         ),
-        TaskSpec(
+        _task(
             "nsp",
-            domain="nlp",
-            factory="sslcore_nlp.tasks.pair_prediction:NextSentencePrediction",
-            summary="BERT next sentence prediction (Devlin et al. 2019): true next segment or one from another text",
-            default_encoder="bert",
-            recipe=_wikitext2(32, 1e-3, _measured("Devlin et al. 2019", "62.32 +- 1.84")),
+            "sslcore_nlp.tasks.pair_prediction:NextSentencePrediction",
+            "BERT next sentence prediction (Devlin et al. 2019): true next segment or one from another text",
+            _wikitext2(32, 1e-3, _measured("Devlin et al. 2019", "62.32 +- 1.84")),
         ),
-        # -- contrastive tasks (SimCSE, sentence order, next sentence) --
     ]
 
 
@@ -126,36 +119,28 @@ def sslcore_register_encoders() -> list[EncoderSpec]:
             factory="sslcore_nlp.encoders.electra:electra",
             summary="transformers ElectraModel (preset tiny/small/base, embeddings 128/128/768, or pretrained=<dir>), mean / [CLS] / last pooling",
         ),
-        # -- more encoders --
     ]
 
 
 @hookimpl
 def sslcore_register_datasets() -> list[DatasetSpec]:
     return [
-        DatasetSpec(
+        _dataset(
             "wikitext2",
-            domain="nlp",
-            sample="sentence",
-            factory="sslcore_nlp.data.wikitext2:wikitext2",
-            summary="WikiText-2 (valid split) paragraphs packed into blocks to pretrain; SST-2 train/val/test to probe",
+            "sslcore_nlp.data.wikitext2:wikitext2",
+            "WikiText-2 (valid split) paragraphs packed into blocks to pretrain; SST-2 train/val/test to probe",
         ),
-        DatasetSpec(
+        _dataset(
             "pydocs",
-            domain="nlp",
-            sample="sentence",
-            factory="sslcore_nlp.data.pydocs:pydocs",
-            summary="stdlib docstring paragraphs, 8 topic classes; ships with Python (demo)",
+            "sslcore_nlp.data.pydocs:pydocs",
+            "stdlib docstring paragraphs, 8 topic classes; ships with Python (demo)",
             needs_root=False,
         ),
-        DatasetSpec(
+        _dataset(
             "text-files",
-            domain="nlp",
-            sample="sentence",
-            factory="sslcore_nlp.data.text_corpus:text_files",
-            summary="your plain text files (explicit encoding), packed blocks or one sample per line; optional SentEval probe",
+            "sslcore_nlp.data.text_corpus:text_files",
+            "your plain text files (explicit encoding), packed blocks or one sample per line; optional SentEval probe",
         ),
-        # -- more datasets --
     ]
 
 

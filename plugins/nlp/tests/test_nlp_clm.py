@@ -2,46 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import BertConfig
 
 from sslcore.build import build_task
 from sslcore.data import DatasetBundle
 from sslcore.errors import ConfigError
-from sslcore.paradigms import Paradigm
 from sslcore.plugins import Registry
 from sslcore.testing.steps import train_steps
-from sslcore_nlp.encoders.bert import BertEncoder
 from sslcore_nlp.tasks.clm import CausalLanguageModeling
 
 
-def _small_encoder(bundle: DatasetBundle, causal: bool = True) -> BertEncoder:
-    config = BertConfig(
-        vocab_size=len(bundle.info["tokenizer"]),
-        hidden_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=128,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        is_decoder=causal,
-        use_cache=False,
-    )
-    return BertEncoder(config)
-
-
 @pytest.fixture
-def task(registry: Registry, pydocs_bundle: DatasetBundle) -> CausalLanguageModeling:
+def task(registry: Registry, pydocs_bundle: DatasetBundle, small_bert: Callable) -> CausalLanguageModeling:
     torch.manual_seed(0)
-    return build_task("clm", pydocs_bundle, _small_encoder(pydocs_bundle), registry=registry)
+    return build_task("clm", pydocs_bundle, small_bert(causal=True), registry=registry)
 
 
 def test_registered_task_builds_a_causal_bert(registry: Registry, pydocs_bundle: DatasetBundle) -> None:
-    spec = registry.task("clm")
-    assert spec.paradigm is Paradigm.GENERATIVE and spec.default_encoder == "bert"
     task = build_task("clm", pydocs_bundle, registry=registry)
     config = task.encoder.model.config
     assert (
@@ -82,9 +63,7 @@ def test_loss_is_next_token_cross_entropy_without_padding(
     assert out.metrics["predicted_tokens"] == batch["attention_mask"][:, 1:].sum().item()
 
 
-def test_a_few_steps_lower_the_loss_and_embed_shape(
-    task: CausalLanguageModeling, pydocs_bundle: DatasetBundle
-) -> None:
+def test_a_few_steps_lower_the_loss(task: CausalLanguageModeling, pydocs_bundle: DatasetBundle) -> None:
     batch = task.collate(list(pydocs_bundle.pretrain[:16]))
     with torch.no_grad():
         before = task(batch).loss.item()
@@ -92,19 +71,19 @@ def test_a_few_steps_lower_the_loss_and_embed_shape(
     with torch.no_grad():
         after = task(batch)
     assert after.loss.item() < before - 1.0 and after.metrics["perplexity"] < 2000
-    inputs, _ = pydocs_bundle.evaluation.collate([pydocs_bundle.evaluation.dataset[i] for i in range(5)])
-    assert task.embed(inputs).shape == (5, 64)
 
 
-def test_bad_encoders_are_rejected(registry: Registry, pydocs_bundle: DatasetBundle) -> None:
+def test_bad_encoders_are_rejected(
+    registry: Registry, pydocs_bundle: DatasetBundle, small_bert: Callable
+) -> None:
     with pytest.raises(ConfigError, match="causal encoder"):
-        build_task("clm", pydocs_bundle, _small_encoder(pydocs_bundle, causal=False), registry=registry)
+        build_task("clm", pydocs_bundle, small_bert(), registry=registry)
     with pytest.raises(ConfigError, match="pooling='cls'"):
         build_task("clm", pydocs_bundle, encoder_options={"pooling": "cls"}, registry=registry)
 
 
-def test_last_pooling_takes_the_last_real_token(pydocs_bundle: DatasetBundle) -> None:
-    encoder = _small_encoder(pydocs_bundle).eval()
+def test_last_pooling_takes_the_last_real_token(pydocs_bundle: DatasetBundle, small_bert: Callable) -> None:
+    encoder = small_bert(causal=True).eval()
     encoder.pooling = "last"
     batch = dict(
         pydocs_bundle.info["tokenizer"](

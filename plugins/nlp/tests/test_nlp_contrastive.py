@@ -2,53 +2,29 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from transformers import BertConfig
 
 from sslcore.build import build_task
 from sslcore.contrast import info_nce
 from sslcore.data import DatasetBundle
 from sslcore.errors import ConfigError
-from sslcore.paradigms import Paradigm, PretextTask
+from sslcore.paradigms import PretextTask
 from sslcore.plugins import Registry
 from sslcore.testing.steps import train_steps
-from sslcore_nlp.encoders.bert import BertEncoder
 
 TASKS = ("simcse", "sop", "nsp")
 
 
 @pytest.fixture
-def make_task(registry: Registry, pydocs_bundle: DatasetBundle) -> Callable[..., PretextTask]:
+def make_task(
+    registry: Registry, pydocs_bundle: DatasetBundle, small_bert: Callable
+) -> Callable[..., PretextTask]:
     """The registered task around a 1-layer, 32-wide BERT."""
 
     def make(name: str, dropout: float = 0.1, seed: int = 0, **options: object) -> PretextTask:
         torch.manual_seed(seed)
-        tok = pydocs_bundle.info["tokenizer"]
-        config = BertConfig(
-            vocab_size=len(tok),
-            hidden_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=64,
-            hidden_dropout_prob=dropout,
-            attention_probs_dropout_prob=dropout,
-            max_position_embeddings=pydocs_bundle.info["max_length"],
-            pad_token_id=tok.pad_token_id,
-        )
-        return build_task(name, pydocs_bundle, BertEncoder(config), options, registry=registry)
+        return build_task(name, pydocs_bundle, small_bert(32, dropout), options, registry=registry)
 
     return make
-
-
-@pytest.mark.parametrize("name", TASKS)
-def test_tasks_match_their_specs(name: str, registry: Registry, make_task: Callable) -> None:
-    spec, task = registry.task(name), make_task(name)
-    assert spec.paradigm is Paradigm.CONTRASTIVE is task.paradigm and spec.default_encoder == "bert"
-    assert (task.domain, task.signal, task.family, task.negatives) == (
-        spec.domain,
-        spec.signal,
-        spec.family,
-        spec.negatives,
-    )
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from sslcore.data import DatasetBundle
 from sslcore.errors import DataNotFoundError
 from sslcore.plugins import Registry
 from sslcore_nlp.data.pydocs import TOPICS
-from sslcore_nlp.data.sst2 import SST2_FILES
+from sslcore_nlp.data.senteval import FOLDER, SENTEVAL
 from sslcore_nlp.data.text_files import TextFormatError
 from sslcore_nlp.data.wikitext2 import CORPUS, paragraphs, wikitext2
 
@@ -21,7 +21,7 @@ def wiki(shared_data: Path, registry: Registry) -> DatasetBundle:
 
 
 def _copy_root(shared_data: Path, tmp_path: Path) -> Path:
-    for relative in [CORPUS, *SST2_FILES.values()]:
+    for relative in [CORPUS, *SENTEVAL["sst2"].files]:
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(shared_data / relative, tmp_path / relative)
     return tmp_path
@@ -95,7 +95,7 @@ def test_undecodable_corpus_names_file_and_line(shared_data: Path, tmp_path: Pat
 
 def test_malformed_sst2_line_names_file_and_line(shared_data: Path, tmp_path: Path) -> None:
     root = _copy_root(shared_data, tmp_path)
-    (root / SST2_FILES["val"]).write_text("1 a fine movie\nno label here\n", encoding="utf-8")
+    (root / FOLDER / "stsa.binary.dev").write_text("1 a fine movie\nno label here\n", encoding="utf-8")
     with pytest.raises(TextFormatError, match=r"stsa\.binary\.dev, line 2"):
         wikitext2(root)
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from sslcore.build import build_task
 from sslcore.data import DatasetBundle
 from sslcore.errors import ConfigError
-from sslcore.paradigms import AdversarialTask, Paradigm
+from sslcore.paradigms import AdversarialTask
 from sslcore.plugins import Registry
 from sslcore.testing.steps import train_steps
 from sslcore_nlp.encoders.bert import bert
@@ -30,11 +30,7 @@ def batch(task: Electra, pydocs_bundle: DatasetBundle) -> dict[str, torch.Tensor
     return task.collate([inputs for inputs, _ in pydocs_bundle.evaluation.dataset[:24]])
 
 
-def test_spec_encoder_size_and_generator(
-    registry: Registry, task: Electra, pydocs_bundle: DatasetBundle
-) -> None:
-    spec = registry.task("electra")
-    assert spec.paradigm is Paradigm.ADVERSARIAL is task.paradigm and spec.default_encoder == "electra"
+def test_encoder_size_and_generator(task: Electra, pydocs_bundle: DatasetBundle) -> None:
     assert isinstance(task, AdversarialTask) and task.schedule == "joint"
     disc, ref = task.encoder.model.config, bert(pydocs_bundle.info).model.config
     fields = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
@@ -168,9 +164,7 @@ def test_disc_gain_is_base_rate_entropy_minus_disc_loss(
     assert metrics["disc_gain"] == pytest.approx(expected, abs=1e-4)
 
 
-def test_a_few_steps_lower_both_losses_and_embed_shape(
-    task: Electra, batch: dict, pydocs_bundle: DatasetBundle
-) -> None:
+def test_a_few_steps_lower_both_losses(task: Electra, batch: dict) -> None:
     batch = {k: v[:12] for k, v in batch.items()}
     torch.manual_seed(4)
     with torch.no_grad():
@@ -180,8 +174,6 @@ def test_a_few_steps_lower_both_losses_and_embed_shape(
     with torch.no_grad():
         after = task.step(batch)
     assert after.mlm_loss < before.mlm_loss - 0.5 and after.disc_loss < before.disc_loss - 0.1
-    inputs, _ = pydocs_bundle.evaluation.collate([pydocs_bundle.evaluation.dataset[i] for i in range(5)])
-    assert task.embed(inputs).shape == (5, task.encoder.output_dim)
 
 
 def test_works_with_the_bert_encoder_and_checks_options(

@@ -5,7 +5,6 @@ import torch
 
 from sslcore.build import build_task
 from sslcore.data import DatasetBundle
-from sslcore.paradigms import Paradigm
 from sslcore.plugins import Registry
 from sslcore.testing.steps import train_steps
 from sslcore_nlp.tasks.mlm import MaskedLanguageModeling
@@ -18,19 +17,6 @@ def make_task(registry: Registry, pydocs_bundle: DatasetBundle) -> Callable[[int
         return build_task("mlm", pydocs_bundle, encoder_options={"dropout": 0.0}, registry=registry)
 
     return make
-
-
-def test_task_matches_its_spec_and_default_encoder(registry: Registry, make_task: Callable) -> None:
-    spec = registry.task("mlm")
-    task = make_task()
-    assert spec.paradigm is Paradigm.GENERATIVE is task.paradigm
-    assert (task.domain, task.signal, task.family, task.negatives) == (
-        spec.domain,
-        spec.signal,
-        spec.family,
-        spec.negatives,
-    )
-    assert spec.default_encoder == "bert" and task.encoder.model.config.num_hidden_layers == 2
 
 
 def test_output_embedding_is_tied_to_word_embeddings(make_task: Callable) -> None:

@@ -1,7 +1,13 @@
 import subprocess
 import sys
 
-from sslcore.plugins import get_registry, resolve_factory
+import pytest
+import torch
+
+from sslcore.build import build_task
+from sslcore.data import DatasetBundle
+from sslcore.paradigms import Paradigm
+from sslcore.plugins import Registry, get_registry, resolve_factory
 
 
 def test_registers_task_encoder_and_datasets() -> None:
@@ -26,3 +32,37 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("name", "paradigm", "encoder"),
+    [
+        ("mlm", Paradigm.GENERATIVE, "bert"),
+        ("clm", Paradigm.GENERATIVE, "bert"),
+        ("electra", Paradigm.ADVERSARIAL, "electra"),
+        ("simcse", Paradigm.CONTRASTIVE, "bert"),
+        ("sop", Paradigm.CONTRASTIVE, "bert"),
+        ("nsp", Paradigm.CONTRASTIVE, "bert"),
+    ],
+)
+def test_tasks_match_their_specs_and_count_their_tokens(
+    name: str, paradigm: Paradigm, encoder: str, registry: Registry, pydocs_bundle: DatasetBundle
+) -> None:
+    """Spec and task agree; every task reports ``tokens``, the non-padding input tokens of its
+    batch (the throughput figure of the benchmarks: tokens per second = sum of ``tokens`` / seconds)."""
+    spec = registry.task(name)
+    torch.manual_seed(0)
+    task = build_task(name, pydocs_bundle, registry=registry)
+    assert spec.paradigm is paradigm is task.paradigm and spec.default_encoder == encoder
+    assert (task.domain, task.signal, task.family, task.negatives) == (
+        spec.domain,
+        spec.signal,
+        spec.family,
+        spec.negatives,
+    )
+    assert task.encoder.model.config.num_hidden_layers == 2  # the default encoder's tiny preset
+    batch = task.collate(list(pydocs_bundle.pretrain[:8]))
+    with torch.no_grad():
+        out = task(batch)
+    assert out.metrics["tokens"] == float(batch["attention_mask"].sum()) > 0
+    assert out.metrics["tokens"] <= batch["input_ids"].numel()

@@ -6,12 +6,9 @@ import pytest
 from sslcore.data import DatasetBundle
 from sslcore.errors import ConfigError, DataNotFoundError
 from sslcore.evaluation.linear import linear_probe
-from sslcore_nlp.data.senteval import SENTEVAL, TREC_CLASSES, read_senteval, senteval
-from sslcore_nlp.data.sst2 import SST2_FILES
+from sslcore_nlp.data.senteval import FOLDER, SENTEVAL, TREC_CLASSES, read_senteval, senteval
 from sslcore_nlp.data.text_files import TextFormatError
 from sslcore_nlp.data.wikitext2 import CORPUS, wikitext2
-
-FOLDER = "text/senteval"
 
 
 def _write(root: Path, name: str, data: bytes) -> None:
@@ -111,12 +108,7 @@ def test_missing_probe_files_are_named_and_unknown_probe_is_refused(fake_root: P
         wikitext2(fake_root, probe="sst5")
 
 
-def test_sst2_alias_is_the_senteval_row(fake_root: Path, pydocs_bundle: DatasetBundle) -> None:
-    assert list(SST2_FILES.values()) == SENTEVAL["sst2"].files and list(SST2_FILES) == [
-        "train",
-        "val",
-        "test",
-    ]
+def test_senteval_evaluation_set_keeps_the_file_order(fake_root: Path, pydocs_bundle: DatasetBundle) -> None:
     evalset = senteval(fake_root, "sst2", pydocs_bundle.info["tokenizer"], 32)
     assert [y for _, y in evalset.dataset] == [1, 0, 1, 0, 1, 0]
 

@@ -16,6 +16,7 @@ LINES = [
     "Lobsters live on the sea floor and eat fish, molluscs and worms of the sea floor.",
     "Short line.",
 ] * 4
+TEXTS = [line.strip() for line in LINES if line.strip()]
 
 
 @pytest.fixture
@@ -33,22 +34,20 @@ def _options(**more: object) -> dict:
 def test_packed_blocks_keep_every_token_of_every_line(root: Path, registry: Registry) -> None:
     bundle = build_dataset("text-files", root, _options(), registry)
     tok = bundle.info["tokenizer"]
-    texts = [line.strip() for line in LINES if line.strip()]
-    expected = [i for text in texts for i in tok(text, add_special_tokens=False)["input_ids"]]
+    expected = [i for text in TEXTS for i in tok(text, add_special_tokens=False)["input_ids"]]
     blocks = [s["input_ids"] for s in bundle.pretrain]
     assert all(b[0] == tok.cls_token_id and b[-1] == tok.sep_token_id and len(b) <= 16 for b in blocks)
     assert [i for b in blocks for i in b[1:-1]] == expected
-    assert bundle.evaluation is None and bundle.info["lines"] == len(texts) == 12
+    assert bundle.evaluation is None and bundle.info["lines"] == len(TEXTS) == 12
 
 
 def test_lines_mode_one_sample_per_line_and_counts_truncation(root: Path, registry: Registry) -> None:
     packed = build_dataset("text-files", root, _options(), registry)
     lines = build_dataset("text-files", root, _options(mode="lines"), registry)
     tok = lines.info["tokenizer"]
-    texts = [line.strip() for line in LINES if line.strip()]
-    full = tok(texts)["input_ids"]
+    full = tok(TEXTS)["input_ids"]
     samples = [s["input_ids"] for s in lines.pretrain]
-    assert len(samples) == len(texts) and all(len(s) <= 16 and s[-1] == tok.sep_token_id for s in samples)
+    assert len(samples) == len(TEXTS) and all(len(s) <= 16 and s[-1] == tok.sep_token_id for s in samples)
     cut = sum(len(ids) > 16 for ids in full)
     assert lines.info["truncated_lines"] == cut == 4 and "truncated_lines" not in packed.info
     assert [s for s, ids in zip(samples, full) if len(ids) <= 16] == [ids for ids in full if len(ids) <= 16]

@@ -4,7 +4,6 @@ import pytest
 from transformers import PreTrainedTokenizerFast
 
 from sslcore.errors import ConfigError
-from sslcore_nlp.data.text_files import TextFormatError
 from sslcore_nlp.masking import make_masking
 from sslcore_nlp.tokenizer import (
     SPECIAL_TOKENS,
@@ -119,13 +118,6 @@ def test_a_tokenizer_without_the_needed_special_tokens_is_refused(tmp_path: Path
         make_masking(tok, "span")
     with pytest.raises(ConfigError, match=r"\[MASK\]"):
         make_masking(tok, "token")
-
-
-def test_undecodable_file_names_file_and_line(tmp_path: Path, cache: Path) -> None:
-    path = tmp_path / "bad.txt"
-    path.write_bytes(b"fine line\nanother fine line\nbad \xff byte\n")
-    with pytest.raises(TextFormatError, match=r"bad\.txt, line 3"):
-        wordpiece_from_files([path])
 
 
 def test_a_failed_save_leaves_no_staging_folder_and_the_next_run_works(

@@ -103,10 +103,6 @@ def sentence_documents(
     return documents
 
 
-def _tokens(document: Document) -> int:
-    return sum(len(s) for s in document)
-
-
 def split_document(document: Document, rng: random.Random) -> tuple[list[Any], list[Any]]:
     """``(A, B)``: the document cut at a uniformly drawn sentence boundary. Needs at
     least 2 (non-empty) sentences."""
@@ -149,7 +145,7 @@ def nsp_pairs(documents: Sequence[Document], rng: random.Random) -> list[Pair]:
     probability 0.5, ``(A, B', 1)`` with ``B'`` from another document (see the module
     docstring). Needs 2 such documents (a negative must come from somewhere else)."""
     usable = _usable(documents, "next sentence prediction", 2)
-    others = [i for i, d in enumerate(documents) if _tokens(d)]
+    others = [i for i, d in enumerate(documents) if _sentences(d)]  # any token
     pairs = []
     for i in usable:
         a, b = split_document(documents[i], rng)

@@ -29,11 +29,11 @@ class BertEncoder(TransformerEncoder):
     model_options = {"add_pooling_layer": False}
 
 
-def architecture(preset: str, presets: Mapping[str, tuple[int, int, int, int]] = PRESETS) -> dict[str, int]:
+def architecture(preset: str) -> dict[str, int]:
     """The config fields of ``preset``; ``ValueError`` naming the presets if unknown."""
-    if preset not in presets:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(presets)}")
-    layers, hidden, heads, intermediate = presets[preset]
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    layers, hidden, heads, intermediate = PRESETS[preset]
     return {
         "num_hidden_layers": layers,
         "hidden_size": hidden,
@@ -51,9 +51,6 @@ def bert(
 ) -> BertEncoder:
     """Build a randomly initialised BERT for the dataset in ``info`` (``preset`` is one of
     :data:`PRESETS`), or load one saved with ``save_pretrained`` from the local directory
-    ``pretrained`` (its vocabulary must be the dataset tokenizer's).
-
-    Vocabulary size and special ids come from ``info["tokenizer"]``; the number of
-    position embeddings is ``info["max_length"]``.
-    """
+    ``pretrained`` (its vocabulary must be the dataset tokenizer's); see
+    :func:`~sslcore_nlp.encoders.transformer.build_transformer_encoder`."""
     return build_transformer_encoder(BertEncoder, info, architecture(preset), pooling, dropout, pretrained)

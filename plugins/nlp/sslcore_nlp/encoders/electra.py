@@ -13,13 +13,11 @@ from typing import Annotated, Any
 from annotated_types import Interval
 from transformers import ElectraModel
 
-from sslcore_nlp.encoders.bert import PRESETS as BERT_PRESETS
 from sslcore_nlp.encoders.bert import architecture
 from sslcore_nlp.encoders.transformer import Pooling, TransformerEncoder, build_transformer_encoder
 
-#: the BERT presets' transformer (so ELECTRA and MLM runs compare equal encoders)
-PRESETS: dict[str, tuple[int, int, int, int]] = dict(BERT_PRESETS)
-#: embedding size E per preset: ELECTRA-Small's 128 for ``small``, the hidden size otherwise
+#: embedding size E per preset of :data:`sslcore_nlp.encoders.bert.PRESETS` (BERT's transformer, so
+#: ELECTRA and MLM runs compare equal encoders): ELECTRA-Small's 128 for ``small``, the hidden size otherwise
 EMBEDDING_SIZES: dict[str, int] = {"tiny": 128, "small": 128, "base": 768}
 
 
@@ -37,7 +35,7 @@ def electra(
     pretrained: str | None = None,
 ) -> ElectraEncoder:
     """Build a randomly initialised ELECTRA transformer for the dataset in ``info``
-    (``preset``: :data:`PRESETS` with :data:`EMBEDDING_SIZES`), or load one saved with
+    (``preset``: BERT's presets with :data:`EMBEDDING_SIZES`), or load one saved with
     ``save_pretrained`` from the local directory ``pretrained``."""
-    fields = {**architecture(preset, PRESETS), "embedding_size": EMBEDDING_SIZES[preset]}
+    fields = {**architecture(preset), "embedding_size": EMBEDDING_SIZES[preset]}
     return build_transformer_encoder(ElectraEncoder, info, fields, pooling, dropout, pretrained)

@@ -49,11 +49,6 @@ class TransformerEncoder(nn.Module):
         self.pooling = pooling
         self.output_dim: int = self.model.config.hidden_size
 
-    @property
-    def causal(self) -> bool:
-        """Whether self-attention is causal (``config.is_decoder``)."""
-        return bool(getattr(self.model.config, "is_decoder", False))
-
     def token_states(self, batch: Mapping[str, Tensor]) -> Tensor:
         """Last-layer hidden states ``[B, L, output_dim]``."""
         inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}

@@ -17,23 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
 
 from sslcore.data import info_get
 from sslcore.errors import ConfigError
 from sslcore.paradigms import GenerativeTask, TaskOutput
-from sslcore_nlp.masking import IGNORE
-from sslcore_nlp.tasks.mlm_head import tied_mlm_head
-
-
-def _tokens(batch: Mapping[str, Tensor]) -> float | Tensor:
-    """Non-padding input tokens of the batch (the throughput metric, as ``mlm``'s; a device
-    scalar, read by the trainer at its log points)."""
-    mask = batch.get("attention_mask")
-    return mask.sum() if mask is not None else float(batch["input_ids"].numel())
+from sslcore_nlp.tasks import input_tokens
+from sslcore_nlp.tasks.mlm_head import masked_lm_loss, tied_mlm_head
 
 
 class CausalLanguageModeling(GenerativeTask):
@@ -68,20 +59,8 @@ class CausalLanguageModeling(GenerativeTask):
 
     def forward(self, batch: Mapping[str, Tensor]) -> TaskOutput:
         states = self.encoder.token_states(batch)[:, :-1]  # [B, L-1, d] predict position t+1
-        targets = batch["labels"][:, 1:]
-        predicted = targets != IGNORE
-        if not predicted.any():
-            return TaskOutput(states.sum() * 0.0, {"predicted_tokens": 0.0, "tokens": _tokens(batch)})
-        logits = self.decoder(states[predicted])  # [M, vocab_size]
-        loss = F.cross_entropy(logits, targets[predicted])
-        with torch.no_grad():
-            accuracy = (logits.argmax(-1) == targets[predicted]).float().mean()
-        return TaskOutput(
-            loss,
-            {
-                "next_token_accuracy": accuracy,
-                "perplexity": loss.detach().exp(),
-                "predicted_tokens": predicted.sum(),
-                "tokens": _tokens(batch),
-            },
-        )
+        loss, mlm = masked_lm_loss(self.decoder, states, batch["labels"][:, 1:])
+        metrics = {"predicted_tokens": mlm["masked_tokens"], "tokens": input_tokens(batch)}
+        if "mlm_accuracy" in mlm:  # absent when no position has a real next token (zero loss)
+            metrics.update(next_token_accuracy=mlm["mlm_accuracy"], perplexity=loss.detach().exp())
+        return TaskOutput(loss, metrics)

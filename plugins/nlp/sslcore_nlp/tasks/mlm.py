@@ -24,10 +24,8 @@ from transformers import PreTrainedTokenizerBase
 
 from sslcore.data import info_get
 from sslcore.paradigms import GenerativeTask, TaskOutput
-from sslcore_nlp.masking import IGNORE, make_masking
+from sslcore_nlp.masking import make_masking
 from sslcore_nlp.tasks.mlm_head import masked_lm_loss, tied_mlm_head
-
-__all__ = ["IGNORE", "MaskedLanguageModeling"]
 
 
 class MaskedLanguageModeling(GenerativeTask):

@@ -34,17 +34,10 @@ from sslcore.data import info_get
 from sslcore.errors import ConfigError
 from sslcore.paradigms import ContrastiveTask, TaskOutput
 from sslcore_nlp.data.sentence_pairs import Pair, SampleDocuments, encode_pair, nsp_pairs, sop_pairs
+from sslcore_nlp.encoders.transformer import MODEL_INPUTS
 from sslcore_nlp.masking import make_masking
+from sslcore_nlp.tasks import input_tokens
 from sslcore_nlp.tasks.mlm_head import masked_lm_loss, tied_mlm_head
-
-_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def _tokens(batch: Mapping[str, Tensor]) -> float | Tensor:
-    """Non-padding input tokens of the batch (the throughput metric, as ``mlm``'s; a device
-    scalar, read by the trainer at its log points)."""
-    mask = batch.get("attention_mask")
-    return mask.sum() if mask is not None else float(batch["input_ids"].numel())
 
 
 def collate_rng() -> random.Random:
@@ -109,7 +102,7 @@ class SegmentPairTask(ContrastiveTask):
         return {**batch, "labels": torch.tensor([p.label for p in pairs])}
 
     def forward(self, batch: Mapping[str, Tensor]) -> TaskOutput:
-        inputs = {k: batch[k] for k in _MODEL_INPUTS if k in batch}
+        inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
         if self.mlm_weight == 0:
             return self._pair_output(self.head(self.encoder(inputs)), batch)  # logits [N, 2]
         states = self.encoder.token_states(inputs)  # [N, L, d]
@@ -130,7 +123,7 @@ class SegmentPairTask(ContrastiveTask):
         loss = F.cross_entropy(logits, labels)
         with torch.no_grad():
             accuracy = (logits.argmax(-1) == labels).float().mean()
-        metrics = {self.metric: accuracy, "pairs": float(len(labels)), "tokens": _tokens(batch)}
+        metrics = {self.metric: accuracy, "pairs": float(len(labels)), "tokens": input_tokens(batch)}
         return TaskOutput(loss, metrics)
 
 

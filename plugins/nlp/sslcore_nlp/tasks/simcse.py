@@ -34,9 +34,10 @@ from sslcore.data import info_get
 from sslcore.errors import ConfigError
 from sslcore.paradigms import ContrastiveTask, TaskOutput
 from sslcore_nlp.data.sentence_pairs import SampleDocuments
+from sslcore_nlp.encoders.transformer import MODEL_INPUTS
+from sslcore_nlp.tasks import input_tokens
 from sslcore_nlp.tasks.pair_prediction import collate_rng
 
-_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 SEGMENTS = ("sentence", "sample")
 
 
@@ -101,16 +102,15 @@ class SimCSE(ContrastiveTask):
 
     def project(self, batch: Mapping[str, Tensor]) -> Tensor:
         """``h = g(f(x))``: ``[N, L]`` inputs -> ``[N, output_dim]``."""
-        return self.head(self.encoder({k: batch[k] for k in _MODEL_INPUTS if k in batch}))
+        return self.head(self.encoder({k: batch[k] for k in MODEL_INPUTS if k in batch}))
 
     def forward(self, batch: Mapping[str, Tensor]) -> TaskOutput:
-        twice = {k: torch.cat([batch[k], batch[k]]) for k in _MODEL_INPUTS if k in batch}
+        twice = {k: torch.cat([batch[k], batch[k]]) for k in MODEL_INPUTS if k in batch}
         z1, z2 = self.project(twice).chunk(2)  # two dropout masks, one pass
         loss = info_nce(z1, z2, temperature=self.temperature)
         with torch.no_grad():
             sim = torch.nn.functional.normalize(z1, dim=1) @ torch.nn.functional.normalize(z2, dim=1).T
             top1 = (sim.argmax(1) == torch.arange(len(sim), device=sim.device)).float().mean()
-        metrics = {"positive_cosine": sim.diagonal().mean(), "top1": top1}
-        mask = batch.get("attention_mask")  # each sentence's tokens counted once (encoded twice)
-        metrics["tokens"] = mask.sum() if mask is not None else float(batch["input_ids"].numel())
+        # each sentence's tokens counted once (encoded twice)
+        metrics = {"positive_cosine": sim.diagonal().mean(), "top1": top1, "tokens": input_tokens(batch)}
         return TaskOutput(loss, metrics)
