@@ -52,13 +52,19 @@ def _undirected(data: Data, undirected: bool | None) -> bool:
 
 
 class RandomTransform(BaseTransform):
-    """Base of the random augmentations: holds ``self.generator`` (see the module docstring)."""
+    """Base of the random augmentations: holds ``self.generator`` (see the module docstring);
+    shown with its rate ``self.p``."""
+
+    p: float
 
     def __init__(self, generator: GeneratorLike = None):
         self.generator = make_generator(generator)
 
     def rand(self, *shape: int, device: Any = None) -> Tensor:
         return torch.rand(*shape, generator=self.generator).to(device)  # device-ok: seeded CPU stream
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
 
 
 class DropNodes(RandomTransform):
@@ -77,9 +83,6 @@ class DropNodes(RandomTransform):
         if not bool(keep.any()):
             keep[torch.randint(0, n, (), generator=self.generator)] = True
         return data.subgraph(keep.to(data.edge_index.device))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(p={self.p})"
 
 
 class DropEdges(RandomTransform):
@@ -102,9 +105,6 @@ class DropEdges(RandomTransform):
         else:
             keep = self.rand(edge_index.shape[1], device=edge_index.device) >= self.p
         return data.edge_subgraph(keep)  # edge_weight / edge_attr follow
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(p={self.p})"
 
 
 class AddEdges(RandomTransform):
@@ -159,9 +159,6 @@ class AddEdges(RandomTransform):
                 out[key] = torch.cat([value, extra], dim=0)
         return out
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(p={self.p})"
-
 
 class MaskFeatures(RandomTransform):
     r"""Feature masking (GRACE's "masking node features"): every feature *column* is
@@ -177,9 +174,6 @@ class MaskFeatures(RandomTransform):
         keep = self.rand(data.x.shape[1], device=data.x.device) >= self.p
         data.x = data.x * keep.to(data.x.dtype)
         return data
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(p={self.p})"
 
 
 class RandomWalkSubgraph(RandomTransform):

@@ -19,6 +19,36 @@ GIN_TU = {"num_layers": 3, "hidden_dim": 32, "output_dim": 32}
 CORA = "docs/benchmarks.md, 'Graph plugin methods on Cora' (benchmarks/graph_methods.py)"
 
 
+def _task(name: str, factory: str, summary: str, default_encoder: str = "gcn", **fields: Any) -> TaskSpec:
+    """A graph task ``name`` built by ``sslcore_graph.<factory>`` (``gcn`` by default)."""
+    return TaskSpec(
+        name, "graph", factory=f"{_PKG}.{factory}", summary=summary, default_encoder=default_encoder, **fields
+    )
+
+
+def _dataset(name: str, sample: str, summary: str, module: str = "", needs_root: bool = True) -> DatasetSpec:
+    """A graph dataset ``name`` built by ``sslcore_graph.datasets.<module or name>:<name>``."""
+    factory = f"{_PKG}.datasets.{module or name}:{name}"
+    return DatasetSpec(name, "graph", factory, sample, summary, needs_root=needs_root)
+
+
+def _adam_on_cora(epochs: int, lr: float, reference: str, **fields: Any) -> Recipe:
+    """The papers' Adam at a constant ``lr`` for ``epochs`` on Cora (its default options)."""
+    train = {"epochs": epochs, "lr": lr, **ADAM_CONSTANT}
+    return Recipe(train=train, dataset="cora", reference=reference, **fields)
+
+
+def _gin_tu(lr: float, reference: str) -> Recipe:
+    """GraphCL / InfoGraph as benchmarked: their unsupervised TU settings (GIN 3 x 32, sum
+    readout, batch 128, Adam, 20 epochs) on Cora's 2-hop ego-networks."""
+    return Recipe(
+        train={"epochs": 20, "lr": lr, "batch_size": 128, **ADAM_CONSTANT},
+        encoder_options=GIN_TU,
+        dataset="ego_networks",
+        reference=reference,
+    )
+
+
 def _autoencoder(lr: float, reference: str) -> Recipe:
     """A graph auto-encoder as benchmarked: GCN 32 -> 16, dense reconstruction, 200 epochs,
     on Cora's raw features with 10 % of the edges held out (``link_split``: what the link
@@ -36,26 +66,23 @@ def _autoencoder(lr: float, reference: str) -> Recipe:
 @hookimpl
 def sslcore_register_tasks() -> list[TaskSpec]:
     return [
-        TaskSpec(
+        # -- node-level contrastive tasks (DGI, GRACE, BGRL, MVGRL) --
+        _task(
             "dgi",
-            domain="graph",
-            factory=f"{_PKG}.tasks.dgi:DeepGraphInfomax",
-            summary="Deep Graph Infomax: node-summary mutual information vs. a feature-shuffled graph",
-            default_encoder="gcn",
-            recipe=Recipe(
-                train={"epochs": 200, "lr": 0.001, **ADAM_CONSTANT},
-                dataset="cora",
-                reference="Velickovic et al. 2019: 1 GCN layer x 512, PReLU, Adam lr 0.001; a fixed 200 "
+            "tasks.dgi:DeepGraphInfomax",
+            "Deep Graph Infomax: node-summary mutual information vs. a feature-shuffled graph",
+            recipe=_adam_on_cora(
+                200,
+                0.001,
+                "Velickovic et al. 2019: 1 GCN layer x 512, PReLU, Adam lr 0.001; a fixed 200 "
                 "epochs instead of early stopping (chosen on the validation nodes). Measured: "
                 f"{CORA}: 82.10 +- 0.90 % linear probe, 5 seeds (paper 82.3 +- 0.6)",
             ),
         ),
-        TaskSpec(
+        _task(
             "grace",
-            domain="graph",
-            factory=f"{_PKG}.tasks.grace:GRACE",
-            summary="GRACE: NT-Xent between nodes of two views (edge dropping + feature masking), intra- and inter-view negatives",
-            default_encoder="gcn",
+            "tasks.grace:GRACE",
+            "GRACE: NT-Xent between nodes of two views (edge dropping + feature masking), intra- and inter-view negatives",
             recipe=Recipe(
                 train={
                     "epochs": 400,
@@ -82,12 +109,10 @@ def sslcore_register_tasks() -> list[TaskSpec]:
                 f"epochs. Measured: {CORA}: 82.68 +- 0.56 %, 5 seeds (DGL 82.2)",
             ),
         ),
-        TaskSpec(
+        _task(
             "bgrl",
-            domain="graph",
-            factory=f"{_PKG}.tasks.bgrl:BGRL",
-            summary="BGRL: predict an EMA target encoder's node embeddings of the other view (negative cosine), no negatives",
-            default_encoder="gcn",
+            "tasks.bgrl:BGRL",
+            "BGRL: predict an EMA target encoder's node embeddings of the other view (negative cosine), no negatives",
             recipe=Recipe(
                 train={"epochs": 200, "lr": 5e-4, "optimizer": "adamw", "weight_decay": 1e-5, "warmup": 0.05},
                 encoder_options={
@@ -103,26 +128,23 @@ def sslcore_register_tasks() -> list[TaskSpec]:
                 f"{CORA}: 77.0 %, 1 seed",
             ),
         ),
-        TaskSpec(
+        _task(
             "mvgrl",
-            domain="graph",
-            factory=f"{_PKG}.tasks.mvgrl:MVGRL",
-            summary="MVGRL: cross-view node-graph mutual information between adjacency and PPR-diffusion views",
-            default_encoder="gcn",
-            recipe=Recipe(
-                train={"epochs": 100, "lr": 0.001, **ADAM_CONSTANT},
-                dataset="cora",
-                reference="Hassani & Khasahmadi 2020, Cora: GCN 512, Adam lr 0.001; a fixed 100 epochs on "
+            "tasks.mvgrl:MVGRL",
+            "MVGRL: cross-view node-graph mutual information between adjacency and PPR-diffusion views",
+            recipe=_adam_on_cora(
+                100,
+                0.001,
+                "Hassani & Khasahmadi 2020, Cora: GCN 512, Adam lr 0.001; a fixed 100 epochs on "
                 f"the full graph instead of early stopping on 2000-node samples. Measured: {CORA}: "
                 "81.5 %, 1 seed (paper 86.8 +- 0.5)",
             ),
         ),
-        # -- node-level contrastive tasks (GRACE, BGRL, MVGRL) --
-        TaskSpec(
+        # -- graph-level tasks (GCC, GraphCL, InfoGraph) --
+        _task(
             "gcc",
-            domain="graph",
-            factory=f"{_PKG}.tasks.gcc:GraphContrastiveCoding",
-            summary="GCC: subgraph instance discrimination (RWR subgraphs, MoCo queue), structure only, transfers",
+            "tasks.gcc:GraphContrastiveCoding",
+            "GCC: subgraph instance discrimination (RWR subgraphs, MoCo queue), structure only, transfers",
             default_encoder="gin",
             recipe=Recipe(
                 train={"seconds": 180, "lr": 0.005, "grad_clip": 1.0, **ADAMW_COSINE},
@@ -133,94 +155,77 @@ def sslcore_register_tasks() -> list[TaskSpec]:
                 "alone says little about Cora's topics)",
             ),
         ),
-        TaskSpec(
+        _task(
             "graphcl",
-            domain="graph",
-            factory=f"{_PKG}.tasks.graphcl:GraphCL",
-            summary="GraphCL: NT-Xent between two augmented views of each graph (graph level)",
+            "tasks.graphcl:GraphCL",
+            "GraphCL: NT-Xent between two augmented views of each graph (graph level)",
             default_encoder="gin",
-            recipe=Recipe(
-                train={"epochs": 20, "lr": 0.01, "batch_size": 128, **ADAM_CONSTANT},
-                encoder_options=GIN_TU,
-                dataset="ego_networks",
-                reference="You et al. 2020, unsupervised TU settings: GIN 3 x 32, sum readout, batch 128, "
+            recipe=_gin_tu(
+                0.01,
+                "You et al. 2020, unsupervised TU settings: GIN 3 x 32, sum readout, batch 128, "
                 "Adam lr 0.01, 20 epochs, augmentation ratio 0.2; benchmarked on Cora's 2-hop "
                 f"ego-networks (no TU data offline). Measured: {CORA}: 55.5 %, 10-fold CV, 1 seed",
             ),
         ),
-        TaskSpec(
+        _task(
             "infograph",
-            domain="graph",
-            factory=f"{_PKG}.tasks.infograph:InfoGraph",
-            summary="InfoGraph: node-graph mutual information (JSD), other graphs of the batch as negatives",
+            "tasks.infograph:InfoGraph",
+            "InfoGraph: node-graph mutual information (JSD), other graphs of the batch as negatives",
             default_encoder="gin",
-            recipe=Recipe(
-                train={"epochs": 20, "lr": 0.001, "batch_size": 128, **ADAM_CONSTANT},
-                encoder_options=GIN_TU,
-                dataset="ego_networks",
-                reference="Sun et al. 2020, unsupervised TU settings: GIN 3 x 32, sum readout, batch 128, "
+            recipe=_gin_tu(
+                0.001,
+                "Sun et al. 2020, unsupervised TU settings: GIN 3 x 32, sum readout, batch 128, "
                 "Adam lr 0.001, 20 epochs; benchmarked on Cora's 2-hop ego-networks. Measured: "
                 f"{CORA}: 79.87 %, 10-fold CV, 1 seed",
             ),
         ),
-        # -- graph-level tasks (GCC, GraphCL, InfoGraph) --
         # -- generative and adversarial tasks (GAE, VGAE, attribute masking, ARGA, ARVGA) --
-        TaskSpec(
+        _task(
             "gae",
-            domain="graph",
-            factory=f"{_PKG}.tasks.autoencoders:GraphAutoEncoder",
-            summary="GAE: reconstruct edges with an inner-product decoder, negative sampling (link prediction)",
-            default_encoder="gcn",
+            "tasks.autoencoders:GraphAutoEncoder",
+            "GAE: reconstruct edges with an inner-product decoder, negative sampling (link prediction)",
             recipe=_autoencoder(
                 0.01,
                 "Kipf & Welling 2016: GCN 32 -> 16, lr 0.01, 200 epochs, 85 / 5 / 10 link split. "
                 f"Measured: {CORA}: link AUC 92.23 / AP 93.01 (paper 91.0 / 92.0)",
             ),
         ),
-        TaskSpec(
+        _task(
             "vgae",
-            domain="graph",
-            factory=f"{_PKG}.tasks.autoencoders:VariationalGraphAutoEncoder",
-            summary="VGAE: variational graph auto-encoder (Gaussian latents, KL/N), inner-product decoder",
-            default_encoder="gcn",
+            "tasks.autoencoders:VariationalGraphAutoEncoder",
+            "VGAE: variational graph auto-encoder (Gaussian latents, KL/N), inner-product decoder",
             recipe=_autoencoder(
                 0.01,
                 "Kipf & Welling 2016: GCN 32 -> 16, lr 0.01, 200 epochs, 85 / 5 / 10 link split. "
                 f"Measured: {CORA}: link AUC 92.43 / AP 92.32 (paper 91.4 / 92.6)",
             ),
         ),
-        TaskSpec(
+        _task(
             "attribute_masking",
-            domain="graph",
-            factory=f"{_PKG}.tasks.attribute_masking:AttributeMasking",
-            summary="attribute masking (Hu et al. 2020): predict the features of 15 % masked nodes",
-            default_encoder="gcn",
-            recipe=Recipe(
-                train={"epochs": 100, "lr": 0.001, **ADAM_CONSTANT},
-                dataset="cora",
-                dataset_options={"normalize_features": False},  # raw binary bag-of-words -> BCE
-                reference="Hu et al. 2020: mask 15 % of the nodes, predict their raw binary features (BCE); "
+            "tasks.attribute_masking:AttributeMasking",
+            "attribute masking (Hu et al. 2020): predict the features of 15 % masked nodes",
+            recipe=_adam_on_cora(
+                100,
+                0.001,
+                "Hu et al. 2020: mask 15 % of the nodes, predict their raw binary features (BCE); "
                 f"GCN 512, Adam lr 0.001, 100 epochs. Measured: {CORA}: 76.3 %, 1 seed",
+                dataset_options={"normalize_features": False},  # raw binary bag-of-words -> BCE
             ),
         ),
-        TaskSpec(
+        _task(
             "arga",
-            domain="graph",
-            factory=f"{_PKG}.tasks.arga:AdversarialGraphAutoEncoder",
-            summary="ARGA: graph auto-encoder + MLP discriminator pushing embeddings to a Gaussian prior",
-            default_encoder="gcn",
+            "tasks.arga:AdversarialGraphAutoEncoder",
+            "ARGA: graph auto-encoder + MLP discriminator pushing embeddings to a Gaussian prior",
             recipe=_autoencoder(
                 0.005,
                 "Pan et al. 2018: VGAE's settings at lr 0.005. "
                 f"Measured: {CORA}: link AUC 89.32 / AP 88.55 (paper 92.4 / 93.2)",
             ),
         ),
-        TaskSpec(
+        _task(
             "arvga",
-            domain="graph",
-            factory=f"{_PKG}.tasks.arga:AdversarialVariationalGraphAutoEncoder",
-            summary="ARVGA: variational graph auto-encoder + MLP discriminator against a Gaussian prior",
-            default_encoder="gcn",
+            "tasks.arga:AdversarialVariationalGraphAutoEncoder",
+            "ARVGA: variational graph auto-encoder + MLP discriminator against a Gaussian prior",
             recipe=_autoencoder(
                 0.005,
                 "Pan et al. 2018: VGAE's settings at lr 0.005. "
@@ -233,31 +238,14 @@ def sslcore_register_tasks() -> list[TaskSpec]:
 @hookimpl
 def sslcore_register_encoders() -> list[EncoderSpec]:
     return [
-        EncoderSpec(
-            "gcn",
-            domain="graph",
-            factory=f"{_PKG}.encoders.gcn:build_gcn",
-            summary="GCNConv layers + PReLU (DGI: 1 layer, 512 units); node embeddings",
-        ),
-        EncoderSpec(
-            "gin",
-            domain="graph",
-            factory=f"{_PKG}.encoders.gin:build_gin",
-            summary="GINConv (MLP) + BatchNorm + ReLU, 5 x 32 units, layers concatenated, sum readout",
-        ),
-        EncoderSpec(
-            "gat",
-            domain="graph",
-            factory=f"{_PKG}.encoders.gat:build_gat",
-            summary="GATConv layers (4 heads concatenated) + ELU, 2 x 256 units, mean readout",
-        ),
-        EncoderSpec(
-            "sage",
-            domain="graph",
-            factory=f"{_PKG}.encoders.sage:build_sage",
-            summary="GraphSAGE (SAGEConv, mean aggregation) + ReLU, 2 x 256 units, mean readout",
-        ),
-        # -- more encoders --
+        EncoderSpec(name, "graph", f"{_PKG}.encoders.{name}:build_{name}", summary)
+        for name, summary in (
+            ("gcn", "GCNConv layers + PReLU (DGI: 1 layer, 512 units); node embeddings"),
+            ("gin", "GINConv (MLP) + BatchNorm + ReLU, 5 x 32 units, layers concatenated, sum readout"),
+            ("gat", "GATConv layers (4 heads concatenated) + ELU, 2 x 256 units, mean readout"),
+            ("sage", "GraphSAGE (SAGEConv, mean aggregation) + ReLU, 2 x 256 units, mean readout"),
+            # -- more encoders --
+        )
     ]
 
 
@@ -265,45 +253,30 @@ def sslcore_register_encoders() -> list[EncoderSpec]:
 def sslcore_register_datasets() -> list[DatasetSpec]:
     planetoid = "Planetoid citation graph, public split, row-normalised features"
     return [
-        DatasetSpec("cora", "graph", f"{_PKG}.datasets.planetoid:cora", "node", f"Cora: {planetoid}"),
-        DatasetSpec(
-            "citeseer", "graph", f"{_PKG}.datasets.planetoid:citeseer", "node", f"CiteSeer: {planetoid}"
-        ),
-        DatasetSpec("pubmed", "graph", f"{_PKG}.datasets.planetoid:pubmed", "node", f"PubMed: {planetoid}"),
-        DatasetSpec(
+        _dataset("cora", "node", f"Cora: {planetoid}", "planetoid"),
+        _dataset("citeseer", "node", f"CiteSeer: {planetoid}", "planetoid"),
+        _dataset("pubmed", "node", f"PubMed: {planetoid}", "planetoid"),
+        _dataset(
             "sbm",
-            "graph",
-            f"{_PKG}.datasets.sbm:sbm",
             "node",
             "synthetic stochastic-block-model graph (400 nodes, 4 classes, 1024 features), no files needed",
             needs_root=False,
         ),
-        DatasetSpec(
-            "karate",
-            "graph",
-            f"{_PKG}.datasets.karate:karate",
-            "node",
-            "Zachary's karate club (34 nodes, 4 classes), ships with PyG",
-            needs_root=False,
+        _dataset(
+            "karate", "node", "Zachary's karate club (34 nodes, 4 classes), ships with PyG", needs_root=False
         ),
-        DatasetSpec(
+        _dataset(
             "tudataset",
-            "graph",
-            f"{_PKG}.datasets.tudataset:tudataset",
             "graph",
             "TU graph classification (name=MUTAG, PROTEINS, IMDB-BINARY, ...), 10-fold CV; local files",
         ),
-        DatasetSpec(
+        _dataset(
             "transfer",
-            "graph",
-            f"{_PKG}.datasets.transfer:transfer",
             "node",
             "GCC transfer: pretrain on other graphs (synthetic SBM/BA, karate, ...), evaluate on cora",
         ),
-        DatasetSpec(
+        _dataset(
             "ego_networks",
-            "graph",
-            f"{_PKG}.datasets.ego_networks:ego_networks",
             "graph",
             "every node's 2-hop ego-network of a node-level dataset (source=cora), labelled with the "
             "centre's class: graph classification without TU files, 10-fold CV",

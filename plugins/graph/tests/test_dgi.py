@@ -4,15 +4,14 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from sslcore import get_registry
 from sslcore.testing.steps import train_steps
 from sslcore_graph.corruption import shuffle_node_features
-from sslcore_graph.encoders.gcn import GCNEncoder
+from sslcore_graph.encoders.gcn import build_gcn
 from sslcore_graph.tasks.dgi import DeepGraphInfomax
 
 
 def make_task(num_features: int = 8, dim: int = 32) -> DeepGraphInfomax:
-    return DeepGraphInfomax(GCNEncoder(num_features, output_dim=dim))
+    return DeepGraphInfomax(build_gcn({"num_features": num_features}, output_dim=dim))
 
 
 def train(task: DeepGraphInfomax, graph: Data, steps: int, lr: float = 0.01) -> list[float]:
@@ -28,13 +27,6 @@ def test_corruption_permutes_feature_rows_and_keeps_edges(small_graph: Data) -> 
     assert torch.equal(rows, shuffled_rows) and torch.equal(counts, shuffled_counts)  # same multiset
     assert corrupted.edge_index is small_graph.edge_index
     assert torch.equal(small_graph.x, x_before)  # the input graph is not modified
-
-
-def test_the_spec_reads_its_taxonomy_from_the_class() -> None:
-    spec = get_registry().task("dgi")
-    facts = DeepGraphInfomax.taxonomy()
-    assert all(v is None for v in spec.declared_taxonomy().values())  # the class is the only source
-    assert {**spec.taxonomy(), "paradigm": spec.paradigm.value} == facts
 
 
 def test_a_few_steps_lower_the_loss(small_graph: Data) -> None:
@@ -90,10 +82,3 @@ def test_embed_returns_the_encoder_node_embeddings(small_graph: Data) -> None:
     z = task.embed(small_graph)
     assert z.shape == (small_graph.num_nodes, 16)
     torch.testing.assert_close(z, task.encoder(small_graph))
-
-
-def test_collate_takes_exactly_one_graph(small_graph: Data) -> None:
-    task = make_task()
-    assert task.collate([small_graph]) is small_graph
-    with pytest.raises(ValueError, match="one full graph"):
-        task.collate([small_graph, small_graph])

@@ -3,13 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import GINConv, global_add_pool
 from torch_geometric.utils import to_undirected
 
 from sslcore.build import build_dataset
 from sslcore.testing.steps import train_steps
+from sslcore_graph.encoders.gin import build_gin
 from sslcore_graph.subgraphs import (
     POSITIONAL_DIM,
     CSRGraph,
@@ -21,32 +20,15 @@ from sslcore_graph.subgraphs import (
 from sslcore_graph.tasks.gcc import DEGREE_DIM, NUM_FEATURES, GraphContrastiveCoding
 
 
-class TinyGIN(nn.Module):
-    """Two GIN layers, sum readout of every layer concatenated: ``Batch -> [num_graphs, 32]``."""
-
-    def __init__(self, in_features: int = NUM_FEATURES, hidden: int = 16):
-        super().__init__()
-        self.convs = nn.ModuleList(
-            GINConv(nn.Sequential(nn.Linear(a, hidden), nn.ReLU(), nn.Linear(hidden, hidden)))
-            for a in (in_features, hidden)
-        )
-        self.output_dim = 2 * hidden
-
-    def forward(self, data: Data) -> torch.Tensor:
-        h, pooled = data.x, []
-        for conv in self.convs:
-            h = torch.relu(conv(h, data.edge_index))
-            pooled.append(global_add_pool(h, data.batch))
-        return torch.cat(pooled, dim=1)
-
-
 def path_graph(n: int) -> Data:
     return Data(edge_index=to_undirected(torch.stack([torch.arange(n - 1), torch.arange(1, n)])), num_nodes=n)
 
 
 def make_task(**options) -> GraphContrastiveCoding:
     defaults = dict(num_seeds=16, rw_hops=32, queue_size=64)
-    return GraphContrastiveCoding(TinyGIN(), **(defaults | options))
+    # the registered gin, small: two layers of 16, both concatenated, sum readout -> [num_graphs, 32]
+    encoder = build_gin({"num_features": NUM_FEATURES}, hidden_dim=16, output_dim=16, num_layers=2, norm=None)
+    return GraphContrastiveCoding(encoder, **(defaults | options))
 
 
 def test_restart_probability_one_keeps_every_visit_next_to_the_seed(small_graph: Data) -> None:
@@ -199,18 +181,10 @@ def test_embed_returns_one_row_per_node_or_per_graph(small_graph: Data) -> None:
     with torch.no_grad():
         z = task.embed(small_graph)
         again = task.embed(small_graph)
-        graphs = task.embed(
-            Batch.from_data_list(
-                [
-                    small_graph,
-                    Data(
-                        x=torch.ones(5, 8),
-                        edge_index=path_graph(5).edge_index,
-                        y=torch.zeros(5, dtype=torch.long),
-                    ),
-                ]
-            )
+        other = Data(
+            x=torch.ones(5, 8), edge_index=path_graph(5).edge_index, y=torch.zeros(5, dtype=torch.long)
         )
+        graphs = task.embed(Batch.from_data_list([small_graph, other]))
     assert z.shape == (small_graph.num_nodes, task.encoder.output_dim)
     assert torch.equal(z, again)  # seeded walks: reproducible embeddings
     assert torch.allclose(z.norm(dim=1), torch.ones(len(z)), atol=1e-4)

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+#: one seed on the CPU, one thread; a test adds settings and its single ``[[run]]``
+SETTINGS = '[settings]\nseeds = [0]\ndevice = "cpu"\nthreads = 1\n'
+
+
+def only_record(tmp_path: Path, grid: str, log: Any = lambda message: None) -> dict:
+    """The record of a grid of one run, ``SETTINGS`` followed by ``grid``."""
+    from sslcore.compare import parse_grid, run_grid
+
+    (record,) = run_grid(parse_grid(SETTINGS + grid), tmp_path, log=log)
+    return record
 
 
 def test_a_link_grid_records_auc_and_ap_beside_the_accuracy(tmp_path: Path) -> None:
     """``sslcore compare`` with the link protocol: every number of the protocol (AUC, AP,
     the chosen threshold's accuracy) is in the record's ``metrics``, per model."""
-    from sslcore.compare import parse_grid, run_grid
-
-    grid = parse_grid(
-        """
-[settings]
-seeds = [0]
-device = "cpu"
-threads = 1
-protocol = "link"
+    grid = """protocol = "link"
 
 [[run]]
 task = "gae"
@@ -25,8 +29,7 @@ dataset = "karate"
 budget = {steps = 5}
 dataset_options = {link_split = true}
 """
-    )
-    (record,) = run_grid(grid, tmp_path, log=lambda message: None)
+    record = only_record(tmp_path, grid)
     assert record["status"] == "ok", record.get("error")
     for which in ("pretrained", "random_init"):
         numbers = record["metrics"][which]
@@ -41,26 +44,18 @@ def test_a_grid_notes_a_budget_far_below_the_recipe_instead_of_warning(tmp_path:
     a note in the runner's log and the record, without the advice to drop CLI flags."""
     import warnings
 
-    from sslcore.compare import parse_grid, run_grid
     from sslcore.recipes import ShortBudgetWarning
 
-    grid = parse_grid(
-        """
-[settings]
-seeds = [0]
-device = "cpu"
-threads = 1
-
+    grid = """
 [[run]]
 task = "dgi"
 dataset = "karate"
 budget = {steps = 2}
 """
-    )
     messages: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", ShortBudgetWarning)  # escaping the runner would fail the run
-        (record,) = run_grid(grid, tmp_path, log=messages.append)
+        record = only_record(tmp_path, grid, messages.append)
     assert record["status"] == "ok", record.get("error")
     assert record["budget_note"].startswith("the training budget (2 steps) is far too short")
     assert "--epochs" not in record["budget_note"]

@@ -11,6 +11,8 @@ from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_poo
 from sslcore import get_registry
 from sslcore.build import build_encoder
 from sslcore.encoder import check_encoder_output
+from sslcore.plugins.specs import resolve_factory
+from sslcore_graph.encoders.gcn import build_gcn
 
 NUM_FEATURES = 6
 #: small widths keep the tests fast; every encoder takes these options
@@ -43,8 +45,11 @@ def test_the_four_encoders_are_registered() -> None:
 
 
 @pytest.mark.parametrize("name", ENCODERS)
-def test_node_and_graph_outputs_have_the_documented_shapes(name: str, graphs: list[Data]) -> None:
-    encoder = build(name)
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_node_and_graph_outputs_have_the_documented_shapes(
+    name: str, num_layers: int, graphs: list[Data]
+) -> None:
+    encoder = build(name, num_layers=num_layers)
     batch = Batch.from_data_list(graphs)
     nodes = encoder(batch)
     check_encoder_output(encoder, nodes, batch.num_nodes)
@@ -132,6 +137,9 @@ def test_bad_options_are_named(name: str) -> None:
         build(name, num_layers=0)
     with pytest.raises(KeyError, match="num_features"):
         build_encoder(name, {})
+    factory = resolve_factory(get_registry().encoder(name).factory)
+    with pytest.raises(ValueError, match="num_layers"):  # the encoder's own check, without build_encoder's
+        factory({"num_features": NUM_FEATURES}, num_layers=0)
 
 
 def test_gat_heads_must_divide_the_widths() -> None:
@@ -151,11 +159,27 @@ def test_gcn_reads_edge_weights_and_the_others_ignore_them(graphs: list[Data]) -
         assert same == (name != "gcn"), name
 
 
+def test_gcn_sparse_aggregation_matches_pyg_edge_index_path_on_a_directed_graph() -> None:
+    x = torch.randn(5, 3)
+    edge_index = torch.tensor([[0, 0, 1, 3, 4], [1, 2, 2, 4, 0]])  # directed, 0 -> 1 etc.
+    weight = torch.rand(edge_index.shape[1])
+    encoder = build_gcn({"num_features": 3}, output_dim=4)
+    conv, act = encoder.convs[0], encoder.acts[0]
+    for data, w in (
+        (Data(x=x, edge_index=edge_index), None),
+        (Data(x=x, edge_index=edge_index, edge_weight=weight), weight),
+    ):
+        torch.testing.assert_close(encoder(data), act(conv(x, edge_index, w)))
+
+
+def test_gcn_encodes_a_graph_without_edges_from_self_loops_only() -> None:
+    data = Data(x=torch.randn(4, 3), edge_index=torch.empty(2, 0, dtype=torch.long))
+    encoder = build_gcn({"num_features": 3}, output_dim=5)
+    conv = encoder.convs[0]
+    torch.testing.assert_close(encoder(data), encoder.acts[0](conv.lin(data.x) + conv.bias))
+
+
 def test_gin_defaults_follow_infograph_and_graphcl() -> None:
     encoder = build_encoder("gin", {"num_features": NUM_FEATURES})
-    assert (len(encoder.convs), encoder.output_dim, encoder.readout_mode, encoder.jk) == (
-        5,
-        160,
-        "sum",
-        "cat",
-    )
+    assert (len(encoder.convs), encoder.output_dim) == (5, 160)
+    assert (encoder.readout_mode, encoder.jk) == ("sum", "cat")

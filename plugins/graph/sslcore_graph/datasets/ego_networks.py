@@ -38,14 +38,7 @@ def ego_network(
     ``graph``)."""
     kept, frontier, seen = [centre], [centre], {centre}
     for _ in range(hops):
-        ring = sorted(
-            {
-                int(u)
-                for v in frontier
-                for u in adjacency.indices[adjacency.indptr[v] : adjacency.indptr[v + 1]]
-            }
-            - seen
-        )
+        ring = sorted(set(adjacency[frontier].indices.tolist()) - seen)  # the frontier's neighbours
         room = max_nodes - len(kept)
         if len(ring) > room:
             pick = torch.randperm(len(ring), generator=generator)[:room].sort().values

@@ -46,10 +46,8 @@ def writable_root(name: str, raw_dir: Path) -> Path:
 
     The raw files are read once and checked first (:func:`~sslcore_graph.datasets.
     planetoid_files.checked_raw_files`: a restricted unpickler, types and shapes); PyG
-    processes the bytes that passed. The folder is built in a temporary folder and renamed
-    into place, so concurrent processes never see a half-written one; on any failure the
-    temporary folder is removed and :class:`~sslcore.errors.CorruptDataError` names the
-    file at fault."""
+    processes the bytes that passed, staged by :func:`~sslcore_graph.datasets.staging.build_entry`
+    (:class:`~sslcore.errors.CorruptDataError` names the file at fault)."""
     files = [raw_dir.resolve() / f for f in raw_file_names(name)]
     final = cache_dir("planetoid") / f"{name}-{files_key(files, CACHE_VERSION)}"
     if final.is_dir():

@@ -135,10 +135,8 @@ def check_tu_files(name: str, raw_dir: Path) -> None:
 
 def writable_root(name: str, raw_dir: Path, cleaned: bool) -> Path:
     """A cache folder whose ``<NAME>/raw/`` symlinks the ``<NAME>_*.txt`` files of
-    ``raw_dir`` (the data root is never written); keyed by the files' paths, sizes and
-    mtimes, built in a temporary folder and renamed into place. The files are checked
-    first (:func:`check_tu_files`); on any failure the temporary folder is removed and
-    :class:`~sslcore.errors.CorruptDataError` names the files."""
+    ``raw_dir`` (the data root is never written), staged by
+    :func:`~sslcore_graph.datasets.staging.build_entry` after :func:`check_tu_files`."""
     files = sorted(f.resolve() for f in raw_dir.glob(f"{name}_*.txt"))
     final = cache_dir("tudataset") / f"{name}-{files_key(files, str(cleaned))}"
     if final.is_dir():
@@ -219,14 +217,10 @@ def tudataset(
     PyG downloads them into the cache folder ``$SSLCORE_CACHE/tudataset/``).
     """
     if download and (root is None or not _has_files(name, root)):
-        dataset = TUDataset(
-            str(downloaded_root(name, cleaned)), name, use_node_attr=use_node_attr, cleaned=cleaned
-        )
+        folder = downloaded_root(name, cleaned)
     else:
-        raw_dir = find_raw_dir(name, root)
-        dataset = TUDataset(
-            str(writable_root(name, raw_dir, cleaned)), name, use_node_attr=use_node_attr, cleaned=cleaned
-        )
+        folder = writable_root(name, find_raw_dir(name, root), cleaned)
+    dataset = TUDataset(str(folder), name, use_node_attr=use_node_attr, cleaned=cleaned)
     graphs = [dataset[i] for i in range(len(dataset))]
     labels = [int(g.y) for g in graphs]
     graphs = add_missing_features(graphs, name, missing_features, degree_cap)

@@ -44,35 +44,9 @@ class GCNEncoder(GraphEncoder):
     ``edge_index`` ``[2, num_edges]`` (and optional ``edge_weight`` ``[num_edges]``, used as
     the adjacency's values, e.g. a diffusion view).
     Output: node embeddings ``[num_nodes, output_dim]``; :meth:`graph_embed` gives
-    ``[num_graphs, output_dim]`` with the ``readout`` (default ``"mean"``). Other options
-    as :class:`~sslcore_graph.encoders.message_passing.GraphEncoder`.
+    ``[num_graphs, output_dim]`` with the ``readout`` (default ``"mean"``). Built by
+    :func:`build_gcn`; other options as :class:`~sslcore_graph.encoders.message_passing.GraphEncoder`.
     """
-
-    def __init__(
-        self,
-        in_features: int,
-        hidden_dim: Annotated[int, Ge(1)] = 512,
-        output_dim: Annotated[int, Ge(1)] = 512,
-        num_layers: Annotated[int, Ge(1)] = 1,
-        activation: str = "prelu",
-        norm: str | None = None,
-        dropout: Annotated[float, Interval(ge=0, le=1)] = 0.0,
-        jk: JumpingKnowledge = "last",
-        readout: Readout = "mean",
-    ):
-        super().__init__(
-            GCNConv,
-            in_features,
-            hidden_dim,
-            output_dim,
-            num_layers,
-            activation,
-            norm,
-            dropout,
-            jk,
-            readout,
-            "gcn",
-        )
 
     def adjacency(self, data: Data) -> Tensor:
         return sparse_adjacency(data)
@@ -91,13 +65,6 @@ def build_gcn(
 ) -> GCNEncoder:
     """Encoder factory: a :class:`GCNEncoder` for ``info["num_features"]`` input features."""
     return GCNEncoder(
-        in_features_of(info, "gcn"),
-        hidden_dim,
-        output_dim,
-        num_layers,
-        activation,
-        norm,
-        dropout,
-        jk,
-        readout,
-    )
+        GCNConv, in_features_of(info, "gcn"), hidden_dim, output_dim, num_layers,
+        activation, norm, dropout, jk, readout, "gcn",
+    )  # fmt: skip

@@ -4,6 +4,7 @@ Networks?"), configured as InfoGraph / GraphCL use it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Annotated, Any
 
 from annotated_types import Ge, Interval
@@ -39,11 +40,7 @@ def build_gin(
 
     Edge weights are ignored. With BatchNorm, a training batch needs more than one node.
     """
-
-    def make_conv(i: int, o: int) -> GINConv:
-        return gin_conv(i, o, train_eps)
-
     return GraphEncoder(
-        make_conv, in_features_of(info, "gin"), hidden_dim, output_dim, num_layers,
+        partial(gin_conv, train_eps=train_eps), in_features_of(info, "gin"), hidden_dim, output_dim, num_layers,
         activation, norm, dropout, jk, readout, "gin",
     )  # fmt: skip

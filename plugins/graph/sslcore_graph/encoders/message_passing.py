@@ -52,11 +52,7 @@ class GraphEncoder(nn.Module):
     ``jk="last"`` returns :math:`h^{(L)}` (``self.output_dim = output_dim``); ``jk="cat"``
     (jumping knowledge, GIN / InfoGraph / GraphCL) concatenates every layer,
     :math:`[h^{(1)} \| \dots \| h^{(L)}]` (``self.output_dim = (L - 1) * hidden_dim +
-    output_dim``).
-
-    Input: PyG ``Data``/``Batch`` with ``x`` ``[num_nodes, in_features]`` and ``edge_index``
-    ``[2, num_edges]``. Output of :meth:`forward`: ``[num_nodes, self.output_dim]``; of
-    :meth:`graph_embed`: ``[num_graphs, self.output_dim]`` (see the module docstring).
+    output_dim``). Inputs and outputs: see the module docstring.
 
     Args:
         make_conv: ``(in_dim, out_dim) -> MessagePassing``, called once per layer.

@@ -4,6 +4,7 @@ Graphs"), full-neighbourhood (no sampling)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Annotated, Any
 
 from annotated_types import Ge, Interval
@@ -33,11 +34,7 @@ def build_sage(
     Output ``[num_nodes, output_dim]``; ``graph_embed`` ``[num_graphs, output_dim]`` (mean
     readout by default). Edge weights are ignored.
     """
-
-    def make_conv(i: int, o: int) -> SAGEConv:
-        return SAGEConv(i, o, aggr=aggr)
-
     return GraphEncoder(
-        make_conv, in_features_of(info, "sage"), hidden_dim, output_dim, num_layers,
+        partial(SAGEConv, aggr=aggr), in_features_of(info, "sage"), hidden_dim, output_dim, num_layers,
         activation, norm, dropout, jk, readout, "sage",
     )  # fmt: skip

@@ -14,8 +14,7 @@ from torch_geometric.data import Data
 
 from sslcore.data import info_get
 from sslcore.paradigms import GenerativeTask, TaskOutput
-from sslcore_graph.checks import check_graph
-from sslcore_graph.tasks.node_views import one_full_graph
+from sslcore_graph.tasks.node_views import FullGraphTask, one_full_graph
 
 Loss = Literal["auto", "bce", "mse"]
 LOSSES = ("auto", "bce", "mse")
@@ -27,7 +26,7 @@ def feature_loss_kind(x: Tensor) -> str:
     return "bce" if bool(((x == 0) | (x == 1)).all()) else "mse"
 
 
-class AttributeMasking(GenerativeTask):
+class AttributeMasking(FullGraphTask, GenerativeTask):
     r"""Mask the features of a random ``mask_rate`` fraction of the nodes and predict them
     from the graph context with a linear decoder on the node embeddings:
 
@@ -51,6 +50,7 @@ class AttributeMasking(GenerativeTask):
     domain = "graph"
     signal = "masked node attribute prediction"
     min_batch_size = 1
+    label = "attribute masking"
 
     def __init__(
         self,
@@ -81,7 +81,7 @@ class AttributeMasking(GenerativeTask):
 
     def collate(self, samples: list[Data]) -> tuple[Data, Tensor]:
         """``[graph] -> (graph, masked)``: one full graph per step and its masked nodes."""
-        graph = one_full_graph(samples, "attribute masking")
+        graph = one_full_graph(samples, self.label)
         return graph, self.draw_mask(graph.num_nodes)
 
     def forward(self, batch: tuple[Data, Tensor]) -> TaskOutput:
@@ -97,8 +97,3 @@ class AttributeMasking(GenerativeTask):
         else:
             loss = F.mse_loss(prediction, target)
         return TaskOutput(loss, {kind: loss.detach(), "masked": masked.float().mean()})
-
-    def embed(self, inputs: Any) -> Tensor:
-        """Node embeddings ``[num_nodes, output_dim]`` of the unmasked graph."""
-        check_graph(inputs, "attribute masking input graph")
-        return self.encoder(inputs)

@@ -8,7 +8,7 @@ negative sampling), ``VGAE.reparametrize`` and ``VGAE.kl_loss`` are methods of
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import torch.nn.functional as F
 from annotated_types import Ge
@@ -19,9 +19,8 @@ from torch_geometric.nn.models.autoencoder import MAX_LOGSTD
 from torch_geometric.utils import to_dense_adj
 
 from sslcore.paradigms import GenerativeTask, TaskOutput
-from sslcore_graph.checks import check_graph
 from sslcore_graph.encoders.gcn import sparse_adjacency
-from sslcore_graph.tasks.node_views import one_full_graph
+from sslcore_graph.tasks.node_views import FullGraphTask
 
 
 class LatentGCN(nn.Module):
@@ -63,7 +62,7 @@ def check_reconstruction(reconstruction: str) -> str:
     return reconstruction
 
 
-class AutoEncoding:
+class AutoEncoding(FullGraphTask):
     """What GAE, VGAE, ARGA and ARVGA share: full-graph batches, a :class:`LatentGCN`
     encoder, an inner-product decoder and PyG's reconstruction / KL losses. Mixed into a
     :class:`~sslcore.paradigms.PretextTask` (listed first)."""
@@ -97,25 +96,16 @@ class AutoEncoding:
         weight = negatives / positives
         return n * n / (2 * negatives) * F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight)
 
-    def collate(self, samples: list[Data]) -> Data:
-        """``[graph] -> graph``: full-graph training, one graph per step."""
-        return one_full_graph(samples, type(self).__name__)
-
     def encode(self, data: Data) -> tuple[Tensor, Tensor]:
         """``(z, kl)``: latent codes ``[N, latent_dim]`` (sampled in training when
         ``variational``) and the KL term weighted ``1/N`` (0 unless ``variational``)."""
         if data.edge_index.shape[1] == 0:
-            raise ValueError(f"{type(self).__name__}: the training graph has no edges to reconstruct")
+            raise ValueError(f"{self.label}: the training graph has no edges to reconstruct")
         if not self.variational:
             return self.encoder(data), data.x.new_zeros(())
         mu, logstd = self.encoder.distribution(data)
         logstd = logstd.clamp(max=MAX_LOGSTD)
         return self.reparametrize(mu, logstd), self.kl_loss(mu, logstd) / data.num_nodes
-
-    def embed(self, inputs: Any) -> Tensor:
-        """Node embeddings ``[num_nodes, latent_dim]`` (the mean ``mu`` when variational)."""
-        check_graph(inputs, f"{type(self).__name__} input graph")
-        return self.encoder(inputs)
 
 
 class GraphAutoEncoder(AutoEncoding, GenerativeTask):

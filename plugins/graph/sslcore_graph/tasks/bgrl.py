@@ -7,19 +7,18 @@ from typing import Annotated
 
 import torch
 from annotated_types import Ge, Interval
-from torch import Tensor, nn
+from torch import nn
 from torch_geometric.data import Data
 
 from sslcore.contrast import MomentumUpdater, momentum_copy, negative_cosine
 from sslcore.paradigms import ContrastiveTask, TaskOutput
-from sslcore_graph.checks import check_graph
-from sslcore_graph.tasks.node_views import edge_and_feature_views, one_full_graph
+from sslcore_graph.tasks.node_views import FullGraphTask, edge_and_feature_views
 
 #: resolution of the momentum schedule over training progress in [0, 1]
 _SCHEDULE_STEPS = 10_000
 
 
-class BGRL(ContrastiveTask):
+class BGRL(FullGraphTask, ContrastiveTask):
     r"""Bootstrapped node representations: predict the target encoder's embedding of one
     view from the online encoder's embedding of the other, no negatives.
 
@@ -74,9 +73,6 @@ class BGRL(ContrastiveTask):
             (drop_edge_1, drop_edge_2), (mask_feature_1, mask_feature_2), undirected_views
         )
 
-    def collate(self, samples: list[Data]) -> Data:
-        return one_full_graph(samples, "BGRL")
-
     def forward(self, batch: Data) -> TaskOutput:
         v1, v2 = (view(batch) for view in self.views)
         p1, p2 = self.head(self.encoder(v1)), self.head(self.encoder(v2))
@@ -88,8 +84,3 @@ class BGRL(ContrastiveTask):
     def on_train_step_end(self, progress: float) -> None:
         """EMA of the online encoder into the target, momentum at training ``progress``."""
         self.momentum.update(self.target_encoder, self.encoder, step=round(progress * _SCHEDULE_STEPS))
-
-    def embed(self, inputs: Data) -> Tensor:
-        """Online-encoder node embeddings ``[num_nodes, output_dim]``."""
-        check_graph(inputs, "BGRL input graph")
-        return self.encoder(inputs)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from sslcore.contrast import bce_mi
 from sslcore.paradigms import ContrastiveTask, TaskOutput
-from sslcore_graph.checks import check_graph
 from sslcore_graph.corruption import shuffle_node_features
-from sslcore_graph.tasks.node_views import one_full_graph
+from sslcore_graph.tasks.node_views import FullGraphTask
 
 
-class DeepGraphInfomax(ContrastiveTask):
+class DeepGraphInfomax(FullGraphTask, ContrastiveTask):
     r"""Maximise the mutual information between node embeddings and a graph summary.
 
     With :math:`H = f(X, A)` ``[N, d]``, the corrupted graph :math:`(\tilde X, A)`,
@@ -37,14 +34,11 @@ class DeepGraphInfomax(ContrastiveTask):
     family = "context-instance"
     negatives = "end-to-end"
     min_batch_size = 1  # one graph; its corrupted copy provides the negatives
+    label = "DGI"
 
     def __init__(self, encoder: nn.Module):
         dim = encoder.output_dim
         super().__init__(encoder, head=nn.Linear(dim, dim, bias=False))
-
-    def collate(self, samples: list[Data]) -> Data:
-        """``[graph] -> graph``: DGI trains on one whole graph per step."""
-        return one_full_graph(samples, "DGI")
 
     def summary(self, h: Tensor) -> Tensor:
         r"""Readout :math:`s = \sigma(\mathrm{mean}_i\, h_i)`: ``[N, d] -> [d]``."""
@@ -62,8 +56,3 @@ class DeepGraphInfomax(ContrastiveTask):
         pos, neg = self.discriminate(h, s), self.discriminate(h_corrupted, s)
         accuracy = torch.cat([pos > 0, ~(neg > 0)]).float().mean()
         return TaskOutput(bce_mi(pos, neg), {"disc_acc": accuracy})
-
-    def embed(self, inputs: Any) -> Tensor:
-        """Node embeddings ``[num_nodes, output_dim]`` of a graph."""
-        check_graph(inputs, "DGI input graph")
-        return self.encoder(inputs)

@@ -144,9 +144,6 @@ class GraphContrastiveCoding(ContrastiveTask):
         return {**info, "num_features": NUM_FEATURES}
 
     # -- instances ---------------------------------------------------------------------
-    def _rng(self) -> np.random.Generator:
-        return np.random.default_rng(int(torch.randint(0, 2**62, ())))
-
     def draw_seeds(self, graphs: list[Data], rng: np.random.Generator) -> list[tuple[int, int]]:
         """``num_seeds`` ``(graph index, node)`` pairs over the nodes of ``graphs``."""
         degrees = np.concatenate([csr_of(g).degree for g in graphs]).astype(np.float64)
@@ -163,7 +160,7 @@ class GraphContrastiveCoding(ContrastiveTask):
         ``Batch`` es of ``num_seeds`` subgraphs (row ``i`` of each from the same seed)."""
         for i, g in enumerate(samples):
             check_graph_structure(g, f"GCC input graph {i}")
-        rng = self._rng()
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))  # seeded from torch's RNG
         pairs = self.draw_seeds(samples, rng)
         views: tuple[list[Data], list[Data]] = ([], [])
         for gi in sorted({g for g, _ in pairs}):

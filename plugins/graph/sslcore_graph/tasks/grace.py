@@ -11,11 +11,10 @@ from torch_geometric.data import Data
 
 from sslcore.contrast import nt_xent
 from sslcore.paradigms import ContrastiveTask, TaskOutput
-from sslcore_graph.checks import check_graph
-from sslcore_graph.tasks.node_views import edge_and_feature_views, one_full_graph
+from sslcore_graph.tasks.node_views import FullGraphTask, edge_and_feature_views
 
 
-class GRACE(ContrastiveTask):
+class GRACE(FullGraphTask, ContrastiveTask):
     r"""Node-level contrast between two augmented views of one graph.
 
     Views :math:`t_1, t_2`: edge dropping (rates ``drop_edge_1``, ``drop_edge_2``) and
@@ -69,9 +68,6 @@ class GRACE(ContrastiveTask):
             (drop_edge_1, drop_edge_2), (mask_feature_1, mask_feature_2), undirected_views
         )
 
-    def collate(self, samples: list[Data]) -> Data:
-        return one_full_graph(samples, "GRACE")
-
     def project(self, graph: Data) -> Tensor:
         """:math:`g(f(G))` ``[num_nodes, proj_dim]``."""
         return self.head(self.encoder(graph))
@@ -79,8 +75,3 @@ class GRACE(ContrastiveTask):
     def forward(self, batch: Data) -> TaskOutput:
         u, v = (self.project(view(batch)) for view in self.views)
         return TaskOutput(nt_xent(u, v, temperature=self.temperature))
-
-    def embed(self, inputs: Data) -> Tensor:
-        """Node embeddings ``[num_nodes, output_dim]`` of the unaugmented graph."""
-        check_graph(inputs, "GRACE input graph")
-        return self.encoder(inputs)

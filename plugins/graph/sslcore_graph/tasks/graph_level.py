@@ -40,12 +40,3 @@ def node_and_graph_embeddings(encoder: nn.Module, batch: Batch) -> tuple[Tensor,
     if hasattr(encoder, "readout") and callable(encoder.readout):
         return h, encoder.readout(batch, h)
     return h, global_add_pool(h, batch.batch, size=int(batch.num_graphs))
-
-
-def as_batch(inputs: object) -> Batch:
-    """A ``Batch`` from a ``Batch``, a list of ``Data`` or a single ``Data``."""
-    if isinstance(inputs, Batch):
-        return inputs
-    if isinstance(inputs, (list, tuple)):
-        return Batch.from_data_list(list(inputs))
-    return Batch.from_data_list([inputs])  # type: ignore[list-item]

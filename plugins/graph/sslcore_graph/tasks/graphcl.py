@@ -15,7 +15,7 @@ from sslcore.contrast import nt_xent
 from sslcore.paradigms import ContrastiveTask, TaskOutput
 from sslcore_graph.checks import check_graph
 from sslcore_graph.tasks._graph_views import AUGMENTATIONS
-from sslcore_graph.tasks.graph_level import as_batch, graph_embeddings
+from sslcore_graph.tasks.graph_level import graph_embeddings
 
 DEFAULT_AUGMENTATIONS = ("drop_nodes", "perturb_edges", "mask_attributes", "subgraph")
 
@@ -86,4 +86,4 @@ class GraphCL(ContrastiveTask):
     def embed(self, inputs: Batch | Data) -> Tensor:
         if not isinstance(inputs, Batch):
             return self.encoder(inputs)
-        return graph_embeddings(self.encoder, as_batch(inputs))
+        return graph_embeddings(self.encoder, inputs)

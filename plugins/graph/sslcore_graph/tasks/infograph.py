@@ -11,7 +11,7 @@ from sslcore.contrast import jsd_mi
 from sslcore.paradigms import ContrastiveTask, TaskOutput
 from sslcore_graph.checks import check_graph
 from sslcore_graph.datasets.graphs import collate_graphs
-from sslcore_graph.tasks.graph_level import as_batch, node_and_graph_embeddings
+from sslcore_graph.tasks.graph_level import node_and_graph_embeddings
 
 
 class FeedForward(nn.Module):
@@ -83,4 +83,4 @@ class InfoGraph(ContrastiveTask):
     def embed(self, inputs: Batch | Data) -> Tensor:
         if not isinstance(inputs, Batch):
             return self.encoder(inputs)
-        return node_and_graph_embeddings(self.encoder, as_batch(inputs))[1]
+        return node_and_graph_embeddings(self.encoder, inputs)[1]

@@ -14,10 +14,8 @@ from torch_geometric.data import Data
 from sslcore.contrast import bce_mi
 from sslcore.paradigms import TaskOutput
 from sslcore_graph.augment import Diffusion
-from sslcore_graph.checks import check_graph
 from sslcore_graph.corruption import shuffle_node_features
 from sslcore_graph.tasks.dgi import DeepGraphInfomax
-from sslcore_graph.tasks.node_views import one_full_graph
 
 
 def fresh_copy(module: nn.Module) -> nn.Module:
@@ -54,6 +52,7 @@ class MVGRL(DeepGraphInfomax):
     """
 
     signal = "cross-view node-graph mutual information (adjacency vs. diffusion)"
+    label = "MVGRL"
 
     def __init__(
         self,
@@ -68,9 +67,6 @@ class MVGRL(DeepGraphInfomax):
         self.diffusion, self.alpha, self.t, self.avg_degree = diffusion, alpha, t, avg_degree
         Diffusion(diffusion)  # validates the method name early
         self._cache: tuple[Tensor, Tensor | None, int, Data] | None = None
-
-    def collate(self, samples: list[Data]) -> Data:
-        return one_full_graph(samples, "MVGRL")
 
     def diffusion_view(self, graph: Data) -> Data:
         """``graph`` with the diffusion's weighted edges (``edge_index``, ``edge_weight``)."""
@@ -106,5 +102,4 @@ class MVGRL(DeepGraphInfomax):
 
     def embed(self, inputs: Data) -> Tensor:
         """:math:`H^\\alpha + H^\\beta` ``[num_nodes, output_dim]``."""
-        check_graph(inputs, "MVGRL input graph")
-        return self.encoder(inputs) + self.diffusion_encoder(self.diffusion_view(inputs))
+        return super().embed(inputs) + self.diffusion_encoder(self.diffusion_view(inputs))

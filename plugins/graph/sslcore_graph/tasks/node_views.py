@@ -4,6 +4,7 @@ dropping + feature-column masking)."""
 
 from __future__ import annotations
 
+from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.transforms import Compose
 
@@ -20,6 +21,25 @@ def one_full_graph(samples: list[Data], task: str) -> Data:
         )
     check_graph(samples[0], f"{task} input graph")
     return samples[0]
+
+
+class FullGraphTask:
+    """What the node-level tasks share, mixed into a :class:`~sslcore.paradigms.PretextTask`
+    (listed first): one full graph per step and the encoder's node embeddings. ``label``
+    names the task in error messages (default: the class name)."""
+
+    @property
+    def label(self) -> str:
+        return type(self).__name__
+
+    def collate(self, samples: list[Data]) -> Data:
+        """``[graph] -> graph``: full-graph training, one graph per step."""
+        return one_full_graph(samples, self.label)
+
+    def embed(self, inputs: Data) -> Tensor:
+        """Node embeddings ``[num_nodes, output_dim]`` of a graph."""
+        check_graph(inputs, f"{self.label} input graph")
+        return self.encoder(inputs)  # type: ignore[attr-defined]
 
 
 def edge_and_feature_views(
