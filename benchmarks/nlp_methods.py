@@ -1,16 +1,17 @@
 """NLP methods benchmark (issue 5): every text pretext task on WikiText-2, tiny encoder.
 
-Every task runs its registered recipe (``TaskSpec.recipe``; ``sslcore tasks NAME`` prints
-it): this script passes only the seed, the budget overrides and ``--task-opt``. For each
-task and seed: pretrain the same tiny BERT-style encoder (``bert`` preset
-``tiny``, mean pooling, dropout 0.1; ELECTRA's discriminator is that encoder too) with
-``sslcore.runs.pretrain`` on the WikiText-2 file, with the same locally trained WordPiece
-tokenizer (``vocab_size=8000``, cached by corpus hash) and ``max_length=64`` blocks, for
-the same CPU time budget (``--seconds``, default 900 = 15 minutes; ``--steps`` adds a step
-cap). Then probe the frozen encoder with the core linear protocol on MR, CR, MPQA (10-fold
-CV, C by an inner 5-fold search) and SST-2 (C on dev, accuracy on test), each set rebuilt
-with the run's tokenizer, and the same encoder at random initialisation. Tokens per
-second = the non-padding input tokens the task logs (``tokens`` metric) / training time.
+The (task, seed) runs are an ``sslcore.compare`` grid (``_common.run_benchmark_grid``):
+each pretrains with the task's registered recipe alone (``TaskSpec.recipe``; ``sslcore
+tasks NAME`` prints it: the same tiny BERT-style encoder, ``bert`` preset ``tiny``, mean
+pooling, dropout 0.1, ELECTRA's discriminator too; the same locally trained WordPiece
+tokenizer, ``vocab_size=8000``, cached by corpus hash; ``max_length=64`` blocks; 900 s of
+CPU wall clock). This script passes only the seed, ``--task-opt`` and ``--seconds`` /
+``--steps`` (a step cap). The grid then probes the frozen encoder, the same encoder at
+random initialisation and a bag of tokens (the ``raw`` entries, stored, not in the table)
+with the core linear protocol on MR, CR, MPQA (10-fold CV, C by an inner 5-fold search)
+and SST-2 (C on dev, accuracy on test), each set rebuilt with the run's tokenizer.
+Tokens per second = the non-padding input tokens the task logs (``tokens`` metric) /
+training time.
 
 Beside them: TF-IDF (word uni+bigrams, sublinear tf) + logistic regression on the raw
 sentences, with the core probe's C grid and selection (same folds, same dev split).
@@ -21,17 +22,20 @@ criterion of the issue.
 Then continued pretraining: the MLM run of the first seed is exported with
 ``sslcore.export.export_run`` and pretrained again with ``mlm`` from the export's
 ``transformers`` directory (``--encoder-opt pretrained=<dir>``,
-``--dataset-opt tokenizer=<dir>``) for
-``--continue-seconds``; its first logged loss must lie below the from-scratch run's and
-its tokenizer must be the exported one.
+``--dataset-opt tokenizer=<dir>``) for ``--continue-seconds``; its first logged loss must
+lie below the from-scratch run's and its tokenizer must be the exported one.
 
 Acceptance: ELECTRA's average probe accuracy (4 sets x seeds) above MLM's; every task's
 average above its random-init average; continued pretraining runs, starts below the
 from-scratch loss and keeps the tokenizer. TF-IDF is reported, not a criterion.
 
-Each finished (task, seed) is written at once to the results file (atomically), and a
-rerun skips what is already there (probes missing from a stored run are added);
-``--force`` reruns.
+The grid (``<cache>/benchmarks/nlp_methods/grid``, locked: one process at a time) resumes:
+finished runs are skipped, an interrupted one continues from its checkpoint. A rerun skips
+the (task, seed) pairs already in the results file; a stored run that lacks a set of
+``--probes`` is probed on it with ``sslcore.runs.evaluate`` (a grid run with more probes
+would be a new run and retrain).
+The results file is written atomically after the grid and after each later piece;
+``--force`` reruns everything (a fresh grid folder).
 
     .venv/bin/python benchmarks/nlp_methods.py [--tasks mlm electra ...] [--seeds 0 1 2]
         [--seconds 900] [--steps N] [--probes mr cr mpqa sst2] [--threads 1] [--data-root DIR]
@@ -53,7 +57,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import finished, new_run_dir, provenance, write_result
+from _common import finished, provenance, run_benchmark_grid, write_result
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -62,6 +66,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from threadpoolctl import threadpool_limits
 
 from sslcore.cli import parse_assignments
+from sslcore.compare.grid import Evaluation, GridRun
 from sslcore.data import cache_dir
 from sslcore.evaluation.linear import DEFAULT_CS
 from sslcore.evaluation.splits import selection_split
@@ -102,6 +107,9 @@ TRAIN: dict[str, Any] = {
     for k, v in registered_recipe("mlm").train.items()
     if k not in ("seconds", "steps", "epochs", "batch_size", "lr")
 }
+RECIPE_SECONDS = {t: float(registered_recipe(t).budget["seconds"]) for t in TASKS}
+#: what the results file keeps of each linear probe
+PROBE_FIELDS = ("test_accuracy", "test_std", "selected", "num_test", "seconds")
 TFIDF_OPTIONS: dict[str, Any] = {"ngram_range": (1, 2), "sublinear_tf": True, "lowercase": True}
 #: GLUE-style fine-tuning (the ELECTRA paper's protocol) on SST-2, beside the frozen probes:
 #: encoder + linear head, learning rate and epoch chosen on the dev split (the grid of the
@@ -148,19 +156,17 @@ def parse_args() -> argparse.Namespace:
         type=Path,
         nargs="+",
         default=[],
-        help="copy the runs, TF-IDF seeds and recorded commands of these results files (e.g. of runs side by side, "
-        "one --output each, or of one seed each) into --output",
+        help="copy the runs, TF-IDF seeds and recorded commands of these results files (e.g. of one seed each, "
+        "or of another machine) into --output",
     )
     args = p.parse_args()
     args.task_options = parse_assignments(args.task_opt, "--task-opt")
-    if args.seconds is None:
-        args.seconds = float(registered_recipe("mlm").budget["seconds"])
-    if not 0 < args.seconds <= 900:
+    if args.seconds is not None and not 0 < args.seconds <= 900:
         p.error("--seconds must be in (0, 900]: the acceptance allows at most 15 minutes per task")
     return args
 
 
-# -- training --------------------------------------------------------------------------------
+# -- the (task, seed) runs: an sslcore.compare grid --------------------------------------------
 
 
 def training_summary(run_dir: Path, seconds: float) -> dict[str, Any]:
@@ -186,11 +192,64 @@ def recipe(task: str, args: argparse.Namespace) -> tuple[dict[str, Any], int, fl
     return {**options, **args.task_options}, batch_size, lr
 
 
+def grid_runs(record: dict[str, Any], args: argparse.Namespace) -> dict[str, GridRun]:
+    """``task/seed`` -> its grid run for the pairs not yet in ``record`` (all with
+    ``--force``): the recipe, the seed, ``--task-opt``, a linear probe per SentEval set and
+    the budget ``{}`` (the recipe's) unless ``--seconds`` / ``--steps`` set one (a step cap
+    keeps the recipe's seconds)."""
+    evaluations = tuple(Evaluation("linear", {"probe": p}) for p in PROBES if p in args.probes)
+    budget = {k: v for k, v in (("seconds", args.seconds), ("steps", args.steps)) if v is not None}
+    return {
+        f"{task}/{seed}": GridRun(
+            task,
+            "wikitext2",
+            None,
+            seed,
+            {"seconds": RECIPE_SECONDS[task]} | budget if budget else {},
+            task_options=dict(args.task_options),
+            evaluations=evaluations,
+            data_root=str(args.data_root.resolve()),
+        )
+        for task in args.tasks
+        for seed in args.seeds
+        if args.force or f"{task}/{seed}" not in record["runs"]
+    }
+
+
+def stored_run(run: GridRun, found: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The compare record ``found`` of ``run`` as the results file stores a (task, seed):
+    ``probes[set][model]`` for the ``pretrained`` encoder, its ``random_init`` and the
+    ``raw`` bag of tokens (``PROBE_FIELDS`` of each); tokens/s from its ``metrics.jsonl``."""
+    options, batch_size, lr = recipe(run.task, args)
+    probes = {
+        e.dataset_options["probe"]: {
+            model: {k: metrics[k] for k in PROBE_FIELDS}
+            for model, metrics in found["evaluations"][e.label]["metrics"].items()
+        }
+        for e in run.evaluations
+    }
+    return {
+        "paradigm": found["paradigm"],
+        "family": found["family"],
+        "budget_seconds": run.budget.get("seconds", RECIPE_SECONDS[run.task]),
+        "budget_steps": run.budget.get("steps"),
+        **{k: found[k] for k in ("steps", "epochs", "samples", "final_loss")},
+        "seconds": found["train_seconds"],
+        "logs": training_summary(Path(found["run_dir"]), found["train_seconds"]),
+        "recipe": {"task_options": options, "batch_size": batch_size, "lr": lr, **TRAIN},
+        "run_id": run.run_id,
+        "run_dir": found["run_dir"],
+        "probes": probes,
+        "seed": run.seed,
+    }
+
+
 def train(
     task: str, seed: int, args: argparse.Namespace, run_dir: Path, **overrides: Any
 ) -> tuple[Any, dict[str, Any]]:
-    """``pretrain`` ``task`` with its registered recipe; the budget is ``args.seconds`` /
-    ``args.steps`` (both None: the recipe's), ``args.task_options`` override task options and
+    """``pretrain`` ``task`` with its registered recipe outside the grid (continued
+    pretraining, ``nlp_electra_scaling``); the budget is ``args.seconds`` / ``args.steps``
+    (both None: the recipe's), ``args.task_options`` override task options and
     ``overrides`` replace options (merged key by key with the recipe's), the budget, the
     batch size, the learning rate or other training fields."""
     budget = (
@@ -211,72 +270,44 @@ def train(
     return result, training_summary(run_dir, result.seconds)
 
 
-def probe(run_dir: Path, name: str) -> dict[str, Any]:
-    """Linear probe of the trained and the random-init encoder on SentEval set ``name``."""
-    out = {}
-    for which, random_init in (("pretrained", False), ("random_init", True)):
-        r = evaluate(
-            run_dir, "linear", random_init=random_init, device="cpu", dataset_options={"probe": name}
-        )
-        out[which] = {k: r[k] for k in ("test_accuracy", "test_std", "selected", "num_test", "seconds")}
-    return out
-
-
-def pretrained_run(task: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Pretrain ``task`` for the budget; the probes are added by :func:`add_probes`."""
-    options, batch_size, lr = recipe(task, args)
-    run_dir = new_run_dir("nlp_methods", f"{task}-s{seed}")
-    spec = get_registry().task(task)
-    load = os.getloadavg()
-    result, logs = train(task, seed, args, run_dir)
+def evaluate_both(
+    run_dir: str, protocol: str, name: str, fields: tuple[str, ...], **options: Any
+) -> dict[str, Any]:
+    """``fields`` of ``protocol`` on SentEval set ``name`` for the run's trained encoder
+    (``pretrained``) and the same encoder at ``random_init``."""
     return {
-        "paradigm": str(spec.paradigm),
-        "family": spec.family,
-        "budget_seconds": args.seconds,
-        "budget_steps": args.steps,
-        "steps": result.steps,
-        "epochs": result.epochs,
-        "seconds": result.seconds,
-        "samples": result.samples,
-        "final_loss": result.final_loss,
-        "logs": logs,
-        "recipe": {"task_options": options, "batch_size": batch_size, "lr": lr, **TRAIN},
-        "load_average_before": load,
-        "load_average_after_training": os.getloadavg(),
-        "run_dir": str(run_dir),
-        "probes": {},
+        which: {
+            k: v
+            for k, v in evaluate(
+                run_dir,
+                protocol,
+                random_init=which == "random_init",
+                device="cpu",
+                dataset_options={"probe": name},
+                **options,
+            ).items()
+            if k in fields
+        }
+        for which in ("pretrained", "random_init")
     }
 
 
 def add_probes(entry: dict[str, Any], probes: list[str], force: bool) -> bool:
-    """Probe the run for each set in ``probes`` not yet in ``entry``; True if any was added."""
-    added = False
-    for name in probes:
-        if name in entry["probes"] and not force:
-            continue
-        entry["probes"][name] = probe(Path(entry["run_dir"]), name)
-        added = True
-    return added
+    """Linear-probe the run on each set in ``probes`` not yet in ``entry``: a run stored with
+    fewer probes (a grid run with more would retrain); True if any was added."""
+    missing = [name for name in probes if force or name not in entry["probes"]]
+    for name in missing:
+        entry["probes"][name] = evaluate_both(entry["run_dir"], "linear", name, PROBE_FIELDS)
+    return bool(missing)
 
 
 def add_finetune(entry: dict[str, Any], force: bool) -> bool:
     """Fine-tune the trained and the random-init encoder on SST-2 unless stored."""
     if "finetune" in entry and not force:
         return False
-    out: dict[str, Any] = {"set": FINETUNE_SET, "options": FINETUNE}
-    for which, random_init in (("pretrained", False), ("random_init", True)):
-        r = evaluate(
-            entry["run_dir"],
-            "finetune",
-            random_init=random_init,
-            device="cpu",
-            dataset_options={"probe": FINETUNE_SET},
-            **FINETUNE,
-        )
-        out[which] = {
-            k: r[k] for k in ("test_accuracy", "selection_accuracy", "selected", "num_test", "seconds")
-        }
-    entry["finetune"] = out
+    fields = ("test_accuracy", "selection_accuracy", "selected", "num_test", "seconds")
+    tuned = evaluate_both(entry["run_dir"], "finetune", FINETUNE_SET, fields, **FINETUNE)
+    entry["finetune"] = {"set": FINETUNE_SET, "options": FINETUNE, **tuned}
     return True
 
 
@@ -349,10 +380,9 @@ def continued_pretraining(source: dict[str, Any], args: argparse.Namespace) -> d
 
     source_dir = Path(source["run_dir"])
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    export_dir = export_run(
-        source_dir, source_dir.with_name(f"{source_dir.name}-export-{stamp}"), args.data_root
-    )["transformers"]
-    run_dir = cache_dir("benchmarks", "nlp_methods", f"{source_dir.name}-continued-{stamp}")
+    export = cache_dir("benchmarks", "nlp_methods") / f"{source_dir.name}-export-{stamp}"
+    export_dir = export_run(source_dir, export, args.data_root)["transformers"]
+    run_dir = export.with_name(f"{source_dir.name}-continued-{stamp}")
     result, logs = train(
         "mlm",
         source["seed"],
@@ -576,49 +606,38 @@ def main() -> int:
     )
 
     def save() -> None:
-        record.update(**provenance(torch_threads=args.threads))
+        record.update(**provenance(torch_threads=args.threads, load_average=os.getloadavg()))
         atomic_write_json(args.output, record)  # each finished piece is kept at once
 
+    runs = grid_runs(record, args)
+    if runs:
+        found = run_benchmark_grid("nlp_methods", list(runs.values()), args.threads, fresh=args.force)
+        for key, run in runs.items():
+            entry = record["runs"][key] = stored_run(run, found[run.run_id], args)
+            logs, probes = entry["logs"], tuple(entry["probes"])
+            averages = {m: run_average(entry, m, probes) for m in entry["probes"][probes[0]]}
+            print(
+                f"{key}: {entry['steps']} steps, {fmt(logs['tokens_per_second'], '.0f')} tokens/s, loss "
+                f"{logs['first_logged']['loss']:.3f} -> {logs['last_logged']['loss']:.3f}; probe average "
+                + ", ".join(f"{w} {fmt(a)} %" for w, a in averages.items()),
+                flush=True,
+            )
+        save()
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads):
-        for task in args.tasks:
-            for seed in args.seeds:
-                key = f"{task}/{seed}"
-                if key not in record["runs"] or args.force:
-                    entry = pretrained_run(task, seed, args)
-                    entry["seed"] = seed
-                    record["runs"][key] = entry
-                    save()
-                    logs = entry["logs"]
-                    print(
-                        f"{key}: {entry['steps']} steps in {entry['seconds']:.0f} s, "
-                        f"{fmt(logs['tokens_per_second'], '.0f')} tokens/s, loss "
-                        f"{logs['first_logged']['loss']:.3f} -> {logs['last_logged']['loss']:.3f}",
-                        flush=True,
-                    )
-                entry = record["runs"][key]
-                start = time.perf_counter()
-                if add_probes(entry, args.probes, args.force):
-                    save()
-                    accs = {
-                        p: (
-                            round(100 * v["pretrained"]["test_accuracy"], 2),
-                            round(100 * v["random_init"]["test_accuracy"], 2),
-                        )
-                        for p, v in entry["probes"].items()
-                    }
-                    print(
-                        f"{key} probes (pretrained, random init) {accs} in {time.perf_counter() - start:.0f} s",
-                        flush=True,
-                    )
-                if args.finetune and add_finetune(entry, args.force):
-                    save()
-                    tuned = entry["finetune"]
-                    print(
-                        f"{key} SST-2 fine-tuned {100 * tuned['pretrained']['test_accuracy']:.2f} "
-                        f"(random init {100 * tuned['random_init']['test_accuracy']:.2f})",
-                        flush=True,
-                    )
+        for key in (f"{task}/{seed}" for task in args.tasks for seed in args.seeds):
+            entry = record["runs"][key]
+            if add_probes(entry, args.probes, force=False):  # a stored run probed on fewer sets
+                save()
+                print(f"{key}: probes {sorted(entry['probes'])} stored", flush=True)
+            if args.finetune and add_finetune(entry, args.force):
+                save()
+                tuned = entry["finetune"]
+                print(
+                    f"{key} SST-2 fine-tuned {100 * tuned['pretrained']['test_accuracy']:.2f} "
+                    f"(random init {100 * tuned['random_init']['test_accuracy']:.2f})",
+                    flush=True,
+                )
         if not args.no_tfidf:
             for seed in args.seeds:
                 stored = record["tfidf"].setdefault(str(seed), {})
@@ -639,7 +658,7 @@ def main() -> int:
     rows = summary(record, probes)
     record["summary"] = rows
     record.update(acceptance(rows, record, args, probes))
-    record.update(**provenance(torch_threads=args.threads))
+    record.update(**provenance(torch_threads=args.threads, load_average=os.getloadavg()))
     verdict = (
         f"\nELECTRA average {fmt(record['electra_average'])} vs MLM {fmt(record['mlm_average'])}: "
         f"{'higher' if record['electra_beats_mlm'] else 'NOT higher'}; "
