@@ -15,6 +15,7 @@ from sslcore.compare.grid import Grid, GridRun
 from sslcore.compare.runner import GridInterrupted, run_grid
 from sslcore.data import cache_dir
 from sslcore.io import atomic_write_text
+from sslcore.locks import FolderLockedError
 from sslcore.runs import versions
 
 
@@ -69,7 +70,7 @@ def run_benchmark_grid(
     grid = Grid(tuple(runs), {"device": "cpu", "threads": threads}, source="", path=benchmark)
     try:
         records = run_grid(grid, output, log=lambda line: print(line, flush=True))
-    except GridInterrupted as exc:
+    except (GridInterrupted, FolderLockedError) as exc:  # a stop signal; another process's grid
         raise SystemExit(str(exc)) from None
     wanted = {run.run_id for run in runs}
     found = {r["run_id"]: r | {"run_dir": str(output / "runs" / r["run_id"])} for r in records}

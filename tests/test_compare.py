@@ -139,6 +139,11 @@ def test_runs_are_recorded_with_probes_baselines_geometry_and_compute(
         assert r["domain"] == "toy" and r["paradigm"] in ("generative", "contrastive")
     # the raw baseline probes the 8-d vectors themselves, whose label is the sign of x[0]
     assert records[0]["raw"] == 1.0
+    # ... once per data and seed: the second task's runs reuse the first's, and say whose
+    first, second = records[0]["evaluations"]["linear"], records[2]["evaluations"]["linear"]
+    assert (records[0]["seed"], records[2]["seed"]) == (0, 0) and "raw_from" not in first
+    assert second["raw_from"] == records[0]["run_id"] and second["metrics"]["raw"] == first["metrics"]["raw"]
+    assert records[1]["evaluations"]["linear"]["raw_key"] != first["raw_key"]  # seed 1: its own probe
 
 
 def test_a_run_without_a_budget_trains_its_recipe(tmp_path: Path) -> None:

@@ -141,7 +141,9 @@ def run_grid(
 
 def _run_grid(grid: Grid, output: Path, registry: Registry, log: Any) -> list[dict[str, Any]]:
     check_grid(grid, registry)
-    done = {r["run_id"] for r in read_results(output) if r.get("status") == "ok"}
+    finished = [r for r in read_results(output) if r.get("status") == "ok"]
+    done = {r["run_id"] for r in finished}
+    raw_cache = _raw_baselines(finished)
     for n, run in enumerate(grid.runs, 1):
         label = f"[compare {n}/{len(grid.runs)}] {run.task} on {run.dataset} (seed {run.seed}, {run.budget or 'recipe budget'})"
         if run.run_id in done:
@@ -152,7 +154,7 @@ def _run_grid(grid: Grid, output: Path, registry: Registry, log: Any) -> list[di
         notes: list[str] = []
         try:
             with threadpool_limits(grid.settings.get("threads")), _short_budget_notes(notes):  # BLAS too
-                record = _run_one(run, grid, output / "runs" / run.run_id, registry)
+                record = _run_one(run, grid, output / "runs" / run.run_id, registry, raw_cache)
         except GridInterrupted:
             raise  # the user stopped the grid: no record, the rerun resumes this run
         except Exception as exc:  # a crashing run is recorded and the grid goes on
@@ -228,7 +230,9 @@ def _base_record(run: GridRun, registry: Registry) -> dict[str, Any]:
     }
 
 
-def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dict[str, Any]:
+def _run_one(
+    run: GridRun, grid: Grid, run_dir: Path, registry: Registry, raw_cache: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     settings = grid.settings
     train = {"seed": run.seed, "device": settings.get("device", "auto"), "progress_bar": False}
     if settings.get("threads") is not None:
@@ -254,7 +258,7 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
     if not np.isfinite(result.final_loss):
         raise ValueError(f"training ended with a non-finite loss ({result.final_loss})")
     device = resolve_device(train["device"])  # probe where the run trained
-    evaluations = {e.label: _evaluate(run, e, run_dir, registry, device) for e in run.evaluations}
+    evaluations = {e.label: _evaluate(run, e, run_dir, registry, device, raw_cache) for e in run.evaluations}
     headline = evaluations[run.evaluations[0].label]
     random_init, bundle, config = load_run(run_dir, random_init=True, registry=registry)
     flops = flops_per_step(random_init, bundle.pretrain, bundle.batch_size or config["train"]["batch_size"])
@@ -281,25 +285,62 @@ def _run_one(run: GridRun, grid: Grid, run_dir: Path, registry: Registry) -> dic
     }
 
 
+def _raw_baselines(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The raw-feature results of finished runs by ``raw_key``: they depend on the data,
+    the protocol and the seed only, so runs that share them probe the raw features once
+    (a bag of tokens over a large vocabulary takes far longer to probe than an encoder)."""
+    found = {}
+    for record in records:
+        for evaluation in (record.get("evaluations") or {}).values():
+            if "raw_key" in evaluation and "raw" in evaluation:
+                found[evaluation["raw_key"]] = {
+                    "raw": evaluation["raw"],
+                    "raw_error": evaluation.get("raw_error"),
+                    "metrics": evaluation["metrics"].get("raw"),
+                    "raw_from": evaluation.get("raw_from", record["run_id"]),
+                }
+    return found
+
+
 def _evaluate(
-    run: GridRun, evaluation: Evaluation, run_dir: Path, registry: Registry, device: torch.device
+    run: GridRun,
+    evaluation: Evaluation,
+    run_dir: Path,
+    registry: Registry,
+    device: torch.device,
+    raw_cache: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """The pretrained encoder, the same encoder at random initialisation and the raw-feature
     baseline under one protocol: their test accuracy, every number the protocol reports
-    (``metrics``, with the ``seconds`` each took) and the embeddings' geometry."""
+    (``metrics``, with the ``seconds`` each took) and the embeddings' geometry. The raw
+    baseline of data, protocol and seed already probed in this grid is reused
+    (``raw_from``: the run that probed it)."""
     probe, options = get_protocol(evaluation.protocol), evaluation.dataset_options
-    pretrained, bundle, _ = load_run(run_dir, registry=registry, dataset_options=options)
+    pretrained, bundle, config = load_run(run_dir, registry=registry, dataset_options=options)
+    raw_key = json.dumps(
+        [config["dataset"], config["dataset_options"], options, evaluation.protocol, run.seed, run.data_root],
+        sort_keys=True,
+        default=str,
+    )
     random_init, _, _ = load_run(run_dir, random_init=True, registry=registry, dataset_options=options)
     evalset = bundle.evaluation
     if evalset is None:
         raise ValueError(f"dataset {run.dataset!r} has no labelled evaluation data to probe")
     test = evalset.splits["test"] if evalset.splits and "test" in evalset.splits else slice(None)
-    out: dict[str, Any] = {"metrics": {}, "geometry": {}}
+    out: dict[str, Any] = {"metrics": {}, "geometry": {}, "raw_key": raw_key}
     models = {"pretrained": pretrained, "random_init": random_init, "raw": raw_features(bundle, registry)}
     task_protocol = is_task_protocol(evaluation.protocol)
     for which, model in models.items():
         if task_protocol and which == "raw":  # fine-tuning trains an encoder: raw features have none
             out["raw"], out["raw_error"] = None, f"{evaluation.protocol} needs an encoder to train"
+            continue
+        if which == "raw" and raw_key in raw_cache:
+            known = raw_cache[raw_key]
+            out["raw"], out["raw_from"] = known["raw"], known["raw_from"]
+            if known["raw_error"] is not None:
+                out["raw_error"] = known["raw_error"]
+            if known["metrics"] is not None:
+                out["metrics"]["raw"] = known["metrics"]
             continue
         start = time.perf_counter()
         try:
@@ -319,4 +360,11 @@ def _evaluate(
         if which != "raw":
             out["geometry"][which] = geometry(X[test], y[test], seed=run.seed)
             out["embedding_dim"] = int(X.shape[1])
+    if "raw_from" not in out:
+        raw_cache[raw_key] = {
+            "raw": out["raw"],
+            "raw_error": out.get("raw_error"),
+            "metrics": out["metrics"].get("raw"),
+            "raw_from": run.run_id,
+        }
     return out
