@@ -9,6 +9,8 @@ import torch
 import sslcore_vision.plugin
 from sslcore import DatasetBundle
 from sslcore.build import build_dataset, build_task
+from sslcore.engine.config import TrainConfig
+from sslcore.engine.trainer import Trainer
 from sslcore.plugins import Registry
 
 
@@ -43,6 +45,43 @@ def make_view_task(registry: Registry, digits_bundle: DatasetBundle) -> Callable
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def samples() -> Callable[..., list[torch.Tensor]]:
+    """``samples(bundle, n=32)``: the first ``n`` pretraining images (uint8 ``[C, H, W]``),
+    as the trainer hands them to ``collate``."""
+
+    def first(bundle: DatasetBundle, n: int = 32) -> list[torch.Tensor]:
+        return [bundle.pretrain[i] for i in range(n)]
+
+    return first
+
+
+@pytest.fixture(scope="session")
+def eval_images() -> Callable[..., torch.Tensor]:
+    """``eval_images(bundle, n=10)``: the first ``n`` evaluation images ``[n, C, H, W]``,
+    normalised by the evaluation collate."""
+
+    def first(bundle: DatasetBundle, n: int = 10) -> torch.Tensor:
+        images, _ = bundle.evaluation.collate([bundle.evaluation.dataset[i] for i in range(n)])
+        return images
+
+    return first
+
+
+@pytest.fixture(scope="session")
+def fit() -> Callable[..., Any]:
+    """``fit(task, data, steps=2, **config)``: ``steps`` trainer steps of 16 samples on the
+    CPU, checked to end with a finite loss; returns the trainer's result."""
+
+    def run(task: Any, data: Any, steps: int = 2, **config: Any) -> Any:
+        settings = TrainConfig(steps=steps, batch_size=16, progress_bar=False, device="cpu", **config)
+        result = Trainer(task, settings).fit(data)
+        assert result.steps == steps and torch.isfinite(torch.tensor(result.final_loss))
+        return result
+
+    return run
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import torch
 
 from sslcore import ConfigError
 from sslcore.build import build_task
-from sslcore.engine.config import TrainConfig
-from sslcore.engine.trainer import CountingCollate, Trainer
+from sslcore.engine.trainer import CountingCollate
 from sslcore.testing import ConformanceSuite
 from sslcore.testing.steps import train_steps
 from sslcore_vision.batched import StackedImages
@@ -20,18 +19,14 @@ from sslcore_vision.tasks.simclr import SimCLR
 VIEW_TASKS = ["simclr", "moco_v2", "byol", "simsiam", "swav", "barlow_twins"]
 
 
-def samples(bundle, n: int = 16) -> list[torch.Tensor]:
-    return [bundle.pretrain[i] for i in range(n)]
-
-
 @pytest.mark.parametrize("name", VIEW_TASKS)
-def test_device_views_are_drawn_after_the_transfer(make_view_task, digits_bundle, name):
+def test_device_views_are_drawn_after_the_transfer(make_view_task, digits_bundle, name, samples):
     task = make_view_task(name, augment_on="device")
-    stacked = task.collate(samples(digits_bundle))
+    stacked = task.collate(samples(digits_bundle, 16))
     assert isinstance(stacked, StackedImages) and stacked.images.dtype == torch.uint8
     assert stacked.images.shape == (16, 1, 16, 16) and stacked.images.device.type == "cpu"
     views = task.on_after_batch_transfer(stacked)
-    cpu_views = make_view_task(name, augment_on="cpu").collate(samples(digits_bundle))
+    cpu_views = make_view_task(name, augment_on="cpu").collate(samples(digits_bundle, 16))
     assert [v.shape for v in views] == [v.shape for v in cpu_views]
     assert all(v.dtype == torch.float32 for v in views)
     assert task.on_after_batch_transfer(views) is views  # views pass through
@@ -39,22 +34,22 @@ def test_device_views_are_drawn_after_the_transfer(make_view_task, digits_bundle
 
 
 @pytest.mark.parametrize("name", VIEW_TASKS)
-def test_auto_keeps_the_cpu_path_on_the_cpu(make_view_task, digits_bundle, name):
+def test_auto_keeps_the_cpu_path_on_the_cpu(make_view_task, digits_bundle, name, samples):
     auto, cpu = make_view_task(name), make_view_task(name, augment_on="cpu")
     assert auto.augment_on == "auto" and not auto.augments_on_device
     torch.manual_seed(1)
-    first = auto.collate(samples(digits_bundle))
+    first = auto.collate(samples(digits_bundle, 16))
     torch.manual_seed(1)
-    second = cpu.collate(samples(digits_bundle))
+    second = cpu.collate(samples(digits_bundle, 16))
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
 
 
-def test_auto_follows_the_parameters_device(make_view_task, digits_bundle):
+def test_auto_follows_the_parameters_device(make_view_task, digits_bundle, samples):
     """``.to()`` records (as a plain bool collate may read) whether the parameters are on
     CUDA; on this CPU-only machine the flag is set by hand to stand for a CUDA move."""
     task = make_view_task("simclr")
     task._on_cuda = True
-    assert task.augments_on_device and isinstance(task.collate(samples(digits_bundle)), StackedImages)
+    assert task.augments_on_device and isinstance(task.collate(samples(digits_bundle, 16)), StackedImages)
     task.to("cpu")
     assert not task._on_cuda and not task.augments_on_device
     cpu_only = make_view_task("simclr", augment_on="cpu")
@@ -77,37 +72,38 @@ def test_bad_values_and_custom_augmentations(make_view_task, digits_bundle):
     assert custom.device_views is None and not custom.augments_on_device
 
 
-def test_collate_pickles_for_dataloader_workers(make_view_task, digits_bundle):
+def test_collate_pickles_for_dataloader_workers(make_view_task, digits_bundle, samples):
     task = make_view_task("swav", augment_on="device")
     collate = pickle.loads(pickle.dumps(CountingCollate(task.collate)))
     n, batch = collate(samples(digits_bundle, 4))
     assert n == 4 and isinstance(batch, StackedImages)
 
 
-def test_device_path_lowers_the_loss(make_view_task, digits_bundle):
+def test_device_path_lowers_the_loss(make_view_task, digits_bundle, samples):
     """SimCLR, new views of the same 32 images every step, drawn by the device path."""
     task = make_view_task("simclr", augment_on="device")
-    stacked = task.collate(samples(digits_bundle, 32))
+    stacked = task.collate(samples(digits_bundle))
     torch.manual_seed(0)
     losses = train_steps(lambda step: task(task.on_after_batch_transfer(stacked)), task, steps=20, lr=1e-3)
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.1
 
 
 @pytest.mark.parametrize("name", ["simclr", "byol", "swav"])
-def test_trains_in_the_trainer_with_device_views(make_view_task, digits_bundle, name, monkeypatch):
+def test_trains_in_the_trainer_with_device_views(
+    make_view_task, digits_bundle, name, monkeypatch, samples, fit
+):
     task = make_view_task(name, augment_on="device")
     drawn = []
     original = task.device_views
     monkeypatch.setattr(task, "device_views", lambda images: drawn.append(len(images)) or original(images))
-    config = TrainConfig(steps=2, batch_size=16, progress_bar=False, device="cpu", warmup=0.0)
-    result = Trainer(task, config).fit(samples(digits_bundle, 32))
-    assert result.steps == 2 and torch.isfinite(torch.tensor(result.final_loss)) and drawn == [16, 16]
+    fit(task, samples(digits_bundle), warmup=0.0)
+    assert drawn == [16, 16]
 
 
-def test_pirl_draws_views_and_tiles_after_the_transfer(registry, digits_bundle):
+def test_pirl_draws_views_and_tiles_after_the_transfer(registry, digits_bundle, samples, fit):
     torch.manual_seed(0)
     task = build_task("pirl", digits_bundle, task_options={"augment_on": "device"}, registry=registry)
-    pairs = [(i, image) for i, image in enumerate(samples(digits_bundle))]
+    pairs = [(i, image) for i, image in enumerate(samples(digits_bundle, 16))]
     indices, stacked = task.collate(pairs)
     assert isinstance(stacked, StackedImages) and stacked.images.dtype == torch.uint8
     batch = task.on_after_batch_transfer((indices, stacked))
@@ -117,9 +113,7 @@ def test_pirl_draws_views_and_tiles_after_the_transfer(registry, digits_bundle):
     assert [t.shape for t in batch] == [t.shape for t in cpu_batch] and torch.equal(batch[0], indices)
     assert task.on_after_batch_transfer(batch) is batch
     assert torch.isfinite(task(batch).loss) and torch.isfinite(task((indices, stacked)).loss)
-    config = TrainConfig(steps=2, batch_size=16, progress_bar=False, device="cpu", warmup=0.0)
-    result = Trainer(task, config).fit(samples(digits_bundle, 32))
-    assert result.steps == 2 and torch.isfinite(torch.tensor(result.final_loss))
+    fit(task, samples(digits_bundle), warmup=0.0)
 
 
 class TestDeviceViewsConformance(ConformanceSuite):

@@ -8,8 +8,7 @@ import torch.nn.functional as F
 
 from sslcore import ConfigError
 from sslcore.build import build_dataset, build_task
-from sslcore.engine.config import TrainConfig
-from sslcore.engine.trainer import Trainer
+from sslcore.testing.steps import train_steps
 from sslcore_vision.encoders.small_cnn import SmallCNN
 from sslcore_vision.patches import TileGrid, hamming_permutations, shuffle_tiles
 from sslcore_vision.tasks.deep_infomax import DeepInfoMax, stage_maps
@@ -32,23 +31,6 @@ def build(name, bundle, registry, **options):
     return build_task(name, bundle, task_options=options, encoder_options=SMALL_ENCODER, registry=registry)
 
 
-def raw(bundle, n=32):
-    return [bundle.pretrain[i] for i in range(n)]
-
-
-def samples_for(task, bundle, n=32):
-    """The first ``n`` pretraining samples as the trainer gives them to ``task.collate``:
-    ``(index, image)`` pairs for a task that ``needs_indices``."""
-    images = raw(bundle, n)
-    return list(enumerate(images)) if task.needs_indices else images
-
-
-def normalised(bundle, n=32):
-    """The first ``n`` training images as the evaluation collate normalises them."""
-    images, _ = bundle.evaluation.collate([bundle.evaluation.dataset[i] for i in range(n)])
-    return images
-
-
 CASES = [
     ("rotation", {}),
     ("relative_position", {}),
@@ -62,20 +44,18 @@ STEPS = {"deep_infomax": 60}
 
 
 @pytest.mark.parametrize(("name", "options"), CASES)
-def test_a_few_steps_lower_the_loss_and_embed_is_the_encoder(name, options, registry, digits24):
+def test_a_few_steps_lower_the_loss_and_embed_is_the_encoder(
+    name, options, registry, digits24, samples, eval_images
+):
     task = build(name, digits24, registry, **options)
-    batch = task.collate(samples_for(task, digits24))
-    optimiser = torch.optim.AdamW(task.parameters(), lr=2e-3)
-    losses = []
-    for _ in range(STEPS.get(name, 8)):
-        out = task(batch)
-        optimiser.zero_grad()
-        out.loss.backward()
-        optimiser.step()
-        task.on_train_step_end(0.0)
-        losses.append(out.loss.item())
+    raw = samples(digits24)
+    batch = task.collate(list(enumerate(raw)) if task.needs_indices else raw)  # PIRL takes (index, image)
+    step_end = lambda step: task.on_train_step_end(0.0)  # noqa: E731
+    losses = train_steps(
+        lambda step: task(batch), task, STEPS.get(name, 8), 2e-3, torch.optim.AdamW, step_end
+    )
     assert losses[-1] < 0.8 * losses[0], losses
-    images = normalised(digits24, 10)
+    images = eval_images(digits24)
     task.eval()
     with torch.no_grad():
         z = task.embed(images)
@@ -83,10 +63,10 @@ def test_a_few_steps_lower_the_loss_and_embed_is_the_encoder(name, options, regi
         assert torch.equal(z, task.encoder(images))
 
 
-def test_rotation_labels_name_the_applied_rotation(registry, digits_bundle):
+def test_rotation_labels_name_the_applied_rotation(registry, digits_bundle, samples, eval_images):
     task = build("rotation", digits_bundle, registry)
-    images, labels = task.collate(raw(digits_bundle, 8))
-    originals = normalised(digits_bundle, 8)
+    images, labels = task.collate(samples(digits_bundle, 8))
+    originals = eval_images(digits_bundle, 8)
     assert images.shape == (32, 1, 16, 16)
     assert torch.bincount(labels).tolist() == [8, 8, 8, 8]
     for k, (image, label) in enumerate(zip(images, labels)):
@@ -100,10 +80,10 @@ def reassemble(tiles: torch.Tensor, grid: int) -> torch.Tensor:
     return tiles.view(grid, grid, c, t, t).permute(2, 0, 3, 1, 4).reshape(c, grid * t, grid * t)
 
 
-def test_jigsaw_tiles_reassemble_under_the_inverse_permutation(registry, digits24):
+def test_jigsaw_tiles_reassemble_under_the_inverse_permutation(registry, digits24, samples, eval_images):
     task = build("jigsaw", digits24, registry, num_permutations=20, **EXACT_TILES)
-    puzzles, labels = task.collate(raw(digits24, 16))
-    originals = normalised(digits24, 16)
+    puzzles, labels = task.collate(samples(digits24, 16))
+    originals = eval_images(digits24, 16)
     assert puzzles.shape == (16, 9, 1, 8, 8)
     inverse = task.permutations[labels].argsort(dim=1)
     restored = shuffle_tiles(puzzles, inverse)
@@ -160,10 +140,10 @@ def test_default_permutation_set_is_100_greedy_max_min_hamming_choices(registry,
         )
 
 
-def test_relative_position_labels_match_the_neighbour_offset(registry, digits24):
+def test_relative_position_labels_match_the_neighbour_offset(registry, digits24, samples, eval_images):
     task = build("relative_position", digits24, registry, **EXACT_TILES)
-    centres, neighbours, labels = task.collate(raw(digits24, 32))
-    originals = normalised(digits24, 32)
+    centres, neighbours, labels = task.collate(samples(digits24, 32))
+    originals = eval_images(digits24, 32)
     assert centres.shape == neighbours.shape == (32, 1, 8, 8)
     assert len(torch.unique(labels)) > 4
     row_major = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
@@ -189,9 +169,9 @@ def test_deep_infomax_takes_local_features_from_the_deepest_stage_of_at_least_lo
     assert torch.isfinite(out.loss)
 
 
-def test_deep_infomax_scores_positive_pairs_higher_after_training(registry, digits_bundle):
+def test_deep_infomax_scores_positive_pairs_higher_after_training(registry, digits_bundle, samples):
     task = build("deep_infomax", digits_bundle, registry, local_size=4)
-    images = task.collate(raw(digits_bundle, 32))
+    images = task.collate(samples(digits_bundle, 32))
 
     def critic_gap() -> float:
         """Mean critic score of (global i, local of image i) minus (global i, local of j != i)."""
@@ -204,12 +184,7 @@ def test_deep_infomax_scores_positive_pairs_higher_after_training(registry, digi
             return (scores[same].mean() - scores[~same].mean()).item()
 
     before = critic_gap()
-    optimiser = torch.optim.AdamW(task.parameters(), lr=2e-3)
-    for _ in range(40):
-        out = task(images)
-        optimiser.zero_grad()
-        out.loss.backward()
-        optimiser.step()
+    train_steps(lambda step: task(images), task, steps=40, lr=2e-3, optimizer=torch.optim.AdamW)
     after = critic_gap()
     assert after > 0 and after > before + 1.0
     with torch.no_grad():
@@ -246,10 +221,10 @@ def test_memory_bank_moves_entries_towards_new_representations():
     assert torch.equal(restored.memory, bank.memory) and torch.equal(restored.written, bank.written)
 
 
-def test_pirl_bank_has_a_row_per_pretraining_sample_updated_after_the_step(registry, digits_bundle):
+def test_pirl_bank_has_a_row_per_pretraining_sample_updated_after_the_step(registry, digits_bundle, samples):
     task = build("pirl", digits_bundle, registry, bank_momentum=0.25)
     assert task.needs_indices and task.bank.memory.shape == (len(digits_bundle.pretrain), 128)
-    images = raw(digits_bundle, 16)
+    images = samples(digits_bundle, 16)
     samples = [(i, images[i]) for i in range(15, -1, -2)]  # 8 samples, indices 15, 13, ..., 1
     indices, views, tiles = task.collate(samples)
     assert indices.tolist() == list(range(15, -1, -2))
@@ -268,13 +243,15 @@ def test_pirl_bank_has_a_row_per_pretraining_sample_updated_after_the_step(regis
         task.collate([(100000, images[0])])
 
 
-def test_pirl_negatives_never_hold_the_batch_own_memory_entries(registry, digits_bundle, monkeypatch):
+def test_pirl_negatives_never_hold_the_batch_own_memory_entries(
+    registry, digits_bundle, samples, monkeypatch
+):
     """A bank smaller than ``num_negatives`` gives all its rows as negatives: the batch's
     own entries (each query's positive) must not be among them."""
     import sslcore_vision.tasks.pirl as pirl_module
 
     task = build("pirl", digits_bundle, registry, num_negatives=4096)
-    images = raw(digits_bundle, 12)
+    images = samples(digits_bundle, 12)
     task(task.collate([(i, images[i]) for i in range(12)]))
     task.on_train_step_end(0.0)  # rows 0..11 written
     seen = []
@@ -290,11 +267,9 @@ def test_pirl_negatives_never_hold_the_batch_own_memory_entries(registry, digits
     assert seen == [None, None]  # no other entry yet: in-batch negatives
 
 
-def test_pirl_trains_in_the_trainer_with_sample_indices(registry, digits24):
+def test_pirl_trains_in_the_trainer_with_sample_indices(registry, digits24, fit):
     task = build("pirl", digits24, registry, num_negatives=64)
-    config = TrainConfig(steps=2, batch_size=16, progress_bar=False, device="cpu", warmup=0.0)
-    result = Trainer(task, config).fit(digits24.pretrain)
-    assert result.steps == 2 and torch.isfinite(torch.tensor(result.final_loss))
+    fit(task, digits24.pretrain, warmup=0.0)
     assert int(task.bank.written.sum()) == 32  # two batches of distinct samples, one row each
     fresh = build("pirl", digits24, registry, num_negatives=64)
     fresh.load_state_dict(task.state_dict())  # the bank is checkpointed

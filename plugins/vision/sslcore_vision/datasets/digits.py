@@ -12,7 +12,7 @@ from sklearn.model_selection import train_test_split
 from torchvision.transforms.v2 import functional as TF
 
 from sslcore import DatasetBundle
-from sslcore_vision.datasets.image_bundle import image_bundle
+from sslcore_vision.datasets.image_bundle import split_bundle
 
 
 def digits(
@@ -31,10 +31,4 @@ def digits(
     train_idx, test_idx = train_test_split(
         range(len(labels)), test_size=test_fraction, stratify=raw.target, random_state=0
     )
-    train_idx, test_idx = torch.tensor(train_idx), torch.tensor(test_idx)
-    return image_bundle(
-        "digits",
-        (images[train_idx].contiguous(), labels[train_idx]),
-        (images[test_idx].contiguous(), labels[test_idx]),
-        num_classes=10,
-    )
+    return split_bundle("digits", images, labels, train_idx, test_idx, num_classes=10)

@@ -3,6 +3,8 @@ dataset of this plugin returns."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -107,6 +109,15 @@ def image_bundle(
         evaluation=evaluation,
         info=info,
     )
+
+
+def split_bundle(
+    name: str, images: Tensor, labels: Tensor, train: Sequence[int], test: Sequence[int], num_classes: int
+) -> DatasetBundle:
+    """:func:`image_bundle` of the rows ``train`` and of the rows ``test`` of ``images
+    [N, C, H, W]`` uint8 and ``labels [N]``."""
+    parts = [(images[rows].contiguous(), labels[rows]) for rows in (torch.tensor(train), torch.tensor(test))]
+    return image_bundle(name, *parts, num_classes=num_classes)
 
 
 def resize_square(images: Tensor, size: int, chunk: int = 4096) -> Tensor:

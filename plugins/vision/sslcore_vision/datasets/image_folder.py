@@ -17,7 +17,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from sslcore import ConfigError, DataNotFoundError, DatasetBundle
-from sslcore_vision.datasets.image_bundle import image_bundle
+from sslcore_vision.datasets.image_bundle import split_bundle
 from sslcore_vision.datasets.torchvision_files import CorruptDataError
 
 MODES = {1: "L", 3: "RGB"}
@@ -103,10 +103,6 @@ def image_folder(
         )
     except ValueError as exc:  # e.g. fewer test images than classes
         raise ConfigError(f"image-folder: cannot split {len(labels)} images of {tree}: {exc}") from exc
-    train_idx, test_idx = torch.tensor(sorted(train_idx)), torch.tensor(sorted(test_idx))
-    return image_bundle(
-        "image-folder",
-        (images[train_idx].contiguous(), labels[train_idx]),
-        (images[test_idx].contiguous(), labels[test_idx]),
-        num_classes=len(data.classes),
+    return split_bundle(
+        "image-folder", images, labels, sorted(train_idx), sorted(test_idx), len(data.classes)
     )

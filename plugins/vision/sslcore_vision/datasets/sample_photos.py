@@ -12,7 +12,7 @@ from annotated_types import Ge, Interval
 from sklearn.datasets import load_sample_images
 
 from sslcore import ConfigError, DatasetBundle
-from sslcore_vision.datasets.image_bundle import image_bundle, resize_square
+from sslcore_vision.datasets.image_bundle import resize_square, split_bundle
 
 
 def sample_photos(
@@ -53,9 +53,4 @@ def sample_photos(
     images = resize_square(torch.stack(crops)[order], image_size)
     targets = torch.tensor(labels)[order]
     n_test = max(2, round(test_fraction * len(images)))
-    return image_bundle(
-        "sample-photos",
-        (images[n_test:], targets[n_test:]),
-        (images[:n_test], targets[:n_test]),
-        num_classes=2,
-    )
+    return split_bundle("sample-photos", images, targets, range(n_test, len(images)), range(n_test), 2)

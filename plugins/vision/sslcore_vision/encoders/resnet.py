@@ -11,11 +11,12 @@ from torchvision.models import get_model
 
 from sslcore.data import info_get
 from sslcore_vision.channels import require_channels
+from sslcore_vision.encoders import PooledFeatureMaps
 
 ARCHITECTURES = ("resnet18", "resnet50")
 
 
-class ResNetEncoder(nn.Module):
+class ResNetEncoder(PooledFeatureMaps):
     """``torchvision.models.<arch>(weights=None)`` without its classifier.
 
     ``small_images=True`` swaps the stem for a 3x3 stride-1 convolution and drops the
@@ -52,13 +53,6 @@ class ResNetEncoder(nn.Module):
             x = layer(x)
             maps.append(x)
         return maps
-
-    def feature_map(self, images: Tensor) -> Tensor:
-        """``[B, in_channels, H, W] -> [B, output_dim, h, w]`` (after ``layer4``)."""
-        return self.feature_maps(images)[-1]
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.feature_map(images).mean(dim=(2, 3))
 
 
 class ResNet18Encoder(ResNetEncoder):

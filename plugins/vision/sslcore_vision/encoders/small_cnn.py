@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from sslcore.data import info_get
 from sslcore_vision.channels import require_channels
+from sslcore_vision.encoders import PooledFeatureMaps
 
 
 def conv_block(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
@@ -22,7 +23,7 @@ def conv_block(in_channels: int, out_channels: int, stride: int) -> nn.Sequentia
     )
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(PooledFeatureMaps):
     """Four conv blocks (widths ``w, 2w, 4w, output_dim``; the first strides by
     ``stem_stride``, the others by 2) and global average pooling, for 28x28 grey or small
     colour images. Runs in ``channels_last`` memory format (faster convolutions on CPU).
@@ -51,13 +52,6 @@ class SmallCNN(nn.Module):
             x = block(x)
             maps.append(x)
         return maps
-
-    def feature_map(self, images: Tensor) -> Tensor:
-        """``[B, in_channels, H, W] -> [B, output_dim, h, w]`` (the last block's output)."""
-        return self.feature_maps(images)[-1]
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.feature_map(images).mean(dim=(2, 3))
 
 
 def small_cnn(

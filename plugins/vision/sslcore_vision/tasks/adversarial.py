@@ -34,6 +34,8 @@ class AdversarialReconstruction(AdversarialTask):
     generator gets none there.
     """
 
+    domain = "vision"
+
     def __init__(self, generator: GenerativeTask, discriminator: nn.Module, lambda_adv: float):
         super().__init__(generator.encoder, discriminator, schedule="alternating")
         self.generator = generator

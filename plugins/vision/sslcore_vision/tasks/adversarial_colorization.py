@@ -32,7 +32,6 @@ class AdversarialColorization(AdversarialReconstruction):
     normalised RGB images ``[N, 3, H, W]`` and returns ``[N, output_dim]``.
     """
 
-    domain = "vision"
     signal = "colour from lightness, judged real vs generated"
 
     @classmethod

@@ -27,7 +27,6 @@ class AdversarialInpainting(AdversarialReconstruction):
     [N, output_dim]`` encodes the unmasked image.
     """
 
-    domain = "vision"
     signal = "a hidden image region, reconstructed and judged real vs generated"
 
     @classmethod

@@ -98,12 +98,10 @@ class Colorization(GenerativeTask):
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, mean: Sequence[float], std: Sequence[float]):
         super().__init__(encoder, decoder)
-        self.register_buffer(
-            "mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
-        )
-        self.register_buffer(
-            "std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
-        )
+        for name, values in (("mean", mean), ("std", std)):  # [1, 3, 1, 1], to undo the normalisation
+            self.register_buffer(
+                name, torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
+            )
         self.lab = LabCollate()
 
     @classmethod

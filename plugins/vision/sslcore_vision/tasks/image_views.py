@@ -6,7 +6,7 @@ of two stacked views."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
 import torch
 from annotated_types import Ge, Interval
@@ -15,13 +15,13 @@ from torch import Tensor, nn
 from sslcore import ConfigError, ContrastiveTask
 from sslcore.data import info_get
 from sslcore_vision.batched import BatchedViews, StackedImages
-from sslcore_vision.channels import require_channels
+from sslcore_vision.channels import check_encoder_channels
 from sslcore_vision.transforms import ViewAugmentation, ViewsCollate, byol_augmentations, simclr_augmentation
 
 AugmentOn = Literal["auto", "cpu", "device"]
 #: the probability of an augmentation step (blur, solarize) in a task option
 Probability = Annotated[float, Interval(ge=0, le=1)]
-AUGMENT_ON: tuple[str, ...] = ("auto", "cpu", "device")
+AUGMENT_ON: tuple[str, ...] = get_args(AugmentOn)
 
 
 class ImageFacts(NamedTuple):
@@ -37,8 +37,7 @@ def image_facts(encoder: nn.Module, info: Mapping[str, Any], task: str) -> Image
     """``image_size``, ``in_channels``, ``mean``, ``std`` from ``info``, after checking the
     encoder takes ``in_channels`` channels (:class:`~sslcore.ConfigError` otherwise)."""
     channels = info_get(info, "in_channels")
-    if hasattr(encoder, "in_channels"):
-        require_channels(encoder.in_channels, channels, task)
+    check_encoder_channels(encoder, info, task)
     return ImageFacts(info_get(info, "image_size"), channels, info_get(info, "mean"), info_get(info, "std"))
 
 

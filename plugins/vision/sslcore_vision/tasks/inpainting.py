@@ -28,7 +28,6 @@ class Inpainting(MaskedReconstruction):
     bottleneck is left out: the small encoders' maps are already 1x1 to 4x4).
     """
 
-    domain = "vision"
     signal = "pixels of a hidden image region from its context"
 
     @classmethod

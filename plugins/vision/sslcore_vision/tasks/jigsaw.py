@@ -35,7 +35,6 @@ class Jigsaw(PseudoLabelTask):
     encoder output of the whole image.
     """
 
-    domain = "vision"
     signal = "permutation of shuffled image tiles"
     permutations: Tensor
 

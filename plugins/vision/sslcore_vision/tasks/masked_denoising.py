@@ -26,7 +26,6 @@ class MaskedDenoising(MaskedReconstruction):
     patches only (``outside_weight = 0``), as in SimMIM and MAE.
     """
 
-    domain = "vision"
     signal = "pixels of randomly masked patches"
 
     @classmethod

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from sslcore import GenerativeTask, TaskOutput
 from sslcore.data import info_get
-from sslcore_vision.channels import require_channels
+from sslcore_vision.channels import check_encoder_channels
 from sslcore_vision.decoders import ImageDecoder, encoder_feature_map
 from sslcore_vision.masks import MaskedBatch, MaskedImageCollate, masked_mse
 
@@ -32,6 +32,8 @@ class MaskedReconstruction(GenerativeTask):
     :meth:`collate`; the prediction is ``[N, C, H, W]`` normalised pixels.
     ``embed(images [N, C, H, W]) -> [N, output_dim]`` encodes the unmasked image.
     """
+
+    domain = "vision"
 
     def __init__(
         self,
@@ -56,8 +58,7 @@ class MaskedReconstruction(GenerativeTask):
         """Check the encoder takes the data's channels, then build the collate that
         draws ``mask`` and a decoder from the encoder's feature map to the image."""
         channels, size = info_get(info, "in_channels"), info_get(info, "image_size")
-        if hasattr(encoder, "in_channels"):
-            require_channels(encoder.in_channels, channels, cls.__name__)
+        check_encoder_channels(encoder, info, cls.__name__)
         decoder = ImageDecoder.for_encoder(encoder, channels, size, channels, width=decoder_width)
         masking = MaskedImageCollate(mask, info_get(info, "mean"), info_get(info, "std"))
         return cls(encoder, decoder, masking, outside_weight=outside_weight)

@@ -117,8 +117,9 @@ class PIRL(AugmentsOnDevice, ContrastiveTask):
         self.temperature, self.loss_weight = temperature, loss_weight
         self.bank_momentum, self.num_negatives = bank_momentum, num_negatives
         self.pending: list[tuple[Tensor, Tensor]] = []
+        self.views = ViewsCollate([augmentation] * 2)  # the image's view, then the view cut into tiles
         self.augment_on = augment_on
-        self.device_views = device_views(ViewsCollate([augmentation] * 2), augment_on, "PIRL")
+        self.device_views = device_views(self.views, augment_on, "PIRL")
 
     @classmethod
     def from_data(
@@ -163,10 +164,8 @@ class PIRL(AugmentsOnDevice, ContrastiveTask):
         images = [image for _, image in samples]
         if self.augments_on_device:
             return indices, StackedImages(torch.stack(images))
-        views = torch.stack([self.augmentation(x) for x in images])
-        tiles = self.tiles.extract(torch.stack([self.augmentation(x) for x in images]))
-        order = torch.rand(len(tiles), self.tiles.num_tiles).argsort(dim=1)
-        return indices, views, shuffle_tiles(tiles, order)
+        views, tile_source = self.views(images)
+        return indices, views, self.shuffled_tiles(tile_source)
 
     def on_after_batch_transfer(self, batch: Any) -> Any:
         """``(indices, stacked images)`` -> ``(indices, views, shuffled tiles)``, drawn on the
@@ -174,9 +173,13 @@ class PIRL(AugmentsOnDevice, ContrastiveTask):
         if len(batch) != 2 or not isinstance(batch[1], StackedImages) or self.device_views is None:
             return batch
         views, tile_source = self.device_views(batch[1].images)
-        tiles = self.tiles.extract(tile_source)
+        return batch[0], views, self.shuffled_tiles(tile_source)
+
+    def shuffled_tiles(self, images: Tensor) -> Tensor:
+        """The tiles of ``images [N, C, S, S]``, in a random order per image: ``[N, n, C, t, t]``."""
+        tiles = self.tiles.extract(images)
         order = torch.rand(len(tiles), self.tiles.num_tiles, device=tiles.device).argsort(dim=1)
-        return batch[0], views, shuffle_tiles(tiles, order)
+        return shuffle_tiles(tiles, order)
 
     def forward(self, batch: tuple[Tensor, Tensor, Tensor] | tuple[Tensor, StackedImages]) -> TaskOutput:
         indices, images, tiles = self.on_after_batch_transfer(batch)

@@ -14,18 +14,12 @@ from torchvision.transforms import v2
 
 from sslcore import ContrastiveTask, TaskOutput
 from sslcore.data import info_get
-from sslcore_vision.channels import require_channels
+from sslcore_vision.channels import check_encoder_channels
 from sslcore_vision.transforms import to_normalised_float
 
 
-def check_encoder_channels(encoder: nn.Module, info: Mapping[str, Any], task: str) -> None:
-    """Raise ``ConfigError`` if the encoder does not take ``info["in_channels"]`` channels."""
-    if hasattr(encoder, "in_channels"):
-        require_channels(encoder.in_channels, info_get(info, "in_channels"), task)
-
-
 def checked_normaliser(encoder: nn.Module, info: Mapping[str, Any], task: str) -> v2.Compose:
-    """:func:`check_encoder_channels`, then the dataset's ``uint8 -> (x / 255 - mean) / std``."""
+    """:func:`~sslcore_vision.channels.check_encoder_channels`, then the dataset's ``uint8 -> (x / 255 - mean) / std``."""
     check_encoder_channels(encoder, info, task)
     return to_normalised_float(info_get(info, "mean"), info_get(info, "std"))
 
@@ -37,6 +31,7 @@ class PseudoLabelTask(ContrastiveTask):
     Subclasses implement :meth:`logits` (``batch -> (logits [M, K], labels [M])``).
     """
 
+    domain = "vision"
     family = "context-instance"
     negatives = "none"
 

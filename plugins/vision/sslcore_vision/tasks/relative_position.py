@@ -44,7 +44,6 @@ class RelativePosition(PseudoLabelTask):
     ``embed(images [N, C, S, S]) -> [N, output_dim]`` is the encoder output of the whole image.
     """
 
-    domain = "vision"
     signal = "position of a patch relative to the centre patch"
 
     def __init__(

@@ -40,7 +40,6 @@ class RotationPrediction(PseudoLabelTask):
     ``embed(images [N, C, S, S]) -> [N, output_dim]`` is the encoder output.
     """
 
-    domain = "vision"
     signal = "rotation applied to the image"
 
     def __init__(
