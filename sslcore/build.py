@@ -22,26 +22,15 @@ from sslcore.plugins.manager import Registry, get_registry
 from sslcore.plugins.specs import resolve_factory
 
 
-def _signature_options(
-    fn: Callable[..., Any], reserved: int, with_default_only: bool = False
-) -> tuple[list[str], bool]:
-    """Named keyword options of ``fn`` after its first ``reserved`` parameters (only those
-    with a default if ``with_default_only``), and whether it also takes ``**kwargs``."""
-    params = list(inspect.signature(fn).parameters.values())[reserved:]
-    names = [
-        p.name
-        for p in params
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        and not (with_default_only and p.default is p.empty)
-    ]
-    return names, any(p.kind is p.VAR_KEYWORD for p in params)
+def _takes_any(fn: Callable[..., Any], reserved: int) -> bool:
+    """Whether ``fn`` takes ``**kwargs`` after its first ``reserved`` parameters."""
+    return any(p.kind is p.VAR_KEYWORD for p in list(inspect.signature(fn).parameters.values())[reserved:])
 
 
 def option_names(fn: Callable[..., Any], reserved: int = 0) -> list[str] | None:
     """Keyword options ``fn`` accepts after its first ``reserved`` parameters (filled by
     sslcore itself); ``None`` if it takes ``**kwargs`` and so accepts anything."""
-    names, var_keyword = _signature_options(fn, reserved)
-    return None if var_keyword else names
+    return None if _takes_any(fn, reserved) else list(option_specs(fn, reserved))
 
 
 def check_options(what: str, valid: list[str] | None, options: Mapping[str, Any]) -> None:
@@ -56,6 +45,10 @@ def check_options(what: str, valid: list[str] | None, options: Mapping[str, Any]
             )
 
 
+def _overrides_from_data(factory: Callable[..., Any]) -> bool:
+    return factory.from_data.__func__ is not PretextTask.from_data.__func__  # type: ignore[attr-defined]
+
+
 def task_option_names(factory: Callable[..., Any]) -> list[str] | None:
     """Options of a task factory; ``None`` if it accepts any. For a ``PretextTask`` class:
     ``__init__``'s after ``(self, encoder)``, or, when ``from_data`` is overridden, its own
@@ -63,14 +56,11 @@ def task_option_names(factory: Callable[..., Any]) -> list[str] | None:
     that have a default (the required ones, such as a view distribution, are what
     ``from_data`` builds from ``info`` and passes itself)."""
     if isinstance(factory, type) and issubclass(factory, PretextTask):
-        if factory.from_data.__func__ is PretextTask.from_data.__func__:  # type: ignore[attr-defined]
-            return option_names(factory.__init__, reserved=2)
-        own, forwards = _signature_options(factory.from_data, reserved=2)
-        if not forwards:
-            return own
-        init, init_takes_any = _signature_options(factory.__init__, reserved=2, with_default_only=True)
-        return None if init_takes_any else own + [n for n in init if n not in own]
-    return option_names(factory, reserved=2)
+        forwards = not _overrides_from_data(factory) or _takes_any(factory.from_data, 2)
+        takes_any = forwards and _takes_any(factory.__init__, 2)
+    else:
+        takes_any = _takes_any(factory, 2)
+    return None if takes_any else list(task_option_specs(factory))
 
 
 def task_option_specs(factory: Callable[..., Any]) -> dict[str, Option]:
@@ -78,10 +68,10 @@ def task_option_specs(factory: Callable[..., Any]) -> dict[str, Option]:
     the signature that declares it (``from_data``'s before ``__init__``'s)."""
     if isinstance(factory, type) and issubclass(factory, PretextTask):
         init = option_specs(factory.__init__, reserved=2)
-        if factory.from_data.__func__ is PretextTask.from_data.__func__:  # type: ignore[attr-defined]
+        if not _overrides_from_data(factory):
             return init
         own = option_specs(factory.from_data, reserved=2)
-        if not _signature_options(factory.from_data, reserved=2)[1]:
+        if not _takes_any(factory.from_data, 2):
             return own
         return own | {n: o for n, o in init.items() if n not in own and o.default is not EMPTY}
     return option_specs(factory, reserved=2)

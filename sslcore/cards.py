@@ -57,9 +57,9 @@ _DOCUMENTED = ("__init__", "from_data")
 def _docstrings(factory: Any) -> list[str]:
     """The docstrings that may describe the options: the class's, ``__init__``'s and
     ``from_data``'s, and those of its bases outside the core (a function factory: its own)."""
-    if not isinstance(factory, type):
-        return [inspect.getdoc(factory) or ""]
     docs = [inspect.getdoc(factory) or ""]
+    if not isinstance(factory, type):
+        return docs
     for cls in factory.__mro__:  # the task's own bases too (a shared views base), not the core's
         if not issubclass(cls, PretextTask) or cls.__module__.startswith("sslcore."):
             continue

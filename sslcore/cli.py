@@ -95,14 +95,12 @@ def cmd_list(kind: str):
     def run(args: argparse.Namespace) -> int:
         from sslcore.plugins import get_registry
 
-        specs = get_registry().specs(kind, args.domain)
-        extra = (
-            (lambda s: [s.sample, "no" if not s.needs_root else "yes"])
-            if kind == "dataset"
-            else (lambda s: [])
-        )
-        header = [kind, "domain", *(["sample", "needs root"] if kind == "dataset" else []), "summary"]
-        rows = [[q, s.domain, *extra(s), s.summary] for q, s in sorted(specs.items())]
+        dataset = kind == "dataset"
+        header = [kind, "domain", *(["sample", "needs root"] if dataset else []), "summary"]
+        rows = [
+            [q, s.domain, *([s.sample, "yes" if s.needs_root else "no"] if dataset else []), s.summary]
+            for q, s in sorted(get_registry().specs(kind, args.domain).items())
+        ]
         print(_table(rows, header))
         return 0
 

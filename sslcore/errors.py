@@ -15,10 +15,7 @@ class UnknownNameError(SSLCoreError, KeyError):
 
     def __init__(self, kind: str, name: str, choices: Iterable[str]):
         self.kind, self.name, self.choices = kind, name, sorted(set(choices))
-        msg = f"unknown {kind} {name!r}"
-        close = difflib.get_close_matches(name, self.choices, n=1, cutoff=0.5)
-        if close:
-            msg += f"; did you mean {close[0]!r}?"
+        msg = f"unknown {kind} {name!r}{suggest(name, self.choices)}"
         if self.choices:
             msg += f" Valid choices: {', '.join(self.choices)}."
         else:
@@ -53,10 +50,7 @@ class DataNotFoundError(SSLCoreError, FileNotFoundError):
         msg = f"dataset {dataset!r}: files not found under {root}. Expected:\n  {files}"
         if hint:
             msg += f"\n{hint}"
-        super().__init__(msg)
-
-    def __str__(self) -> str:
-        return self.args[0]
+        super().__init__(msg)  # one argument: str() is the message
 
 
 class CorruptDataError(SSLCoreError, RuntimeError):

@@ -30,11 +30,8 @@ FORMAT = "sslcore-encoder/1"
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def export_encoder(encoder: nn.Module, out_dir: str | Path, metadata: dict[str, Any] | None = None) -> Path:

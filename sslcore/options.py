@@ -28,6 +28,7 @@ import ast
 import collections.abc as cabc
 import inspect
 import numbers
+import operator
 import os
 import re
 import types
@@ -137,6 +138,7 @@ class _Problem:
 _SEQUENCES = {tuple, list, cabc.Sequence, cabc.MutableSequence}
 _SETS = {set, frozenset, cabc.Set, cabc.MutableSet}
 _ITERABLES = {cabc.Iterable, cabc.Collection}
+_COLLECTIONS = _SEQUENCES | _SETS | _ITERABLES
 _MAPPINGS = {dict, cabc.Mapping, cabc.MutableMapping}
 _UNIONS = (Union, types.UnionType)
 
@@ -155,16 +157,20 @@ def _constraints(metadata: Iterable[Any]) -> list[Any]:
     return out
 
 
+#: the bound markers: class, attribute, comparison, symbol
+_COMPARISONS = (
+    (at.Gt, "gt", operator.gt, ">"),
+    (at.Ge, "ge", operator.ge, ">="),
+    (at.Lt, "lt", operator.lt, "<"),
+    (at.Le, "le", operator.le, "<="),
+)
+
+
 def _holds(value: Any, m: Any) -> bool:
     try:
-        if isinstance(m, at.Gt):
-            return bool(value > m.gt)
-        if isinstance(m, at.Ge):
-            return bool(value >= m.ge)
-        if isinstance(m, at.Lt):
-            return bool(value < m.lt)
-        if isinstance(m, at.Le):
-            return bool(value <= m.le)
+        for cls, field, compare, _ in _COMPARISONS:
+            if isinstance(m, cls):
+                return bool(compare(value, getattr(m, field)))
         if isinstance(m, at.MultipleOf):
             return value % m.multiple_of == 0
         if isinstance(m, at.MinLen):
@@ -179,7 +185,7 @@ def _holds(value: Any, m: Any) -> bool:
 
 
 def _constraint_text(m: Any) -> str:
-    for cls, op, field in ((at.Gt, ">", "gt"), (at.Ge, ">=", "ge"), (at.Lt, "<", "lt"), (at.Le, "<=", "le")):
+    for cls, field, _, op in _COMPARISONS:
         if isinstance(m, cls):
             return f"{op} {getattr(m, field)!r}"
     if isinstance(m, at.MultipleOf):
@@ -259,7 +265,7 @@ def _check(value: Any, hint: Any) -> _Problem | None:
         if type(value) in {type(a) for a in args}:  # the right type, not one of the values
             return _Problem(f"must be {describe(hint)}", True)
         return _mismatch(value, hint)
-    if origin in _SEQUENCES or origin in _SETS or origin in _ITERABLES:
+    if origin in _COLLECTIONS:
         if not _is_collection(value):
             return _mismatch(value, hint)
         if origin is tuple and args and args[-1] is not Ellipsis:
@@ -355,7 +361,7 @@ def describe(hint: Any) -> str:
         return ("one of " if len(args) > 1 else "") + ", ".join(repr(a) for a in args)
     if origin is tuple and args and args[-1] is not Ellipsis:
         return f"a tuple ({', '.join(_bare(describe(a)) for a in args if a != ())})"  # tuple[()]: ((),)
-    if origin in _SEQUENCES or origin in _SETS or origin in _ITERABLES:
+    if origin in _COLLECTIONS:
         return "a list" + (f" of {_plural(describe(args[0]))}" if args else "")
     if origin in _MAPPINGS:
         return "a dict" + (
@@ -384,7 +390,7 @@ def understood(hint: Any) -> bool:
         return all(understood(a) for a in args)
     if origin is Literal or hint is Any or hint is object:
         return True
-    if args and (origin in _SEQUENCES or origin in _SETS or origin in _ITERABLES or origin in _MAPPINGS):
+    if args and (origin in _COLLECTIONS or origin in _MAPPINGS):
         return all(understood(a) for a in args if a is not Ellipsis and a != ())
     return _plain(origin, object()) is not None or origin is type or hint is None
 

@@ -17,28 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sslcore.engine.config import TrainConfig, budget_steps
+from sslcore.engine.config import BUDGET_KEYS, FIELDS, TrainConfig, budget_steps
 from sslcore.errors import ConfigError, suggest
 
 #: the budget fields: a recipe's budget applies only when the user gives none of them
-BUDGET_FIELDS = ("epochs", "steps", "seconds")
-#: TrainConfig fields that describe where and how a run executes, not the method: a
-#: recipe may not set them
-RUN_FIELDS = (
-    "seed",
-    "device",
-    "threads",
-    "num_workers",
-    "progress_bar",
-    "log_every",
-    "checkpoint_every",
-    "keep_checkpoints",
-    "tensorboard",
-    "compile",
-    "channels_last",
-    "cudnn_benchmark",
-    "sync_batchnorm",
-)
+BUDGET_FIELDS = BUDGET_KEYS
 #: a user budget under this fraction of the recipe's (in steps) is warned about
 SHORT_BUDGET_FRACTION = 0.1
 USE_RECIPE_HINT = (
@@ -54,10 +37,8 @@ class ShortBudgetWarning(UserWarning):
 
 def method_fields() -> list[str]:
     """The TrainConfig fields a recipe may set: those whose metadata says ``recipe``
-    (without that metadata: all but :data:`RUN_FIELDS`)."""
-    return [
-        f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("recipe", f.name not in RUN_FIELDS)
-    ]
+    (not the run's environment: seed, device, threads, workers, logging)."""
+    return [name for name, f in FIELDS.items() if f.metadata.get("recipe")]
 
 
 @dataclass(frozen=True)
@@ -104,9 +85,9 @@ class Recipe:
             raise ConfigError(
                 "recipe dataset_options apply to the dataset the recipe was tuned on: name it (dataset=...)"
             )
-        allowed, names = method_fields(), [f.name for f in dataclasses.fields(TrainConfig)]
+        allowed = method_fields()
         for key in self.train:
-            if key in names and key not in allowed:
+            if key in FIELDS and key not in allowed:
                 raise ConfigError(
                     f"recipe train option {key!r} belongs to the run (its environment or its user), "
                     f"not the method; a recipe may set: {', '.join(allowed)}"
@@ -181,13 +162,8 @@ def apply_recipe(
     """
     train, task_options = dict(train), dict(task_options or {})
     encoder_options, dataset_options = dict(encoder_options or {}), dict(dataset_options or {})
-    applied: dict[str, Any] = {
-        "train": {},
-        "encoder": None,
-        "task_options": {},
-        "encoder_options": {},
-        "dataset_options": {},
-    }
+    options = ("task_options", "encoder_options", "dataset_options")
+    applied: dict[str, Any] = {"train": {}, "encoder": None, **{k: {} for k in options}}
     if recipe is None:
         return AppliedRecipe(train, encoder, task_options, encoder_options, dataset_options, applied)
     user_budget = any(train.get(k) is not None for k in BUDGET_FIELDS)
@@ -204,9 +180,8 @@ def apply_recipe(
                 train.pop(key, None)
     if encoder is None and recipe.encoder is not None:
         encoder = applied["encoder"] = recipe.encoder
-    if isinstance(encoder, str) and _short(encoder) == _short(recipe.encoder or default_encoder):
-        _merge(encoder_options, recipe.encoder_options, applied["encoder_options"])
-    elif encoder is None and recipe.encoder is None:  # the spec's default encoder, the recipe's
+    same_encoder = isinstance(encoder, str) and _short(encoder) == _short(recipe.encoder or default_encoder)
+    if same_encoder or (encoder is None and recipe.encoder is None):  # None: the spec's default, the recipe's
         _merge(encoder_options, recipe.encoder_options, applied["encoder_options"])
     _merge(task_options, recipe.task_options, applied["task_options"])
     if dataset is not None and _short(dataset) == _short(recipe.dataset):
@@ -238,8 +213,7 @@ def short_budget_warning(config: TrainConfig, recipe: Recipe | None, steps_per_e
     mine, reference = budget_steps(config.to_dict(), steps_per_epoch), budget_steps(theirs, steps_per_epoch)
     name = f"the recipe's budget is {recipe.describe_budget()}"
     if mine is not None and reference is not None:
-        default_warmup = TrainConfig.__dataclass_fields__["warmup"].default
-        warmup = float(recipe.train.get("warmup", default_warmup)) * reference
+        warmup = float(recipe.train.get("warmup", FIELDS["warmup"].default)) * reference
         floor = max(SHORT_BUDGET_FRACTION * reference, warmup)
         if mine < floor:
             return (

@@ -32,6 +32,7 @@ from sslcore.build import build_dataset, build_task, check_run_options
 from sslcore.data import DatasetBundle
 from sslcore.engine import CheckpointDir, TrainConfig, Trainer, TrainResult, seed_everything
 from sslcore.engine import distributed as ddp
+from sslcore.engine.config import FIELDS
 from sslcore.engine.device import resolve_device, resolve_precision
 from sslcore.errors import CheckpointError, ConfigError
 from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protocol, probe_embeddings
@@ -149,8 +150,7 @@ def _resume_plan(
     """A resumed run's configuration: what its ``config.json`` recorded (the configuration
     it started with, the recipe's part included, whatever the task's recipe says now), with
     the values the user gives on top (a budget given replaces the recorded one)."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    merged = {k: v for k, v in saved["train"].items() if k in fields}
+    merged = {k: v for k, v in saved["train"].items() if k in FIELDS}
     if any(train.get(k) is not None for k in BUDGET_FIELDS):
         merged |= dict.fromkeys(BUDGET_FIELDS)
     merged |= {k: v for k, v in train.items() if v is not None or k not in BUDGET_FIELDS}

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -80,9 +81,11 @@ def quiet(_: str) -> None:
     pass
 
 
-def comparable(record: dict) -> dict:
-    """A result record without what differs between two identical runs (times, paths)."""
-    return {k: v for k, v in record.items() if k not in ("wall_seconds", "train_seconds", "versions")}
+def comparable(record: Any) -> Any:
+    """A result record without what differs between two identical runs (times, versions)."""
+    if isinstance(record, dict):
+        return {k: comparable(v) for k, v in record.items() if not k.endswith("seconds") and k != "versions"}
+    return record
 
 
 def logged_steps(run: Path) -> list[int]:

@@ -25,6 +25,24 @@ def check_pair(name: str, a: Tensor, b: Tensor, a_name: str = "z1", b_name: str 
         raise ValueError(f"{name}: {a_name} is on {a.device} but {b_name} is on {b.device}")
 
 
+def check_rows(name: str, xs: dict[str, Tensor]) -> None:
+    """Each of ``xs`` (argument name -> tensor) is a non-empty 2-D ``[N, d]`` tensor."""
+    for arg, x in xs.items():
+        if x.dim() != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(
+                f"{name}: {arg} must be a non-empty 2-D [N, d] tensor, got shape {tuple(x.shape)}"
+            )
+
+
+def check_exclude(name: str, exclude: Tensor, q: Tensor) -> None:
+    """``exclude`` is an integer ``[Nq]`` tensor on ``q``'s device."""
+    if exclude.shape != (q.shape[0],) or exclude.dtype.is_floating_point or exclude.device != q.device:
+        raise ValueError(
+            f"{name}: exclude must be an integer [{q.shape[0]}] tensor on {q.device}, "
+            f"got {exclude.dtype} {tuple(exclude.shape)} on {exclude.device}"
+        )
+
+
 class DeferredChecks:
     """Conditions computed on an accelerator and read back without a device-to-host sync.
 

@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sslcore.contrast._checks import check_exclude, check_rows
+
 VALUE_DIM = 16  # the smallest value width FlexAttention accepts; the output is discarded
 
 
@@ -37,12 +39,9 @@ def _flex() -> Callable[..., Any]:
 
 
 def _check(name: str, xs: dict[str, Tensor]) -> None:
+    check_rows(name, xs)
     (n0, x0), *rest = xs.items()
     for arg, x in xs.items():
-        if x.dim() != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(
-                f"{name}: {arg} must be a non-empty 2-D [N, d] tensor, got shape {tuple(x.shape)}"
-            )
         if x.dtype not in (torch.float16, torch.bfloat16, torch.float32):
             raise ValueError(f"{name}: {arg} is {x.dtype}; FlexAttention takes float16, bfloat16 or float32")
     for arg, x in rest:
@@ -89,11 +88,7 @@ def flex_cross_logsumexp(
     _check("flex_cross_logsumexp", {"q": q, "k": k})
     row_mod = col_mod = None
     if exclude is not None:
-        if exclude.shape != (q.shape[0],) or exclude.dtype.is_floating_point or exclude.device != q.device:
-            raise ValueError(
-                f"flex_cross_logsumexp: exclude must be an integer [{q.shape[0]}] tensor on {q.device}, "
-                f"got {exclude.dtype} {tuple(exclude.shape)} on {exclude.device}"
-            )
+        check_exclude("flex_cross_logsumexp", exclude, q)
         ex = exclude.long()
 
         def row_mod(score: Tensor, b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:

@@ -46,6 +46,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from sslcore.contrast import _triton_kernels as K
+from sslcore.contrast._checks import check_exclude, check_rows, check_temperature
 from sslcore.contrast.precision import get_fp32_precision
 from sslcore.contrast.triton_configs import Tile, configs, fused_max_d
 
@@ -419,11 +420,8 @@ def _padded(x: Tensor, plan: _Plan) -> Tensor:
 
 def _prepare(name: str, xs: dict[str, Tensor], temperature: float | Tensor) -> tuple[list[Tensor], Tensor]:
     """Validate; make contiguous; temperature as a scalar tensor on the inputs' device."""
+    check_rows(name, xs)
     for arg, x in xs.items():
-        if x.dim() != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(
-                f"{name}: {arg} must be a non-empty 2-D [N, d] tensor, got shape {tuple(x.shape)}"
-            )
         if x.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             raise ValueError(f"{name}: {arg} must be float16, bfloat16, float32 or float64, got {x.dtype}")
     (n0, x0), *rest = xs.items()
@@ -442,8 +440,6 @@ def _prepare(name: str, xs: dict[str, Tensor], temperature: float | Tensor) -> t
         raise ValueError(f"{name}: Triton needs CUDA tensors (or TRITON_INTERPRET=1), got {x0.device}")
     if not x0.is_cuda and not _interpreter_loaded():
         raise RuntimeError(f"{name}: TRITON_INTERPRET=1 must be set before triton is first imported")
-    from sslcore.contrast._checks import check_temperature
-
     check_temperature(name, temperature)
     acc = torch.float64 if x0.dtype == torch.float64 else torch.float32
     if isinstance(temperature, Tensor):
@@ -487,11 +483,7 @@ def triton_cross_logsumexp(
     (x, y), tau = _prepare("triton_cross_logsumexp", {"q": q, "k": k}, temperature)
     mask = _Mask()
     if exclude is not None:
-        if exclude.shape != (x.shape[0],) or exclude.dtype.is_floating_point or exclude.device != x.device:
-            raise ValueError(
-                f"triton_cross_logsumexp: exclude must be an integer [{x.shape[0]}] tensor on {x.device}, "
-                f"got {exclude.dtype} {tuple(exclude.shape)} on {exclude.device}"
-            )
+        check_exclude("triton_cross_logsumexp", exclude, x)
         mask = _Mask(exa=exclude.to(torch.int32).contiguous())
     plan_q = _plan(x, x.shape[0], y.shape[0], block, block_d, splits)
     plan_k = _plan(y, y.shape[0], x.shape[0], block, block_d, splits)

@@ -90,6 +90,10 @@ class _Position:
     last_loss: float | Tensor = float("nan")  # the last applied step's loss
 
 
+#: the :class:`_Position` fields a checkpoint stores under their own names
+_SAVED_AS_IS = ("step", "epoch", "batch_in_epoch", "elapsed", "samples")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -557,11 +561,7 @@ class Trainer:
                 "model": self.task.state_dict(),
                 "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                 "scalers": self.precision.state_dict(),
-                "step": pos.step,
-                "epoch": pos.epoch,
-                "batch_in_epoch": pos.batch_in_epoch,
-                "elapsed": pos.elapsed,
-                "samples": pos.samples,
+                **{key: getattr(pos, key) for key in _SAVED_AS_IS},
                 "skipped_steps": pos.skipped,
                 "final_loss": float(pos.last_loss),
                 # the data position: the next sample is this one of epoch `epoch`'s order
@@ -625,11 +625,7 @@ class Trainer:
                     stacklevel=3,
                 )
         return _Position(
-            step=state["step"],
-            epoch=state["epoch"],
-            batch_in_epoch=state["batch_in_epoch"],
-            elapsed=state["elapsed"],
-            samples=state["samples"],
+            **{key: state[key] for key in _SAVED_AS_IS},
             skipped=state.get("skipped_steps", 0),
             last_loss=state.get("final_loss", float("nan")),
         )

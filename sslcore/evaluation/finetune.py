@@ -233,12 +233,6 @@ def finetune(
         for train_rows, test_rows in outer.split(np.zeros(len(y)), y):
             fit, select, _ = selection_split(y, {"train": train_rows, "test": test_rows}, seed)
             scores.append(_select(task, rows, _Split(fit, select, test_rows), num_classes, lrs, **train)[1])
-        return ProbeResult(
-            "finetune",
-            float(np.mean(scores)),
-            test_std=float(np.std(scores)),
-            num_train=len(y),
-            num_test=len(y),
-        )
+        return ProbeResult.from_folds("finetune", scores, len(y))
     finally:
         task.train(was_training)

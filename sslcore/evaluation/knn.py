@@ -39,14 +39,7 @@ def knn_probe(
     if splits is None:
         k = int(np.median(ks))
         scores = cross_val_score(model(k), X, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
-        return ProbeResult(
-            "knn",
-            float(scores.mean()),
-            test_std=float(scores.std()),
-            selected={"k": k},
-            num_train=len(y),
-            num_test=len(y),
-        )
+        return ProbeResult.from_folds("knn", scores, len(y), k=k)
     fit, select, test = selection_split(y, splits, seed)
     usable = [k for k in ks if k <= len(fit)] or [max(1, len(fit))]
     scores = {k: model(k).fit(X[fit], y[fit]).score(X[select], y[select]) for k in usable}

@@ -19,7 +19,7 @@ is not measured yet.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -54,6 +54,13 @@ class ProbeResult:
     test_std: float | None = None
     num_train: int = 0
     num_test: int = 0
+
+    @classmethod
+    def from_folds(cls, protocol: str, scores: Sequence[float], rows: int, **selected: float) -> ProbeResult:
+        """Cross-validation: the mean and standard deviation of the folds' test accuracies;
+        each of the ``rows`` is trained and tested on."""
+        mean, std = float(np.mean(scores)), float(np.std(scores))
+        return cls(protocol, mean, selected=selected, test_std=std, num_train=rows, num_test=rows)
 
 
 def _model(C: float, max_iter: int, seed: int) -> Pipeline:
@@ -198,7 +205,7 @@ def _sklearn_nested_cv(
 ) -> ProbeResult:
     search = GridSearchCV(_model(1.0, max_iter, seed), {"logisticregression__C": list(Cs)}, cv=5, n_jobs=1)
     outer = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return _cv_result(cross_val_score(search, X, y, cv=outer), len(y))
+    return ProbeResult.from_folds("linear", cross_val_score(search, X, y, cv=outer), len(y))
 
 
 def _nested_cv(
@@ -213,8 +220,4 @@ def _nested_cv(
         inner = list(StratifiedKFold(5).split(train, y[train]))
         means = [np.mean([fit_score(C, train[a], train[b]) for a, b in inner]) for C in Cs]
         scores.append(fit_score(_best_C(Cs, means)[0], train, test))
-    return _cv_result(np.asarray(scores), len(y))
-
-
-def _cv_result(scores: np.ndarray, n: int) -> ProbeResult:
-    return ProbeResult("linear", float(scores.mean()), test_std=float(scores.std()), num_train=n, num_test=n)
+    return ProbeResult.from_folds("linear", scores, len(y))

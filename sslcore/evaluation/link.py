@@ -56,7 +56,11 @@ def auc_ap(
     """``(ROC AUC, average precision)`` of separating ``positive`` from ``negative`` pairs
     (each ``[2, P]`` row ids into ``X``) by :func:`link_scores` (sklearn's metrics)."""
     pos = link_scores(X, _pairs(X, positive, "positive pairs"), score)
-    neg = link_scores(X, _pairs(X, negative, "negative pairs"), score)
+    return _ranking(pos, link_scores(X, _pairs(X, negative, "negative pairs"), score))
+
+
+def _ranking(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
+    """``(ROC AUC, average precision)`` of the scores ``pos`` above ``neg``."""
     labels = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
     scores = np.concatenate([pos, neg])
     return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
@@ -110,17 +114,18 @@ def link_prediction(
             f"edges, e.g. a graph dataset built with the option link_split=true "
             f"(`sslcore pretrain ... --dataset-opt link_split=true`)"
         )
-    test_pos = link_scores(X, _pairs(X, splits["link_test"], "link_test"), score)
-    test_neg = link_scores(X, _pairs(X, splits["link_test_negative"], "link_test_negative"), score)
-    test_auc, test_ap = auc_ap(X, splits["link_test"], splits["link_test_negative"], score)
+    test_pos, test_neg = (
+        link_scores(X, _pairs(X, splits[k], k), score) for k in ("link_test", "link_test_negative")
+    )
+    test_auc, test_ap = _ranking(test_pos, test_neg)
     val_auc = val_ap = val_accuracy = None
     threshold = 0.0
     if "link_val" in splits and "link_val_negative" in splits:
-        val_auc, val_ap = auc_ap(X, splits["link_val"], splits["link_val_negative"], score)
-        threshold, val_accuracy = _best_threshold(
-            link_scores(X, np.asarray(splits["link_val"]), score),
-            link_scores(X, np.asarray(splits["link_val_negative"]), score),
+        val_pos, val_neg = (
+            link_scores(X, _pairs(X, splits[k], k), score) for k in ("link_val", "link_val_negative")
         )
+        val_auc, val_ap = _ranking(val_pos, val_neg)
+        threshold, val_accuracy = _best_threshold(val_pos, val_neg)
     return LinkResult(
         "link",
         float(_accuracy(test_pos, test_neg, threshold)),

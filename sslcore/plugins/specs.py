@@ -41,6 +41,8 @@ def _check_common(kind: str, name: str, domain: str, factory: Factory, summary: 
 
 #: the taxonomy facts a TaskSpec reads from its task class unless it declares them
 TAXONOMY = ("paradigm", "signal", "family", "negatives")
+#: the facts besides the paradigm where the class (or a function factory's spec) leaves them out
+_UNDECLARED = {"signal": "", "family": None, "negatives": "none"}
 
 
 class _TaxonomyField:
@@ -128,11 +130,7 @@ class TaskSpec:
 
     def taxonomy(self) -> dict[str, Any]:
         """``{"paradigm", "domain", "signal", "family", "negatives"}`` as the spec resolves them."""
-        return {
-            "paradigm": self.paradigm,
-            "domain": self.domain,
-            **{k: getattr(self, k) for k in TAXONOMY[1:]},
-        }
+        return {k: getattr(self, k) for k in ("paradigm", "domain", *TAXONOMY[1:])}
 
     def _read_taxonomy(self) -> dict[str, Any]:
         try:
@@ -145,19 +143,14 @@ class TaskSpec:
         if not _is_task_class(factory):
             declared = self.declared_taxonomy()
             _check_function_taxonomy(self.name, factory, declared, PluginError)
-            return {"paradigm": declared["paradigm"], "signal": "", "family": None, "negatives": "none"}
+            return {"paradigm": declared["paradigm"], **_UNDECLARED}
         paradigm = getattr(factory, "paradigm", None)
         if not isinstance(paradigm, Paradigm):
             raise PluginError(
                 f"task {self.name!r}: its class {factory.__name__} declares no paradigm: derive it from "
                 "GenerativeTask, ContrastiveTask or AdversarialTask"
             )
-        facts = {
-            "paradigm": paradigm,
-            "signal": getattr(factory, "signal", ""),
-            "family": getattr(factory, "family", None),
-            "negatives": getattr(factory, "negatives", "none"),
-        }
+        facts = {"paradigm": paradigm, **{k: getattr(factory, k, v) for k, v in _UNDECLARED.items()}}
         where = f" (class {factory.__name__})"
         try:
             _check_taxonomy(self.name, facts, where)
