@@ -8,14 +8,7 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import Compose
 from torch_geometric.utils import is_undirected, to_dense_adj, to_undirected
 
-from sslcore_graph.augment import (
-    AddEdges,
-    Diffusion,
-    DropEdges,
-    DropNodes,
-    MaskFeatures,
-    RandomWalkSubgraph,
-)
+from sslcore_graph.augment import AddEdges, Diffusion, DropEdges, DropNodes, MaskFeatures, RandomWalkSubgraph
 
 
 def random_graph(n: int = 400, num_edges: int = 2000, undirected: bool = True, seed: int = 0) -> Data:

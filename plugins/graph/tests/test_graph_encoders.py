@@ -40,10 +40,6 @@ def graphs() -> list[Data]:
     ]
 
 
-def test_the_four_encoders_are_registered() -> None:
-    assert {"gcn", "gin", "gat", "sage"} <= set(ENCODERS)
-
-
 @pytest.mark.parametrize("name", ENCODERS)
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_node_and_graph_outputs_have_the_documented_shapes(

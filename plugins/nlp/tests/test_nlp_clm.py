@@ -25,11 +25,8 @@ def task(registry: Registry, pydocs_bundle: DatasetBundle, small_bert: Callable)
 def test_registered_task_builds_a_causal_bert(registry: Registry, pydocs_bundle: DatasetBundle) -> None:
     task = build_task("clm", pydocs_bundle, registry=registry)
     config = task.encoder.model.config
-    assert (
-        config.is_decoder
-        and not config.use_cache
-        and (config.num_hidden_layers, config.hidden_size) == (2, 128)
-    )
+    assert config.is_decoder and not config.use_cache
+    assert (config.num_hidden_layers, config.hidden_size) == (2, 128)
     assert task.decoder.predictions.decoder.weight is task.encoder.model.get_input_embeddings().weight
     mlm = build_task("mlm", pydocs_bundle, registry=registry)
     assert not mlm.encoder.model.config.is_decoder  # only clm asks for the causal mask

@@ -62,18 +62,21 @@ def test_paragraphs_skip_blank_and_heading_lines() -> None:
 
 
 @pytest.mark.parametrize(
-    "content,match",
+    "file,content,match",
     [
-        ("\n  \n\n", r"no text in .*wikitext-2-valid\.txt \(every line is blank\)"),
+        (CORPUS, b"\n  \n\n", r"no text in .*wikitext-2-valid\.txt \(every line is blank\)"),
         (
-            " = Homarus = \n\n = = Description = = \n",
+            CORPUS,
+            b" = Homarus = \n\n = = Description = = \n",
             r"wikitext2: no paragraph of text in .*wikitext-2-valid\.txt",
         ),
+        (CORPUS, b" = Title = \n ok line \n caf\xe9 latin-1 \n", r"wikitext-2-valid\.txt, line 3"),
+        (f"{FOLDER}/stsa.binary.dev", b"1 a fine movie\nno label here\n", r"stsa\.binary\.dev, line 2"),
     ],
 )
-def test_a_corpus_without_text_is_named(shared_data: Path, tmp_path: Path, content: str, match: str) -> None:
+def test_a_bad_corpus_or_sst2_file_is_named(shared_data: Path, tmp_path: Path, file, content, match) -> None:
     root = _copy_root(shared_data, tmp_path)
-    (root / CORPUS).write_text(content, encoding="utf-8")
+    (root / file).write_bytes(content)
     with pytest.raises(TextFormatError, match=match):
         wikitext2(root)
 
@@ -84,20 +87,6 @@ def test_missing_root_names_expected_files(tmp_path: Path) -> None:
     assert "stsa.binary.test" in str(info.value)
     with pytest.raises(DataNotFoundError, match="no --data-root"):
         wikitext2(None)
-
-
-def test_undecodable_corpus_names_file_and_line(shared_data: Path, tmp_path: Path) -> None:
-    root = _copy_root(shared_data, tmp_path)
-    (root / CORPUS).write_bytes(b" = Title = \n ok line \n caf\xe9 latin-1 \n")
-    with pytest.raises(TextFormatError, match=r"wikitext-2-valid\.txt, line 3"):
-        wikitext2(root)
-
-
-def test_malformed_sst2_line_names_file_and_line(shared_data: Path, tmp_path: Path) -> None:
-    root = _copy_root(shared_data, tmp_path)
-    (root / FOLDER / "stsa.binary.dev").write_text("1 a fine movie\nno label here\n", encoding="utf-8")
-    with pytest.raises(TextFormatError, match=r"stsa\.binary\.dev, line 2"):
-        wikitext2(root)
 
 
 def test_pydocs_needs_no_root_and_has_topic_classes(pydocs_bundle: DatasetBundle) -> None:

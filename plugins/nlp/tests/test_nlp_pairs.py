@@ -230,13 +230,8 @@ def test_joint_loss_is_pair_loss_plus_weighted_mlm_and_trains(
     registry: Registry, pydocs_bundle: DatasetBundle
 ) -> None:
     torch.manual_seed(0)
-    task = build_task(
-        "sop",
-        pydocs_bundle,
-        task_options={"mlm_weight": 0.5},
-        encoder_options={"dropout": 0.0},
-        registry=registry,
-    )
+    options = {"task_options": {"mlm_weight": 0.5}, "encoder_options": {"dropout": 0.0}}
+    task = build_task("sop", pydocs_bundle, registry=registry, **options)
     assert task.decoder.predictions.decoder.weight is task.encoder.model.get_input_embeddings().weight
     batch = task.collate(list(pydocs_bundle.pretrain[:32]))
     out = task(batch)
@@ -247,9 +242,8 @@ def test_joint_loss_is_pair_loss_plus_weighted_mlm_and_trains(
     first = out.loss.item()
     train_steps(lambda _: task(batch), task, 8, lr=1e-3)
     assert task(batch).loss.item() < first
-    assert not hasattr(
-        build_task("sop", pydocs_bundle, registry=registry), "decoder"
-    )  # default: pair loss only
+    plain = build_task("sop", pydocs_bundle, registry=registry)
+    assert not hasattr(plain, "decoder")  # default: pair loss only
 
 
 def test_negative_mlm_weight_is_a_config_error(registry: Registry, pydocs_bundle: DatasetBundle) -> None:

@@ -17,33 +17,31 @@ def _write(root: Path, name: str, data: bytes) -> None:
     path.write_bytes(data)
 
 
+FAKE_FILES = {
+    # MR is Windows-1252: \xe9 = e-acute, \x85 = ellipsis (U+0085, a line separator, in latin-1)
+    "rt-polarity.pos": b"a clich\xe9 but fun \x85 really . \nwarm and witty . \n",
+    "rt-polarity.neg": b"dull . \nflat \x96 lifeless . \nbad . \n",
+    "custrev.pos": b"great remote .\n\nworks well .\n",  # a blank line, as in CR
+    "custrev.neg": b"broke fast .\n",
+    "mpqa.pos": b"is happy\n",
+    "mpqa.neg": b"complaining\nfailing to support\n",
+    "subj.objective": b"the film follows a family .\nit is set in paris .\n",
+    "subj.subjective": b"a bold , lovely film .\n",
+    "stsa.binary.train": "1 crème brûlée fine .\n0 poor .\n1 good .\n".encode(),
+    "stsa.binary.dev": b"0 meh .\n",
+    "stsa.binary.test": b"1 great .\n0 awful .\n",
+    "train_5500.label": b"DESC:manner How did serfdom develop in and then leave Russia ?\n"
+    b"ENTY:cremat What films featured the character Popeye Doyle ?\n"
+    b"NUM:date When was Ozzy Osbourne born ?\nHUM:ind Who killed Gandhi ?\n",
+    "TREC_10.label": b"LOC:city What is the capital of Peru ?\nABBR:exp What does NASA stand for ?\n",
+}
+
+
 @pytest.fixture
 def fake_root(tmp_path: Path) -> Path:
     """Tiny files in the original formats and encodings."""
-    # MR is Windows-1252: \xe9 = e-acute, \x85 = ellipsis (U+0085, a line separator, in latin-1)
-    _write(tmp_path, "rt-polarity.pos", b"a clich\xe9 but fun \x85 really . \nwarm and witty . \n")
-    _write(tmp_path, "rt-polarity.neg", b"dull . \nflat \x96 lifeless . \nbad . \n")
-    _write(tmp_path, "custrev.pos", b"great remote .\n\nworks well .\n")  # a blank line, as in CR
-    _write(tmp_path, "custrev.neg", b"broke fast .\n")
-    _write(tmp_path, "mpqa.pos", b"is happy\n")
-    _write(tmp_path, "mpqa.neg", b"complaining\nfailing to support\n")
-    _write(tmp_path, "subj.objective", b"the film follows a family .\nit is set in paris .\n")
-    _write(tmp_path, "subj.subjective", b"a bold , lovely film .\n")
-    _write(tmp_path, "stsa.binary.train", "1 crème brûlée fine .\n0 poor .\n1 good .\n".encode())
-    _write(tmp_path, "stsa.binary.dev", b"0 meh .\n")
-    _write(tmp_path, "stsa.binary.test", b"1 great .\n0 awful .\n")
-    _write(
-        tmp_path,
-        "train_5500.label",
-        b"DESC:manner How did serfdom develop in and then leave Russia ?\n"
-        b"ENTY:cremat What films featured the character Popeye Doyle ?\n"
-        b"NUM:date When was Ozzy Osbourne born ?\nHUM:ind Who killed Gandhi ?\n",
-    )
-    _write(
-        tmp_path,
-        "TREC_10.label",
-        b"LOC:city What is the capital of Peru ?\nABBR:exp What does NASA stand for ?\n",
-    )
+    for name, data in FAKE_FILES.items():
+        _write(tmp_path, name, data)
     corpus = tmp_path / CORPUS
     corpus.parent.mkdir(parents=True, exist_ok=True)
     corpus.write_text(" = Title = \n The lobster is blue . It grows large . \n" * 3, encoding="utf-8")

@@ -20,22 +20,18 @@ VIEW_TASKS = ["simclr", "moco_v2", "byol", "simsiam", "swav", "barlow_twins"]
 
 
 @pytest.mark.parametrize("name", VIEW_TASKS)
-def test_device_views_are_drawn_after_the_transfer(make_view_task, digits_bundle, name, samples):
-    task = make_view_task(name, augment_on="device")
+def test_device_views_after_the_transfer_and_auto_on_the_cpu(make_view_task, digits_bundle, name, samples):
+    task, cpu = make_view_task(name, augment_on="device"), make_view_task(name, augment_on="cpu")
     stacked = task.collate(samples(digits_bundle, 16))
     assert isinstance(stacked, StackedImages) and stacked.images.dtype == torch.uint8
     assert stacked.images.shape == (16, 1, 16, 16) and stacked.images.device.type == "cpu"
     views = task.on_after_batch_transfer(stacked)
-    cpu_views = make_view_task(name, augment_on="cpu").collate(samples(digits_bundle, 16))
+    cpu_views = cpu.collate(samples(digits_bundle, 16))
     assert [v.shape for v in views] == [v.shape for v in cpu_views]
     assert all(v.dtype == torch.float32 for v in views)
     assert task.on_after_batch_transfer(views) is views  # views pass through
     assert torch.isfinite(task(views).loss) and torch.isfinite(task(stacked).loss)  # forward takes both
-
-
-@pytest.mark.parametrize("name", VIEW_TASKS)
-def test_auto_keeps_the_cpu_path_on_the_cpu(make_view_task, digits_bundle, name, samples):
-    auto, cpu = make_view_task(name), make_view_task(name, augment_on="cpu")
+    auto = make_view_task(name)  # auto: the CPU path while the task is on the CPU
     assert auto.augment_on == "auto" and not auto.augments_on_device
     torch.manual_seed(1)
     first = auto.collate(samples(digits_bundle, 16))

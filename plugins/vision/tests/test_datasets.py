@@ -125,20 +125,13 @@ def fake_mnist(raw, n_train: int = 30, n_test: int = 20, suffix: str = ""):
 def fake_cifar(root, name: str, n_per_file: int = 6):
     """CIFAR python pickles: rows of 3072 bytes (R, G, B planes of 32x32); returns the
     train and test ``(data [N, 3072], labels)``."""
-    if name == "cifar10":
-        folder, train_files, test_files, key = (
-            root / "cifar-10-batches-py",
-            [f"data_batch_{i}" for i in range(1, 6)],
-            ["test_batch"],
-            "labels",
-        )
-        meta, classes = ("batches.meta", "label_names"), 10
-    else:
-        folder, train_files, test_files, key = root / "cifar-100-python", ["train"], ["test"], "fine_labels"
-        meta, classes = ("meta", "fine_label_names"), 100
+    ten = name == "cifar10"
+    folder = root / ("cifar-10-batches-py" if ten else "cifar-100-python")
+    splits = ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]) if ten else (["train"], ["test"])
+    key, classes = ("labels", 10) if ten else ("fine_labels", 100)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for files in (train_files, test_files):
+    for files in splits:
         data, labels = [], []
         for f in files:
             rows = RNG.integers(0, 256, (n_per_file, 3072), dtype=np.uint8)
@@ -148,8 +141,9 @@ def fake_cifar(root, name: str, n_per_file: int = 6):
             data.append(rows)
             labels += y
         out.append((np.concatenate(data), labels))
-    with open(folder / meta[0], "wb") as fh:
-        pickle.dump({meta[1]: [f"class{i}" for i in range(classes)]}, fh)
+    meta, names = ("batches.meta", "label_names") if ten else ("meta", "fine_label_names")
+    with open(folder / meta, "wb") as fh:
+        pickle.dump({names: [f"class{i}" for i in range(classes)]}, fh)
     return out
 
 
@@ -343,11 +337,6 @@ def test_stl10_pretraining_choices_subsets_and_downscaling(
     check_bundle(bundle, 3, 32, n_train=6, n_test=3, num_classes=10)
 
 
-def test_stl10_rejects_an_unknown_pretraining_split(registry, tmp_path):
-    with pytest.raises(ConfigError, match="pretrain must be one of unlabeled, train"):
-        build_dataset("stl10", tmp_path, {"pretrain": "labelled"}, registry)
-
-
 MISSING = {
     "fashion-mnist": [f"fashion-mnist/{name}.gz" for name in FMNIST_FILES],
     "mnist": ["mnist/train-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz"],
@@ -428,15 +417,16 @@ def test_image_folder_grey_native_size_and_sub_folder(registry, tmp_path):
     check_bundle(bundle, 1, 10, n_train=12, n_test=3, num_classes=3)
 
 
-def test_image_folder_of_mixed_sizes_needs_image_size(registry, tmp_path):
-    fake_tree(tmp_path)
-    with pytest.raises(ConfigError, match=r"different sizes .* pass image_size="):
-        build_dataset("image-folder", tmp_path, registry=registry)
-
-
-def test_image_folder_of_non_square_images_needs_image_size(registry, tmp_path):
-    fake_tree(tmp_path, sizes=((30, 12),))  # width x height: every image 12 high, 30 wide
-    with pytest.raises(ConfigError, match=r"12x30 \(height x width\).* square .* image_size="):
+@pytest.mark.parametrize(
+    "sizes,match",  # (width, height): mixed sizes, or every image 12 high and 30 wide
+    [
+        (((20, 14), (12, 12), (30, 18)), r"different sizes .* pass image_size="),
+        (((30, 12),), r"12x30 \(height x width\).* square .* image_size="),
+    ],
+)
+def test_image_folder_of_mixed_or_non_square_images_needs_image_size(registry, tmp_path, sizes, match):
+    fake_tree(tmp_path, sizes=sizes)
+    with pytest.raises(ConfigError, match=match):
         build_dataset("image-folder", tmp_path, registry=registry)
     bundle = build_dataset("image-folder", tmp_path, {"image_size": 12}, registry)
     assert bundle.info["image_size"] == 12 and bundle.pretrain.shape[-2:] == (12, 12)
@@ -476,16 +466,17 @@ def test_a_truncated_image_is_named(registry, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "options,match",
+    "name,options,match",
     [
-        ({"channels": 2}, "channels must be 1"),
-        ({"test_fraction": 1.0}, "test_fraction"),
-        ({"image_size": 0}, "image_size"),
+        ("image-folder", {"channels": 2}, "channels must be 1"),
+        ("image-folder", {"test_fraction": 1.0}, "test_fraction"),
+        ("image-folder", {"image_size": 0}, "image_size"),
+        ("stl10", {"pretrain": "labelled"}, "pretrain must be one of unlabeled, train"),
     ],
 )
-def test_image_folder_rejects_bad_options(registry, tmp_path, options, match):
+def test_bad_options_are_rejected(registry, tmp_path, name, options, match):
     with pytest.raises(ConfigError, match=match):
-        build_dataset("image-folder", tmp_path, options, registry)
+        build_dataset(name, tmp_path, options, registry)
 
 
 def test_image_folder_without_class_folders_names_the_layout(registry, tmp_path):

@@ -98,18 +98,13 @@ def test_decoder_reaches_any_target_size():
 
 # -- generative tasks ------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["inpainting", "masked_denoising", "colorization"])
-def test_a_few_steps_lower_the_loss_and_embed_gives_encoder_vectors(
-    name, registry, digits_bundle, colour_bundle, samples, eval_images
-):
+def test_a_few_steps_lower_the_loss(name, registry, digits_bundle, colour_bundle, samples):
     bundle = colour_bundle if name == "colorization" else digits_bundle
     task = make_task(name, bundle, registry)
     assert isinstance(task, GenerativeTask)
     batch = task.collate(samples(bundle))
     losses = train_steps(lambda step: task(batch), task, steps=12, lr=3e-3)
     assert losses[-1] < 0.7 * losses[0]
-    task.eval()
-    with torch.no_grad():
-        assert task.embed(eval_images(bundle)).shape == (10, task.encoder.output_dim)
 
 
 @pytest.mark.parametrize("name", GREY_TASKS)
@@ -203,9 +198,7 @@ def test_bad_options_are_config_errors(registry, digits_bundle):
 
 # -- adversarial tasks -----------------------------------------------------------------
 @pytest.mark.parametrize("name", ["adversarial_inpainting", "adversarial_colorization"])
-def test_alternating_updates_touch_only_their_own_side(
-    name, registry, digits_bundle, colour_bundle, samples, eval_images
-):
+def test_alternating_updates_touch_only_their_own_side(name, registry, digits_bundle, colour_bundle, samples):
     bundle = colour_bundle if name == "adversarial_colorization" else digits_bundle
     task = make_task(name, bundle, registry, lambda_adv=0.01)
     assert isinstance(task, AdversarialTask) and task.schedule == "alternating"
@@ -237,9 +230,6 @@ def test_alternating_updates_touch_only_their_own_side(
         reconstruction.append(g_out.metrics["reconstruction"])
         assert 0 <= d_out.metrics["real_score"] <= 1 and g_out.metrics["adversarial"] > 0
     assert reconstruction[-1] < 0.7 * reconstruction[0]
-    task.eval()
-    with torch.no_grad():
-        assert task.embed(eval_images(bundle)).shape == (10, task.encoder.output_dim)
 
 
 def test_adversarial_inpainting_shows_the_discriminator_the_filled_context(registry, digits_bundle, samples):

@@ -69,7 +69,9 @@ def test_collate_gives_different_float_views(make_view_task, digits_bundle, samp
 
 
 @pytest.mark.parametrize("name", TASKS)
-def test_a_few_steps_lower_the_loss(make_view_task, digits_bundle, samples, name):
+def test_a_few_steps_lower_the_loss_and_embed_is_the_encoder(
+    make_view_task, digits_bundle, samples, eval_images, name
+):
     """Pure optimisation of the objective: targets, queues and prototypes held fixed."""
     task = make_view_task(name)
     batch = task.collate(samples(digits_bundle))
@@ -78,17 +80,11 @@ def test_a_few_steps_lower_the_loss(make_view_task, digits_bundle, samples, name
     drop = losses[0] - losses[-1]
     assert drop > 0.05 * max(1.0, abs(losses[0])) and drop > 0.2 * losses[0]  # positive losses: by a fifth
     assert -1 <= task(batch).metrics.get("positive_cosine", 0.0) <= 1
-
-
-@pytest.mark.parametrize("name", TASKS)
-def test_embed_is_the_encoder_output(make_view_task, digits_bundle, eval_images, name):
-    task = make_view_task(name)
     images = eval_images(digits_bundle)
     task.eval()
     with torch.no_grad():
         z = task.embed(images)
-        assert z.shape == (10, 64)
-        assert torch.equal(z, task.encoder(images))
+        assert z.shape == (10, 64) and torch.equal(z, task.encoder(images))
 
 
 @pytest.mark.parametrize("name", TASKS)

@@ -65,11 +65,11 @@ def test_pretrain_rejects_a_bad_value_before_writing_the_run(
         "simclr",
         "--dataset",
         "digits",
-        "--output",
-        str(run),
         "--steps",
         "1",
         "--no-progress",
+        "--output",
+        str(run),
     ]
     assert main([*argv, *option]) == 2
     assert f"sslcore: error: {message}" in capsys.readouterr().err
