@@ -1,10 +1,6 @@
-"""A task's card: what ``sslcore tasks NAME`` prints.
-
-Name and summary, the taxonomy (read from the task class), the default encoder, every
-option with its default, what it accepts (type hint and range, :mod:`sslcore.options`) and
-its meaning where the factory's docstrings give one (````name``: ...``), and the recipe
-with its reference.
-"""
+"""A task's card, what ``sslcore tasks NAME`` prints: name, summary, taxonomy (from the task
+class), default encoder, options (default, accepted values, meaning from the factory's
+docstrings, see :func:`option_meaning`) and the recipe with its reference."""
 
 from __future__ import annotations
 
@@ -36,22 +32,15 @@ def task_card(registry: Registry, name: str, width: int | None = None) -> str:
     where = spec.factory if isinstance(spec.factory, str) else _qualname(factory)
     lines += ["", f"  factory    {where}", *_wrap(what, width, "             ")]
     lines += ["", "taxonomy (from the task class)"]
-    lines += [f"  {key:<10} {_fact(value)}" for key, value in spec.taxonomy().items()]
+    lines += [f"  {key:<10} {value or '-'}" for key, value in spec.taxonomy().items()]
     lines += ["", f"default encoder  {spec.default_encoder or '- (give one with --encoder)'}"]
     lines += ["", *_options(task_option_specs(factory), docs, spec.recipe, width)]
     lines += ["", *_recipe(spec.recipe, spec.default_encoder, width)]
     return "\n".join(lines)
 
 
-def _fact(value: Any) -> str:
-    return "-" if value in (None, "") else str(value)
-
-
 def _qualname(obj: Any) -> str:
     return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
-
-
-_DOCUMENTED = ("__init__", "from_data")
 
 
 def _docstrings(factory: Any) -> list[str]:
@@ -63,8 +52,8 @@ def _docstrings(factory: Any) -> list[str]:
     for cls in factory.__mro__:  # the task's own bases too (a shared views base), not the core's
         if not issubclass(cls, PretextTask) or cls.__module__.startswith("sslcore."):
             continue
-        for doc in (cls.__doc__, *(getattr(cls.__dict__.get(a), "__doc__", None) for a in _DOCUMENTED)):
-            doc = inspect.cleandoc(doc) if doc else ""
+        for part in (cls, cls.__dict__.get("__init__"), cls.__dict__.get("from_data")):
+            doc = inspect.cleandoc(part.__doc__) if getattr(part, "__doc__", None) else ""
             if doc and doc not in docs:
                 docs.append(doc)
     return docs

@@ -1,14 +1,7 @@
-"""The ``sslcore`` command line.
-
-``sslcore pretrain``'s training flags are generated from :class:`sslcore.engine.TrainConfig`
-(:func:`add_train_arguments`): one flag per field, its help text from the field's metadata,
-its choices from the ``Literal`` hint, its type from the hint, its default from the field
-(or the task's recipe). A new field gets its flag, and a test fails if it has no help.
-It is plain argparse: no new dependency, and the configuration is a dataclass, so the
-derivation is a few dozen lines (jsonargparse or typer would add a dependency for this).
-Flags not given stay out of the namespace (``argparse.SUPPRESS``), so that only what the
-user gave reaches :func:`sslcore.runs.pretrain` and the recipe supplies the rest.
-"""
+"""The ``sslcore`` command line. ``sslcore pretrain``'s training flags are generated from
+:class:`sslcore.engine.TrainConfig` (:func:`add_train_arguments`); flags not given stay out of
+the namespace (``argparse.SUPPRESS``), so only what the user gave reaches
+:func:`sslcore.runs.pretrain` and the task's recipe supplies the rest."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ the facts encoders and tasks need to be built for it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,17 +17,9 @@ from sslcore.errors import DataNotFoundError
 
 @dataclass
 class EvalSet:
-    """Labelled data for the evaluation protocols.
-
-    ``dataset[i]`` is ``(inputs, label)``; ``collate`` stacks a list of them into
-    ``(batched_inputs, labels)``; ``task.embed(batched_inputs)`` must return one row per
-    label. Rows of all batches, in order, are indexed by ``splits`` (``"train"``,
-    ``"val"``, ``"test"`` -> integer index arrays). ``splits=None`` means the data has no
-    fixed split and protocols use stratified k-fold cross-validation.
-
-    A transductive graph is one item: ``(graph, node_labels)``, embedded to one row per
-    node, with the public split's node indices in ``splits``.
-    """
+    """Labelled ``(inputs, label)`` items for the evaluation protocols, with ``splits``
+    (``"train"``, ``"val"``, ``"test"`` -> row indices, or None: k-fold); see
+    ``docs/plugins.md``, "Datasets: DatasetBundle and EvalSet"."""
 
     dataset: Dataset | Sequence[Any]
     splits: dict[str, np.ndarray] | None
@@ -37,17 +30,9 @@ class EvalSet:
 
 @dataclass
 class DatasetBundle:
-    """Everything a registered dataset provides.
-
-    - ``pretrain``: unlabelled raw samples; the task's ``collate`` turns a list of them
-      into a batch (views, masks, corruptions).
-    - ``evaluation``: labelled data for linear probe / kNN (``None`` if unlabelled).
-    - ``info``: facts for building encoders and tasks. Conventional keys: vision
-      ``in_channels``, ``image_size``, ``mean``, ``std``; text ``tokenizer``,
-      ``max_length``; graph ``num_features``. Plus ``num_classes`` where known.
-      ``build_task`` adds ``num_pretrain_samples`` (``len(pretrain)``) itself.
-    - ``batch_size``: set when the dataset dictates it (1 for full-graph training).
-    """
+    """Everything a registered dataset provides: unlabelled ``pretrain`` samples, labelled
+    ``evaluation`` data (or None), ``info`` facts for building encoders and tasks, and a
+    ``batch_size`` when the dataset dictates it; see ``docs/plugins.md``, "Datasets"."""
 
     name: str
     domain: str
@@ -100,8 +85,6 @@ def info_get(info: Mapping[str, Any], key: str, dataset_hint: str = "") -> Any:
 def cache_dir(*parts: str) -> Path:
     """A writable cache folder (``$SSLCORE_CACHE``, default ``~/.cache/sslcore``) for
     derived files: extracted archives, trained tokenizers, processed graphs."""
-    import os
-
     base = Path(os.environ.get("SSLCORE_CACHE", Path.home() / ".cache" / "sslcore"))
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,6 @@
-"""Export a run's pretrained encoder as safe artefacts.
-
-``<out>/encoder.safetensors`` holds the encoder's tensors (safetensors: no code is run
-when it is read) and ``<out>/encoder.json`` describes them: the run's task, encoder,
-options and dataset, the software versions, each tensor's shape and dtype, and the
-file's SHA-256. Plugins add their domain's artefacts beside them through the
-``sslcore_export_extras`` hook (the NLP plugin: ``<out>/transformers/``, the encoder's
-``transformers`` model with the run's tokenizer). Load the weights back into a fresh
-encoder with :func:`load_encoder`.
-"""
+"""Export a run's pretrained encoder: ``<out>/encoder.safetensors`` (no code runs when it is
+read), the ``<out>/encoder.json`` sidecar describing it (run, versions, tensors, SHA-256), and
+what plugins add through the ``sslcore_export_extras`` hook (NLP: ``<out>/transformers/``)."""
 
 from __future__ import annotations
 
@@ -42,7 +35,7 @@ def export_encoder(encoder: nn.Module, out_dir: str | Path, metadata: dict[str, 
     # contiguous CPU copies: safetensors refuses views and tensors that share storage
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in encoder.state_dict().items()}
     weights = out / WEIGHTS
-    atomic_write(weights, lambda f: f.write(_serialise(tensors)))
+    atomic_write(weights, lambda f: f.write(save(tensors, metadata={"format": FORMAT})))
     sidecar = {
         "format": FORMAT,
         "encoder_class": f"{type(encoder).__module__}.{type(encoder).__qualname__}",
@@ -57,10 +50,6 @@ def export_encoder(encoder: nn.Module, out_dir: str | Path, metadata: dict[str, 
     }
     atomic_write_json(out / SIDECAR, sidecar)
     return weights
-
-
-def _serialise(tensors: dict[str, torch.Tensor]) -> bytes:
-    return save(tensors, metadata={"format": FORMAT})
 
 
 def read_export(export_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

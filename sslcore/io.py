@@ -1,11 +1,6 @@
-"""Atomic file writes (a temporary file in the same folder, flushed, fsynced, renamed)
-and JSON / JSONL reads whose errors name the file, the line and the repair.
-
-A reader (or a crash) never sees a half-written file: the old version stays until the
-new one is complete. A process killed mid-write leaves its temporary file
-(``.<name>.<random>.tmp``) behind; :func:`remove_orphaned_temp_files` clears them on the
-next start, under the folder's lock (:mod:`sslcore.locks`).
-"""
+"""Atomic file writes (a temporary file in the same folder, flushed, fsynced, renamed; see
+``docs/distributed.md``, "A kill mid-write") and JSON / JSONL reads whose errors name the
+file, the line and the repair."""
 
 from __future__ import annotations
 

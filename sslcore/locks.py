@@ -1,11 +1,6 @@
-"""One writer per folder: an exclusive OS-level lock on ``<folder>/.sslcore.lock``.
-
-The lock is ``fcntl.flock`` (``msvcrt.locking`` on Windows) on an open file, so the
-operating system releases it when the holding process exits or is killed: a crash never
-leaves a stale lock behind. The file keeps the holder's PID, host and start time, which
-a second writer's error names. The file itself is never deleted (deleting a lock file
-lets two processes lock two different files of the same name).
-"""
+"""One writer per folder: ``fcntl.flock`` (``msvcrt.locking`` on Windows) on
+``<folder>/.sslcore.lock`` (``docs/distributed.md``, "One writer per folder"). The file is
+never deleted: deleting a lock file lets two processes lock two files of the same name."""
 
 from __future__ import annotations
 
@@ -54,12 +49,9 @@ class FolderLockedError(SSLCoreError, RuntimeError):
 
 
 class FolderLock:
-    """Context manager holding the exclusive lock of ``folder`` (created if missing).
-
-    ``what`` names the folder in the error, e.g. ``"run folder"`` or ``"comparison
-    output"``. Re-entrant within one process: a nested lock of a folder this process
-    already holds is a no-op (the grid runner holds its output while a run inside it
-    locks its own folder, and ``pretrain`` called from a locked context still works)."""
+    """Context manager holding the exclusive lock of ``folder`` (created if missing); ``what``
+    names the folder in the error. Re-entrant within one process: a nested lock of a folder
+    this process already holds is a no-op (a grid's runs inside its locked output)."""
 
     _held: dict[Path, int] = {}  # resolved folder -> nesting depth in this process
 

@@ -35,9 +35,8 @@ class Paradigm(enum.StrEnum):
 
 @dataclass
 class TaskOutput:
-    """What ``PretextTask.forward`` returns: a scalar loss and detached metrics: floats, or
-    0-d tensors left on the device (preferred: the trainer reads them once per log window,
-    where ``float(x)`` / ``x.item()`` in ``forward`` would stall a GPU every step)."""
+    """What ``PretextTask.forward`` returns: a scalar loss and detached metrics, floats or
+    (preferred, no GPU stall) 0-d tensors left on the device."""
 
     loss: Tensor
     metrics: dict[str, float | Tensor] = field(default_factory=dict)
@@ -46,13 +45,8 @@ class TaskOutput:
 class PretextTask(nn.Module, ABC):
     """A self-supervised pretext task: encoder + heads + objective.
 
-    Subclasses set the taxonomy facts as class attributes, implement :meth:`forward`,
-    and may override :meth:`collate` (build views / corruptions from raw samples),
-    :meth:`embed` (the downstream representation), :meth:`on_train_step_end`
-    (momentum updates and queue pushes, called by the trainer after each step),
-    :meth:`from_data` (build from the dataset's facts) and :meth:`encoder_info` (the facts
-    a registered encoder is built from). A task with ``needs_indices = True`` gets
-    ``(index, sample)`` pairs in :meth:`collate` (memory banks keyed by sample).
+    Subclasses set the taxonomy facts as class attributes, implement :meth:`forward`, and
+    may override the hooks below (each says when it is called).
     """
 
     paradigm: ClassVar[Paradigm]
@@ -62,9 +56,7 @@ class PretextTask(nn.Module, ABC):
     negatives: ClassVar[Negatives] = "none"
     #: smallest batch the objective is defined for (contrastive losses need 2)
     min_batch_size: ClassVar[int] = 1
-    #: when True the trainer feeds ``(index, sample)`` pairs to :meth:`collate`, ``index``
-    #: being the sample's position in the pretraining set, ``0 <= index <
-    #: info["num_pretrain_samples"]`` (see :class:`sslcore.data.IndexedDataset`)
+    #: when True :meth:`collate` gets ``(index, sample)`` pairs, ``0 <= index < info["num_pretrain_samples"]``
     needs_indices: ClassVar[bool] = False
 
     def __init__(self, encoder: nn.Module):
@@ -73,40 +65,24 @@ class PretextTask(nn.Module, ABC):
 
     @classmethod
     def from_data(cls, encoder: nn.Module, info: Mapping[str, Any], **options: Any) -> PretextTask:
-        """Build the task for a dataset described by ``info`` (see ``DatasetBundle.info``).
-
-        The default ignores ``info``; tasks that need data facts (a tokenizer, image
-        statistics, the number of features) override this. An override may name its own
-        options and forward the rest to ``__init__`` with ``**options``; ``build_task``
-        then accepts both sets. ``build_task`` adds ``info["num_pretrain_samples"]``.
-        """
+        """Build the task for a dataset described by ``info``; the default ignores it (an
+        override may name its own options, see ``docs/plugins.md``, "Methods")."""
         return cls(encoder, **options)
 
     @classmethod
     def encoder_info(cls, info: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The facts a *registered* encoder is built from for this task (``build_task``
-        passes them to the encoder factory instead of the dataset's ``info``).
-
-        The default returns ``info`` unchanged; a task whose encoder sees something other
-        than the raw samples overrides it, e.g. colorization encodes only the lightness of
-        colour images: ``{**info, "in_channels": 1}``. Raise ``ConfigError`` here for data
-        the task cannot use, before anything is built.
-        """
+        """The facts a *registered* encoder is built from for this task (default: ``info``;
+        colorization: ``{**info, "in_channels": 1}``); raise ``ConfigError`` for unusable data."""
         return info
 
     def collate(self, samples: list[Any]) -> Any:
-        """Turn a list of raw pretraining samples into the batch ``forward`` takes (a list
-        of ``(index, sample)`` pairs when :attr:`needs_indices` is set).
-
-        Runs on the CPU, in DataLoader worker processes: build CPU tensors only, and never
-        read the task's parameters or buffers here (they may live on a GPU)."""
+        """Turn a list of raw pretraining samples into the batch ``forward`` takes; runs on the
+        CPU in DataLoader workers: never read the task's parameters or buffers here."""
         return default_collate(samples)
 
     def on_after_batch_transfer(self, batch: Any) -> Any:
-        """The batch after the trainer moved it to the task's device, just before
-        :meth:`forward` (identity by default): the place for batched work on the device,
-        e.g. image augmentation of a whole batch on the GPU. Tensors created here belong on
-        the batch's device."""
+        """The batch after the trainer moved it to the task's device, just before :meth:`forward`
+        (identity by default): the place for batched work on the device."""
         return batch
 
     @abstractmethod
@@ -118,7 +94,8 @@ class PretextTask(nn.Module, ABC):
         return self.encoder(inputs)
 
     def on_train_step_end(self, progress: float) -> None:
-        """Called by the trainer after every optimiser step; ``progress`` is in [0, 1]."""
+        """Called by the trainer after every optimiser step (momentum updates, queue pushes);
+        ``progress`` is in [0, 1]."""
 
     @classmethod
     def taxonomy(cls) -> dict[str, str]:
@@ -132,10 +109,8 @@ class PretextTask(nn.Module, ABC):
 
 
 class GenerativeTask(PretextTask):
-    """Corrupt or hide part of the input and reconstruct it with a decoder.
-
-    ``L = E_x[ -log p_dec(x | f(corrupt(x))) ]`` (reconstruction or likelihood loss).
-    """
+    """Corrupt or hide part of the input and reconstruct it with a decoder:
+    ``L = E_x[ -log p_dec(x | f(corrupt(x))) ]`` (reconstruction or likelihood loss)."""
 
     paradigm = Paradigm.GENERATIVE
     family = None
@@ -159,14 +134,9 @@ class ContrastiveTask(PretextTask):
 
 
 class AdversarialTask(PretextTask):
-    """Generative-contrastive: a generator (encoder-decoder) and a discriminator.
-
-    ``schedule = "joint"``: :meth:`forward` returns the summed loss and one optimiser
-    updates everything (ELECTRA; no gradient flows through sampling).
-    ``schedule = "alternating"``: the trainer keeps two optimisers and, every step,
-    first minimises :meth:`discriminator_loss` over :meth:`discriminator_parameters`,
-    then :meth:`generator_loss` over :meth:`generator_parameters` (GAN-style).
-    """
+    """Generative-contrastive: a generator (encoder-decoder) and a discriminator. ``"joint"``:
+    :meth:`forward` returns the summed loss (ELECTRA); ``"alternating"``: each step minimises
+    :meth:`discriminator_loss`, then :meth:`generator_loss`, with two optimisers (GAN-style)."""
 
     paradigm = Paradigm.ADVERSARIAL
     family = None
@@ -198,10 +168,6 @@ class AdversarialTask(PretextTask):
         raise NotImplementedError(f"{type(self).__name__} must implement forward() for 'joint'")
 
 
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 __all__ = [
     "AdversarialTask",
     "ContrastiveTask",
@@ -214,5 +180,4 @@ __all__ = [
     "PretextTask",
     "SCHEDULES",
     "TaskOutput",
-    "count_parameters",
 ]

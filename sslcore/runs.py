@@ -1,16 +1,8 @@
-"""Runs: pretrain a registered task on a registered dataset into a run folder, and
-evaluate a run folder. The CLI and the comparison runner are thin layers over these.
-
-A run folder holds ``config.json`` (everything needed to rebuild the task),
-``metrics.jsonl``, ``checkpoints/step_*.pt`` and ``eval_<protocol>.json``.
-
-Under ``torchrun`` :func:`pretrain` joins the process group, only rank 0 writes run
-files, and a restarted job (``torchrun --max-restarts``, ``TORCHELASTIC_RESTART_COUNT``
-> 0) resumes from the run's newest checkpoint without ``--resume``. A run
-pretrained with a user ``nn.Module`` as its encoder records only the module's class and
-``output_dim``; :func:`load_run` and :func:`evaluate` then need a fresh instance of it
-(``encoder=``), into which the checkpoint's weights are loaded.
-"""
+"""Runs: pretrain a registered task on a registered dataset into a run folder (``config.json``:
+everything needed to rebuild the task; ``metrics.jsonl``, ``checkpoints/step_*.pt``,
+``eval_<protocol>.json``), and evaluate a run folder. The CLI and the comparison runner are
+thin layers over these. Under ``torchrun`` only rank 0 writes run files, and a restarted job
+resumes without ``--resume`` (``docs/distributed.md``, "Elastic restarts")."""
 
 from __future__ import annotations
 
@@ -34,6 +26,7 @@ from sslcore.engine import CheckpointDir, TrainConfig, Trainer, TrainResult, see
 from sslcore.engine import distributed as ddp
 from sslcore.engine.config import FIELDS
 from sslcore.engine.device import resolve_device, resolve_precision
+from sslcore.engine.provenance import software_versions
 from sslcore.errors import CheckpointError, ConfigError
 from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protocol, probe_embeddings
 from sslcore.io import atomic_write_json, read_json
@@ -51,20 +44,16 @@ from sslcore.recipes import (
 )
 
 CONFIG = "config.json"
+_OPTIONS = ("task_options", "encoder_options", "dataset_options")
 
 
 def versions(registry: Registry | None = None) -> dict[str, str]:
     """Versions of sslcore, its plugins and the main libraries."""
-    registry = registry or get_registry()
-    out = {"python": platform.python_version(), "torch": str(torch.__version__)}
-    for dist in ("sslcore", "numpy", "scikit-learn"):
-        try:
+    out = software_versions()
+    for dist in ("numpy", "scikit-learn"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    for info in registry.plugins.values():
-        out[info.distribution] = info.version
-    return out
+    return out | {info.distribution: info.version for info in (registry or get_registry()).plugins.values()}
 
 
 def describe_encoder(encoder: str | nn.Module | None) -> str | dict[str, Any] | None:
@@ -100,12 +89,9 @@ def pretrain(
     ``nn.Module`` with an integer ``output_dim``, trained in place; evaluate such a run
     with ``evaluate(output, encoder=<a fresh instance of the same class>)``.
 
-    The task's recipe (``sslcore tasks NAME``, :mod:`sslcore.recipes`) fills what is not
-    given: train fields one by one (a budget given replaces the recipe's whole budget),
-    the encoder, and options key by key; ``config.json`` records the recipe and what was
-    taken from it under ``"recipe"``. A resumed run continues with the configuration its
-    ``config.json`` recorded (whatever the recipe says now); values given replace recorded
-    ones (a budget, e.g., to extend the run), and options given must agree with them."""
+    The task's recipe fills what is not given (README.md, "recipe"; ``docs/plugins.md``). A
+    resumed run continues with the configuration its ``config.json`` recorded; values given
+    replace recorded ones (a budget, e.g., to extend the run), and options must agree."""
     registry = registry or get_registry()
     if _resuming(Path(output), resume) and (Path(output) / CONFIG).exists():
         saved = read_run_config(output)
@@ -121,7 +107,12 @@ def pretrain(
             dataset=registry.dataset(dataset).name,
             default_encoder=registry.task(task).default_encoder,
         )
-    config = _train_config(task, plan.train)
+    if not any(plan.train.get(k) is not None for k in BUDGET_FIELDS):
+        raise ConfigError(
+            f"no training budget: task {task!r} has no recipe budget, so give one: epochs, steps "
+            "or seconds (--epochs / --steps / --seconds)"
+        )
+    config = TrainConfig.from_dict(plan.train)
     resolve_precision(config.precision, resolve_device(config.device))  # before any data loads
     built = plan.encoder if plan.encoder is not None else registry.task(task).default_encoder
     check_run_options(
@@ -147,9 +138,8 @@ def _resume_plan(
     encoder_options: Mapping[str, Any] | None,
     dataset_options: Mapping[str, Any] | None,
 ) -> AppliedRecipe:
-    """A resumed run's configuration: what its ``config.json`` recorded (the configuration
-    it started with, the recipe's part included, whatever the task's recipe says now), with
-    the values the user gives on top (a budget given replaces the recorded one)."""
+    """A resumed run's configuration: what its ``config.json`` recorded, with the values the
+    user gives on top (see :func:`pretrain`)."""
     merged = {k: v for k, v in saved["train"].items() if k in FIELDS}
     if any(train.get(k) is not None for k in BUDGET_FIELDS):
         merged |= dict.fromkeys(BUDGET_FIELDS)
@@ -177,16 +167,6 @@ def _resuming(output: Path, resume: bool) -> bool:
     return resume or (ddp.elastic_restart_count() > 0 and bool(CheckpointDir(output / "checkpoints").paths()))
 
 
-def _train_config(task: str, train: Mapping[str, Any]) -> TrainConfig:
-    """The run's TrainConfig; ConfigError when neither the user nor a recipe gives a budget."""
-    if not any(train.get(k) is not None for k in BUDGET_FIELDS):
-        raise ConfigError(
-            f"no training budget: task {task!r} has no recipe budget, so give one: epochs, steps "
-            "or seconds (--epochs / --steps / --seconds)"
-        )
-    return TrainConfig.from_dict(train)
-
-
 def _pretrain(
     task: str,
     dataset: str,
@@ -204,28 +184,22 @@ def _pretrain(
         "dataset": registry.qualified_name("dataset", dataset),
         "encoder": describe_encoder(encoder),
         "data_root": str(Path(data_root).resolve()) if data_root is not None else None,
-        "task_options": plan.task_options,
-        "encoder_options": plan.encoder_options,
-        "dataset_options": plan.dataset_options,
+        **{key: getattr(plan, key) for key in _OPTIONS},
         "train": config.to_dict(),
         "recipe": plan.record(),  # a resumed run keeps the record it started with
     }
     config_path = output / CONFIG
     if config_path.exists():
         previous = read_run_config(output)
-        if not resume:
-            if CheckpointDir(output / "checkpoints").paths():
-                raise ConfigError(
-                    f"{output} already holds a run; pass --resume to continue it or choose a new --output"
-                )
-        else:
-            changed = [
-                k
-                for k in ("task", "dataset", "encoder", "task_options", "encoder_options", "dataset_options")
-                if previous.get(k) != run[k]
-            ]
-            if changed:
-                raise ConfigError(f"cannot resume {output}: {', '.join(changed)} differ from the saved run")
+        if not resume and CheckpointDir(output / "checkpoints").paths():
+            raise ConfigError(
+                f"{output} already holds a run; pass --resume to continue it or choose a new --output"
+            )
+        changed = [
+            k for k in ("task", "dataset", "encoder", *_OPTIONS) if resume and previous.get(k) != run[k]
+        ]
+        if changed:
+            raise ConfigError(f"cannot resume {output}: {', '.join(changed)} differ from the saved run")
     seed_everything(config.seed)
     bundle = build_dataset(run["dataset"], data_root, run["dataset_options"], registry)
     model = build_task(run["task"], bundle, encoder, run["task_options"], run["encoder_options"], registry)
@@ -266,11 +240,8 @@ def load_run(
     dataset_options: Mapping[str, Any] | None = None,
 ) -> tuple[PretextTask, DatasetBundle, dict[str, Any]]:
     """Rebuild a run's task (with its latest checkpoint unless ``random_init``) and dataset.
-
-    ``encoder``: for a run pretrained with a user module, a fresh instance of the same
-    class (required; the checkpoint's weights are loaded into it); ``None`` otherwise.
-    ``dataset_options``: overrides of the run's dataset options, e.g. ``{"probe": "mr"}``
-    to evaluate a text run on another labelled set built with the same tokenizer."""
+    ``encoder``: for a run pretrained with a user module, a fresh instance of it (see
+    :func:`pretrain`); ``dataset_options``: overrides of the run's, e.g. ``{"probe": "mr"}``."""
     registry = registry or get_registry()
     run_dir = _require_run_folder(run_dir)
     run = read_run_config(run_dir)
@@ -310,14 +281,7 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     )
     if not isinstance(run, dict):
         raise ConfigError(f"{path} must hold a JSON object, not {type(run).__name__}; {fix}")
-    expected = {
-        "task": str,
-        "dataset": str,
-        "train": dict,
-        "task_options": dict,
-        "encoder_options": dict,
-        "dataset_options": dict,
-    }
+    expected = dict.fromkeys(("task", "dataset"), str) | dict.fromkeys(("train", *_OPTIONS), dict)
     problems = [f"{key!r} is missing" for key in expected if key not in run]
     problems += [
         f"{key!r} must be a {kind.__name__}, not {type(run[key]).__name__}"

@@ -1,13 +1,5 @@
-"""Checkpoints: atomic writes, verified pruning, load without executing code.
-
-Files are ``<run>/checkpoints/step_00000100.pt`` written by ``torch.save`` to a temporary
-file and renamed; they are read back with ``torch.load(weights_only=True)``, so a
-checkpoint never runs code. Order is the step number in the name, compared as a number.
-A truncated or corrupt file is reported and the previous one is used; when a run resumes
-from an older checkpoint, the unreadable newer ones are moved to ``checkpoints/unreadable/``
-so that pruning and later reads see one line of steps. Pruning deletes old checkpoints
-only after the new one has been verified (its zip records and CRCs read back).
-"""
+"""Checkpoints ``<run>/checkpoints/step_00000100.pt``: atomic writes, verified pruning, load
+without executing code, unreadable ones set aside (``docs/distributed.md``, "Checkpoints")."""
 
 from __future__ import annotations
 
@@ -25,9 +17,7 @@ import torch
 from sslcore.errors import CheckpointError
 from sslcore.io import atomic_write
 
-PATTERN = "step_*.pt"
 NAME = re.compile(r"step_(\d+)\.pt")
-UNREADABLE = "unreadable"
 
 
 def checkpoint_step(path: str | Path) -> int | None:
@@ -64,18 +54,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def verify_checkpoint(path: str | Path) -> None:
-    """Check a written checkpoint's bytes without unpickling anything: every record of
-    ``torch.save``'s zip archive is read back and its CRC compared. CheckpointError if not."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"checkpoint {path} did not verify after writing ({exc})") from exc
-    if bad is not None:
-        raise CheckpointError(f"checkpoint {path} did not verify after writing: record {bad} is corrupt")
-
-
 class CheckpointDir:
     """The checkpoints of one run, ordered by step (newest last)."""
 
@@ -86,14 +64,20 @@ class CheckpointDir:
         """Checkpoint files ``step_<N>.pt`` by step number (not by name: 10**8 follows 99999999)."""
         if not self.folder.is_dir():
             return []
-        found = [(checkpoint_step(p), p) for p in self.folder.glob(PATTERN)]
+        found = [(checkpoint_step(p), p) for p in self.folder.glob("step_*.pt")]
         return [p for step, p in sorted((s, p) for s, p in found if s is not None)]
 
     def save(self, step: int, state: dict[str, Any]) -> Path:
-        """Write, verify, then prune: of the checkpoints up to ``step`` the newest ``keep``
-        stay (the one just written always among them); newer files are never touched here."""
+        """Write, verify (every zip record's CRC read back, nothing unpickled), then prune: of the
+        checkpoints up to ``step`` the newest ``keep`` stay (the one just written among them)."""
         path = save_checkpoint(self.folder / f"step_{step:08d}.pt", state)
-        verify_checkpoint(path)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise CheckpointError(f"checkpoint {path} did not verify after writing ({exc})") from exc
+        if bad is not None:
+            raise CheckpointError(f"checkpoint {path} did not verify after writing: record {bad} is corrupt")
         older = [p for p in self.paths() if checkpoint_step(p) < step]  # type: ignore[operator]
         for old in older[: max(len(older) - (self.keep - 1), 0)]:
             old.unlink(missing_ok=True)
@@ -114,7 +98,7 @@ class CheckpointDir:
         moved = []
         for path in self.paths():
             if checkpoint_step(path) > step:  # type: ignore[operator]
-                target = self.folder / UNREADABLE / path.name
+                target = self.folder / "unreadable" / path.name
                 target.parent.mkdir(exist_ok=True)
                 shutil.move(path, target)
                 moved.append(target)

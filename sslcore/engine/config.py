@@ -57,20 +57,9 @@ Count = Annotated[int, Ge(1)]
 
 @dataclass
 class TrainConfig:
-    """Everything the trainer needs besides the task and the data.
-
-    The budget is ``epochs``, ``steps`` or ``seconds`` (training stops at whichever is
-    reached first); the learning-rate schedule (linear warmup over the first ``warmup``
-    fraction of the budget, then cosine decay to ``min_lr_ratio * lr``) follows the
-    fraction of that budget used. Under ``torchrun`` (several processes) ``batch_size`` is
-    the *global* batch, split evenly over the processes, so a run follows the same
-    trajectory on any number of processes. ``device`` is resolved by
-    :mod:`sslcore.engine.device`. The DataLoader pins host memory on CUDA and keeps its
-    workers alive across epochs.
-
-    Each field's meaning is its ``help`` metadata (``sslcore pretrain --help`` prints them
-    all, grouped); its type hint says which values it accepts.
-    """
+    """Everything the trainer needs besides the task and the data. Each field's meaning is its
+    ``help`` metadata (``sslcore pretrain --help`` prints them all, grouped, with :data:`GROUPS`'
+    lines); its type hint says which values it accepts."""
 
     epochs: PositiveFloat | None = _field(
         None, "passes over the pretraining set (fractions allowed)", "budget", recipe=True
@@ -189,11 +178,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
         """Build from a mapping, rejecting unknown keys with the closest valid one."""
-        names = [f.name for f in dataclasses.fields(cls)]
         for key in values:
-            if key not in names:
+            if key not in FIELDS:
                 raise ConfigError(
-                    f"unknown training option {key!r}{suggest(key, names)} Valid: {', '.join(names)}."
+                    f"unknown training option {key!r}{suggest(key, FIELDS)} Valid: {', '.join(FIELDS)}."
                 )
         return cls(**values)
 
@@ -220,10 +208,8 @@ BUDGET_KEYS: tuple[str, ...] = tuple(n for n, f in FIELDS.items() if f.metadata.
 
 
 def field_problem(name: str, value: Any) -> str | None:
-    """Why ``value`` does not fit the field ``name`` (its type and range), ending with the
-    value given: ``"must be > 0, got 0"``, ``"must be one of 'adamw', 'adam', 'sgd', got
-    'adamm'; did you mean 'adam'?"``; None when it fits. Cross-field rules (a budget is
-    set) are :class:`TrainConfig`'s."""
+    """Why ``value`` does not fit the field ``name`` (its type and range), e.g. ``"must be > 0,
+    got 0"`` (with a suggestion for a misspelt choice); None when it fits."""
     hint = HINTS[name]
     problem = value_error(value, hint)
     if problem is not None and isinstance(value, str) and typing.get_origin(hint) is Literal:

@@ -1,9 +1,5 @@
-"""The one place that turns a ``device`` / ``precision`` setting into what runs.
-
-Every entry point (``TrainConfig``, ``sslcore pretrain / evaluate / compare``, ``runs.pretrain``,
-``runs.evaluate``, comparison grids, DDP under ``torchrun``) resolves through here, before any
-data is loaded, so a bad setting fails at once with a message that names the fix.
-"""
+"""The one place that turns a ``device`` / ``precision`` setting into what runs: every entry
+point resolves through here before any data is loaded, so a bad setting fails at once."""
 
 from __future__ import annotations
 

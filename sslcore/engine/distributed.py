@@ -1,12 +1,6 @@
-"""The trainer's side of ``torch.distributed``: join the process group ``torchrun`` describes,
-pick the device and backend, wrap the task in DDP, and agree on per-step facts.
-
-``torchrun --nproc-per-node N`` starts N processes with ``RANK``, ``WORLD_SIZE``,
-``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set; :func:`init_from_env` joins them
-(gloo on CPU, nccl on CUDA). A process group the user created (e.g. under
-``torch.multiprocessing.spawn``) is used as is. Nothing here is home-made: gradients are
-synchronised by :class:`torch.nn.parallel.DistributedDataParallel`.
-"""
+"""The trainer's side of ``torch.distributed`` (``docs/distributed.md``): join the process group
+``torchrun`` describes (gloo on CPU, nccl on CUDA; a group the user created is used as is),
+wrap the task in DDP, and agree on per-step facts."""
 
 from __future__ import annotations
 
@@ -41,11 +35,6 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def env_world_size() -> int:
-    """``WORLD_SIZE`` set by ``torchrun`` (1 when not launched by it)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def env_rank() -> int:
     """``RANK`` set by ``torchrun`` (0 when not launched by it)."""
     return int(os.environ.get("RANK", "0"))
@@ -57,17 +46,15 @@ def elastic_restart_count() -> int:
 
 
 def init_from_env(device: str = "auto") -> bool:
-    """Join the process group described by torchrun's environment variables, if any.
-
-    Returns True when this call created the group (the caller then destroys it with
-    :func:`destroy`), False when there is nothing to do (one process, or a group already
-    exists)."""
-    if is_initialized() or env_world_size() <= 1:
+    """Join the process group described by torchrun's environment variables, if any; True when
+    this call created it (the caller then calls :func:`destroy`)."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if is_initialized() or size <= 1:
         return False
     missing = [v for v in ("RANK", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
     if missing:
         raise ConfigError(
-            f"WORLD_SIZE={env_world_size()} but {', '.join(missing)} not set: launch with "
+            f"WORLD_SIZE={size} but {', '.join(missing)} not set: launch with "
             "`torchrun --nproc-per-node N -m sslcore pretrain ...`"
         )
     target = resolve_device(device)
@@ -131,13 +118,9 @@ def check_sync_batchnorm(device: torch.device) -> None:
 
 
 def convert_sync_batchnorm(task: nn.Module) -> nn.Module:
-    """Replace every BatchNorm of ``task`` (in place) by :class:`torch.nn.SyncBatchNorm`,
+    """Replace every BatchNorm inside ``task`` (in place) by :class:`torch.nn.SyncBatchNorm`,
     sharing the parameters and buffers."""
-    for name, child in list(task.named_children()):
-        converted = nn.SyncBatchNorm.convert_sync_batchnorm(child)
-        if converted is not child:
-            setattr(task, name, converted)
-    return task
+    return nn.SyncBatchNorm.convert_sync_batchnorm(task)
 
 
 class TaskStep(nn.Module):

@@ -39,10 +39,8 @@ def check_tensorboard() -> None:
 
 
 class TensorBoardLog:
-    """Scalars of each log record as TensorBoard events under ``folder`` (written by
-    :class:`torch.utils.tensorboard.SummaryWriter`), tagged ``train/<key>``.
-    ``purge_step``: on resume, events at or after this step (written after the checkpoint
-    the run resumes from) are dropped, as the JSONL log is truncated."""
+    """Scalars of each log record as TensorBoard events under ``folder``, tagged ``train/<key>``;
+    ``purge_step``: on resume, events from this step on are dropped (as the JSONL log is truncated)."""
 
     SKIP = ("step", "epoch", "elapsed")
 

@@ -15,23 +15,17 @@ class ResumableRandomSampler(Sampler[int]):
     """Yields a permutation of ``range(num_samples)`` seeded by ``(seed, epoch)``,
     starting at position ``start`` (set by the trainer on resume).
 
-    With ``world_size > 1`` (like :class:`torch.utils.data.DistributedSampler`), rank ``r``
-    takes the positions ``r, r + W, r + 2W, ...`` of that order. Read in per-rank batches
-    of ``global_batch / W``, the union of the ranks' k-th batches is exactly the k-th
-    global batch of the single-process order, so a W-process run sees the same global
-    batches as one process. ``drop_last_global`` keeps only whole global batches (the
-    single-process loader's ``drop_last``); without it (a dataset no larger than one
-    batch) the order is padded by wrapping around to a multiple of W, as
-    :class:`~torch.utils.data.DistributedSampler` does, so every rank gets as many
-    samples (with one sample, e.g. a full graph, every rank gets it). ``start`` is a position in the global order
-    (a multiple of the global batch), so a run can resume with another world size.
+    With ``world_size`` W > 1, rank ``r`` takes the positions ``r, r + W, ...`` of that order,
+    so per-rank batches of ``global_batch / W`` make up exactly the single-process global
+    batches. ``drop_last_global`` keeps only whole global batches; without it the order is
+    padded by wrapping around to a multiple of W (as :class:`~torch.utils.data.DistributedSampler`
+    does). ``start`` is a position in the global order, so a run can resume with another W.
     """
 
     def __init__(
         self,
         num_samples: int,
         seed: int = 0,
-        shuffle: bool = True,
         rank: int = 0,
         world_size: int = 1,
         global_batch: int | None = None,
@@ -39,7 +33,7 @@ class ResumableRandomSampler(Sampler[int]):
     ):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
-        self.num_samples, self.seed, self.shuffle = num_samples, seed, shuffle
+        self.num_samples, self.seed = num_samples, seed
         self.rank, self.world_size = rank, world_size
         self.global_batch = global_batch or num_samples
         self.drop_last_global = drop_last_global
@@ -54,12 +48,8 @@ class ResumableRandomSampler(Sampler[int]):
         return self.num_samples
 
     def __iter__(self) -> Iterator[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.num_samples, generator=g)
-        else:
-            order = torch.arange(self.num_samples)
-        order = order[self.start : self._usable()]
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.num_samples, generator=g)[self.start : self._usable()]
         padding = -len(order) % self.world_size
         if padding and len(order):
             order = torch.cat([order, order.repeat(math.ceil(padding / len(order)))[:padding]])

@@ -9,15 +9,12 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
 
 class StopSignals:
     """Context manager: while active, ``received`` is the first stop signal's number (or
     None). Handlers are installed only in the main thread and restored on exit."""
 
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+    def __init__(self) -> None:
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
 
@@ -35,8 +32,8 @@ class StopSignals:
         return signal.Signals(self.received).name if self.received is not None else None
 
     def __enter__(self) -> StopSignals:
-        if self.enabled:
-            for sig in STOP_SIGNALS:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 

@@ -1,18 +1,7 @@
-"""One training loop for every pretext task.
-
-Optimiser (AdamW or SGD, no weight decay on biases and norms), warmup + cosine schedule
-over an epoch / step / time budget, gradient clipping, fp32 / bf16 / fp16 precision,
-seeding, a tqdm progress bar, a JSONL metrics log (optionally TensorBoard events), atomic
-checkpoints and exact resume (the data order is a function of ``(seed, epoch)`` and RNG
-states are checkpointed), a NaN guard, and a clean stop on SIGTERM / SIGINT. A task that
-sets ``needs_indices`` gets ``(index, sample)`` pairs (:class:`~sslcore.data.IndexedDataset`).
-
-Under ``torchrun`` (or any initialised process group) the task is trained with
-:class:`~torch.nn.parallel.DistributedDataParallel`: each rank reads its shard of every
-global batch, contrast kernels draw negatives from the global batch
-(:func:`sslcore.contrast.distributed.ddp_step`), and only rank 0 writes logs and
-checkpoints. See ``docs/distributed.md``.
-"""
+"""One training loop for every pretext task (:class:`~sslcore.engine.config.TrainConfig` lists
+what it does): exact resume from atomic checkpoints (the data order is a function of ``(seed,
+epoch)``, RNG states are checkpointed), a NaN guard, a clean stop on SIGTERM / SIGINT, and
+DistributedDataParallel under ``torchrun`` with only rank 0 writing (``docs/distributed.md``)."""
 
 from __future__ import annotations
 
@@ -51,8 +40,6 @@ from sslcore.errors import CheckpointError, ConfigError, NonFiniteLossError
 from sslcore.io import atomic_write_text, read_jsonl, remove_orphaned_temp_files
 from sslcore.locks import FolderLock
 from sslcore.paradigms import AdversarialTask, PretextTask, TaskOutput
-
-resolve_device = ddp.resolve_device
 
 
 @dataclass
@@ -101,16 +88,12 @@ def seed_everything(seed: int) -> None:
 
 
 def make_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW (decoupled weight decay), Adam (L2 penalty added to the gradient, as many
-    reference implementations use) or SGD with momentum; weight decay on weight matrices
-    only (not biases or norms). Adam and AdamW use torch's fused CUDA kernels when every
-    parameter is on a GPU (one launch per step, step counters on the device)."""
+    """``config.optimizer`` with weight decay on weight matrices only (not biases or norms);
+    Adam and AdamW use torch's fused CUDA kernels when every parameter is on a GPU."""
     params = [p for p in params if p.requires_grad]
-    decay = [p for p in params if p.dim() > 1]
-    no_decay = [p for p in params if p.dim() <= 1]
     groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": [p for p in params if p.dim() > 1], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0},
     ]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
@@ -147,39 +130,35 @@ class Trainer:
     ):
         self.task, self.config = task, config
         self.output_dir = Path(output_dir) if output_dir is not None else None
-        self.device = resolve_device(config.device)
+        self.device = ddp.resolve_device(config.device)
         self.precision = Precision(config.precision, self.device)
         if config.tensorboard and self.output_dir is not None:
             check_tensorboard()
         # plain JSON types only: checkpoints are read back with weights_only=True
         self.run_info = json.loads(json.dumps(dict(run_info or {}), default=str))
         self.alternating = isinstance(task, AdversarialTask) and task.schedule == "alternating"
-        self.checkpoints = (
-            CheckpointDir(self.output_dir / "checkpoints", config.keep_checkpoints)
-            if self.output_dir
-            else None
-        )
+        folder = self.output_dir / "checkpoints" if self.output_dir else None
+        self.checkpoints = CheckpointDir(folder, config.keep_checkpoints) if folder else None
         self.last_checkpoint: Path | None = None
         self.rank, self.world = 0, 1
         self._model: nn.Module | None = None  # the DDP wrapper when world > 1
         self._tensorboard: TensorBoardLog | None = None
         self._watch: FiniteWatch | None = None  # set per fit: one process, nan_policy "stop"
         self._channels_last = False
-        self._compiled: dict[str, Any] = {}
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
     # -- set-up ------------------------------------------------------------------------
+    def _parameters(self, key: str) -> Iterable[nn.Parameter]:
+        """The parameters optimiser ``key`` updates: ``model``, or an alternating schedule's
+        ``generator`` / ``discriminator``."""
+        return self.task.parameters() if key == "model" else getattr(self.task, f"{key}_parameters")()
+
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        if self.alternating:
-            task: AdversarialTask = self.task  # type: ignore[assignment]
-            return {
-                "generator": make_optimizer(task.generator_parameters(), self.config),
-                "discriminator": make_optimizer(task.discriminator_parameters(), self.config),
-            }
-        return {"model": make_optimizer(self.task.parameters(), self.config)}
+        keys = ("generator", "discriminator") if self.alternating else ("model",)
+        return {key: make_optimizer(self._parameters(key), self.config) for key in keys}
 
     def _loader(
         self, data: Dataset | Sequence[Any], batch_size: int, rank: int = 0, world: int = 1
@@ -228,8 +207,7 @@ class Trainer:
             pin_memory=self.device.type == "cuda",  # page-locked batches: asynchronous copies
             persistent_workers=self.config.num_workers > 0,  # no worker start-up every epoch
             drop_last=False,  # the sampler keeps whole global batches only
-            # a private generator: creating an iterator must not consume the global RNG,
-            # or a resumed run would diverge from an uninterrupted one
+            # a private generator: iterating must not consume the global RNG (exact resume)
             generator=torch.Generator().manual_seed(self.config.seed),
         )
         return loader, sampler
@@ -250,7 +228,6 @@ class Trainer:
             self.task.to(memory_format=torch.channels_last)
         self._compiled: dict[str, Any] = {}
 
-    # -- the loop ----------------------------------------------------------------------
     def fit(
         self, data: Dataset | Sequence[Any], batch_size: int | None = None, resume: bool = False
     ) -> TrainResult:
@@ -289,7 +266,7 @@ class Trainer:
         self._prepare_model()
         loader, sampler = self._loader(data, batch_size, self.rank, self.world)
         steps_per_epoch = len(loader)
-        total_steps = self._total_steps(steps_per_epoch)
+        total_steps = budget_steps(cfg.to_dict(), steps_per_epoch)
         optimizers = self._optimizers()
         base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in optimizers.items()}
 
@@ -312,14 +289,10 @@ class Trainer:
         history: list[dict[str, Any]] = []
         window: list[float | Tensor] = []
         window_metrics: dict[str, list[float | Tensor]] = {}
-        one_process_stop = self.world == 1 and cfg.nan_policy == "stop"
-        self._watch = FiniteWatch(self.device) if one_process_stop else None
-        window_skipped = 0
-        first_step = pos.step
-        elapsed_before = pos.elapsed
-        start = time.perf_counter()
-        agreed_elapsed = elapsed_before
-        window_start, window_samples = start, 0
+        self._watch = FiniteWatch(self.device) if self.world == 1 and cfg.nan_policy == "stop" else None
+        window_skipped, window_samples, first_step = 0, 0, pos.step
+        elapsed_before = agreed_elapsed = pos.elapsed
+        start = window_start = time.perf_counter()
         interrupted: str | None = None
         bar = tqdm(
             total=total_steps,
@@ -380,10 +353,11 @@ class Trainer:
                     count, agreed_elapsed = min(int(count), sampler.global_batch), elapsed_sum / self.world
                     pos.samples += count
                     window_samples += count
-                    done = self._budget_reached(pos.step, agreed_elapsed, total_steps)
                     stopping = stop_votes > 0
-                    if pos.step % cfg.log_every == 0 or done or stopping:
-                        self._check_finite()
+                    done = stopping or self._budget_reached(pos.step, agreed_elapsed, total_steps)
+                    if pos.step % cfg.log_every == 0 or done:
+                        if self._watch is not None:
+                            self._watch.check(self.last_checkpoint)
                         now = time.perf_counter()
                         record = {
                             "step": pos.step,
@@ -402,11 +376,10 @@ class Trainer:
                         window, window_metrics, window_skipped = [], {}, 0
                         window_start, window_samples = now, 0
                     pos.elapsed = agreed_elapsed
-                    if pos.step % cfg.checkpoint_every == 0 or done or stopping:
+                    if pos.step % cfg.checkpoint_every == 0 or done:
                         self._save(optimizers, pos, sampler.global_batch)
                     if stopping:
                         interrupted = signals.name or "stop requested by another process"
-                        done = True
                     if done:
                         break
                 else:
@@ -431,24 +404,18 @@ class Trainer:
             new_steps=pos.step - first_step,
         )
 
-    # -- one step ----------------------------------------------------------------------
-    def _loss_fn(self, method: str) -> Any:
-        """The task's ``forward`` (or adversarial loss) to call, through ``torch.compile`` when
-        the config asks for it (compiled once per method)."""
-        fn = self.task if method == "forward" else getattr(self.task, method)
-        if not self.config.compile:
-            return fn
-        if method not in self._compiled:
-            self._compiled[method] = torch.compile(fn)
-        return self._compiled[method]
-
     def _forward(self, batch: Any, method: str) -> TaskOutput:
+        """The task's ``forward`` (or adversarial loss) on ``batch``, through DDP or, when the
+        config asks for it, ``torch.compile`` (compiled once per method)."""
         with self.precision.autocast():
-            if self._model is None:
-                return self._loss_fn(method)(batch)
-            with ddp_step():
-                loss, metrics = self._model(batch, method)
-            return TaskOutput(loss, metrics)
+            if self._model is not None:
+                with ddp_step():
+                    loss, metrics = self._model(batch, method)
+                return TaskOutput(loss, metrics)
+            fn = self.task if method == "forward" else getattr(self.task, method)
+            if self.config.compile and method not in self._compiled:
+                self._compiled[method] = torch.compile(fn)
+            return self._compiled.get(method, fn)(batch)
 
     def _step(
         self, batch: Any, optimizers: dict[str, torch.optim.Optimizer], step: int
@@ -456,78 +423,64 @@ class Trainer:
         """One update; returns the output, the loss over the global batch and whether the
         step was skipped (non-finite loss under ``nan_policy="skip"``)."""
         if not self.alternating:
-            out = self._forward(batch, "forward")
-            value, applied = self._backward(out, "model", optimizers["model"], self.task.parameters(), step)
+            out, value, applied = self._update(batch, "model", optimizers, step)
             return out, value, not applied
-        task: AdversarialTask = self.task  # type: ignore[assignment]
-        d_out = self._forward(batch, "discriminator_loss")
-        d_value, applied = self._backward(
-            d_out, "discriminator", optimizers["discriminator"], task.discriminator_parameters(), step
-        )
+        d_out, d_value, applied = self._update(batch, "discriminator", optimizers, step)
         if not applied:
             return d_out, d_value, True
-        g_out = self._forward(batch, "generator_loss")
-        g_value, applied = self._backward(
-            g_out, "generator", optimizers["generator"], task.generator_parameters(), step
-        )
-        metrics = {**g_out.metrics, **{f"disc/{k}": v for k, v in d_out.metrics.items()}}
-        metrics["disc/loss"] = d_value
+        g_out, g_value, applied = self._update(batch, "generator", optimizers, step)
+        metrics = {
+            **g_out.metrics,
+            **{f"disc/{k}": v for k, v in d_out.metrics.items()},
+            "disc/loss": d_value,
+        }
         return TaskOutput(g_out.loss, metrics), g_value, not applied
 
-    def _backward(
-        self,
-        out: TaskOutput,
-        key: str,
-        opt: torch.optim.Optimizer,
-        params: Iterable[nn.Parameter],
-        step: int,
-    ) -> tuple[float | Tensor, bool]:
-        """Check the loss, then backward, clip and step; returns ``(loss over the global
-        batch, whether the update was applied)``. In one process with ``nan_policy="stop"``
-        the loss stays a device tensor (no sync; :class:`~sslcore.engine.watch.FiniteWatch`);
-        skipping a bad step, loss scaling (fp16) and DDP read it back every step."""
+    def _update(
+        self, batch: Any, key: str, optimizers: dict[str, torch.optim.Optimizer], step: int
+    ) -> tuple[TaskOutput, float | Tensor, bool]:
+        """Forward, check the loss, then backward, clip and step optimiser ``key``; returns
+        ``(output, loss over the global batch, whether the update was applied)``. In one
+        process with ``nan_policy="stop"`` the loss stays a device tensor (no sync;
+        :class:`~sslcore.engine.watch.FiniteWatch`); skipping a bad step, loss scaling (fp16)
+        and DDP read it back every step."""
+        out = self._forward(batch, "forward" if key == "model" else f"{key}_loss")
         if not isinstance(out, TaskOutput):
             raise TypeError(
                 f"{type(self.task).__name__}.forward must return a TaskOutput, got {type(out).__name__}"
             )
         if out.loss.dim() != 0:
             raise ValueError(f"the task's loss must be a scalar, got shape {tuple(out.loss.shape)}")
-        scaler = self.precision.scaler(key)
+        scaler, opt = self.precision.scaler(key), optimizers[key]
         opt.zero_grad(set_to_none=True)
         if self._watch is not None and scaler is None:
             # nothing read back: the watch stops the run at the next log point or checkpoint
             value: float | Tensor = out.loss.detach()
             self._watch.record(value, step)
         else:
-            # the mean over ranks: a local mean becomes the global mean, a global loss stays
-            # itself; a NaN on any rank reaches every rank, so all of them stop or skip together
+            # the mean over ranks; a NaN on any rank reaches every rank, so all stop or skip together
             value = ddp.all_sum([float(out.loss.detach())], self.device)[0] / self.world
             if not math.isfinite(value):
                 if self.config.nan_policy == "stop":
                     raise NonFiniteLossError(step, value, self.last_checkpoint)
-                return value, False
+                return out, value, False
         (scaler.scale(out.loss) if scaler is not None else out.loss).backward()
         if self.config.grad_clip:
             if scaler is not None:
                 scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(list(params), self.config.grad_clip)
+            torch.nn.utils.clip_grad_norm_(list(self._parameters(key)), self.config.grad_clip)
         if scaler is not None:
             scaler.step(opt)
             scaler.update()
         else:
             opt.step()
-        return value, True
-
-    # -- budget ------------------------------------------------------------------------
-    def _total_steps(self, steps_per_epoch: int) -> int | None:
-        return budget_steps(self.config.to_dict(), steps_per_epoch)
+        return out, value, True
 
     def _budget_reached(self, step: int, elapsed: float, total_steps: int | None) -> bool:
         if total_steps is not None and step >= total_steps:
             return True
         return bool(self.config.seconds) and elapsed >= self.config.seconds  # type: ignore[operator]
 
-    # -- logs and checkpoints ------------------------------------------------------------
     def _log(self, record: dict[str, Any]) -> None:
         if self.output_dir is None or not self.is_main:
             return
@@ -545,13 +498,9 @@ class Trainer:
         kept = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
-    def _check_finite(self) -> None:
-        """Stop on a non-finite loss the watch recorded since the last check (one sync)."""
-        if self._watch is not None:
-            self._watch.check(self.last_checkpoint)
-
     def _save(self, optimizers: dict[str, torch.optim.Optimizer], pos: _Position, global_batch: int) -> None:
-        self._check_finite()  # never a checkpoint after a non-finite loss
+        if self._watch is not None:  # never a checkpoint after a non-finite loss
+            self._watch.check(self.last_checkpoint)
         if self.checkpoints is None:
             return
         rng_ranks = ddp.gather_to_main(rng_state())  # a collective: every rank takes part
@@ -585,8 +534,7 @@ class Trainer:
     def _restore(self, optimizers: dict[str, torch.optim.Optimizer], global_batch: int) -> _Position | None:
         if self.checkpoints is None:
             return None
-        # rank 0 picks the newest readable checkpoint (warning about unreadable newer
-        # ones); every rank then reads that file (the output folder is shared)
+        # rank 0 picks the newest readable checkpoint; every rank then reads that file
         found, problem = None, None
         if self.is_main:
             found = self.checkpoints.latest()
@@ -616,14 +564,13 @@ class Trainer:
         self.precision.load_state_dict(state.get("scalers", {}))
         self._restore_rng(state, path)
         self.last_checkpoint = path
-        if self.is_main:
-            moved = self.checkpoints.set_aside_after(state["step"])
-            if moved:
-                warnings.warn(
-                    f"resuming from {path.name}; the unreadable newer checkpoint(s) "
-                    f"{', '.join(p.name for p in moved)} were moved to {moved[0].parent}",
-                    stacklevel=3,
-                )
+        moved = self.checkpoints.set_aside_after(state["step"]) if self.is_main else []
+        if moved:
+            warnings.warn(
+                f"resuming from {path.name}; the unreadable newer checkpoint(s) "
+                f"{', '.join(p.name for p in moved)} were moved to {moved[0].parent}",
+                stacklevel=3,
+            )
         return _Position(
             **{key: state[key] for key in _SAVED_AS_IS},
             skipped=state.get("skipped_steps", 0),

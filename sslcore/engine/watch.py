@@ -1,12 +1,7 @@
-"""Training-step values kept on the device between log points.
-
-Reading a loss with ``float(loss)`` or ``loss.item()`` waits for the GPU to finish the step
-(a device-to-host sync), so the CPU cannot queue the next step's work meanwhile. The trainer
-keeps the losses and metrics of a log window as device tensors and reads them once per
-``log_every`` steps; the NaN guard records the first non-finite loss on the device and is
-read at the same points and before every checkpoint, so a bad step still stops the run with
-its step number and no checkpoint after it.
-"""
+"""Training-step values kept on the device between log points (``float(loss)`` would wait for
+the GPU every step): the log window's losses and metrics, and the NaN guard, read once per
+``log_every`` steps and before every checkpoint, so a bad step still stops the run with its
+step number and no checkpoint after it."""
 
 from __future__ import annotations
 
