@@ -27,12 +27,6 @@ def _takes_any(fn: Callable[..., Any], reserved: int) -> bool:
     return any(p.kind is p.VAR_KEYWORD for p in list(inspect.signature(fn).parameters.values())[reserved:])
 
 
-def option_names(fn: Callable[..., Any], reserved: int = 0) -> list[str] | None:
-    """Keyword options ``fn`` accepts after its first ``reserved`` parameters (filled by
-    sslcore itself); ``None`` if it takes ``**kwargs`` and so accepts anything."""
-    return None if _takes_any(fn, reserved) else list(option_specs(fn, reserved))
-
-
 def check_options(what: str, valid: list[str] | None, options: Mapping[str, Any]) -> None:
     """Raise ConfigError naming the closest valid key for any key not in ``valid``."""
     if valid is None:
@@ -45,8 +39,20 @@ def check_options(what: str, valid: list[str] | None, options: Mapping[str, Any]
             )
 
 
-def _overrides_from_data(factory: Callable[..., Any]) -> bool:
-    return factory.from_data.__func__ is not PretextTask.from_data.__func__  # type: ignore[attr-defined]
+def _declared(kind: str, factory: Callable[..., Any]) -> tuple[dict[str, Option], bool]:
+    """The declared options of a ``kind`` factory (after the parameters sslcore fills), and
+    whether it accepts any option (``**kwargs``); see :func:`task_option_names`."""
+    if kind == "task" and isinstance(factory, type) and issubclass(factory, PretextTask):
+        init = option_specs(factory.__init__, reserved=2)
+        if factory.from_data.__func__ is PretextTask.from_data.__func__:  # type: ignore[attr-defined]
+            return init, _takes_any(factory.__init__, 2)
+        own = option_specs(factory.from_data, reserved=2)
+        if not _takes_any(factory.from_data, 2):
+            return own, False
+        inherited = {n: o for n, o in init.items() if n not in own and o.default is not EMPTY}
+        return own | inherited, _takes_any(factory.__init__, 2)
+    reserved = 2 if kind == "task" else 1
+    return option_specs(factory, reserved), _takes_any(factory, reserved)
 
 
 def task_option_names(factory: Callable[..., Any]) -> list[str] | None:
@@ -55,31 +61,19 @@ def task_option_names(factory: Callable[..., Any]) -> list[str] | None:
     options after ``(encoder, info)`` plus, if it passes ``**options`` on, ``__init__``'s
     that have a default (the required ones, such as a view distribution, are what
     ``from_data`` builds from ``info`` and passes itself)."""
-    if isinstance(factory, type) and issubclass(factory, PretextTask):
-        forwards = not _overrides_from_data(factory) or _takes_any(factory.from_data, 2)
-        takes_any = forwards and _takes_any(factory.__init__, 2)
-    else:
-        takes_any = _takes_any(factory, 2)
-    return None if takes_any else list(task_option_specs(factory))
+    specs, accepts_any = _declared("task", factory)
+    return None if accepts_any else list(specs)
 
 
 def task_option_specs(factory: Callable[..., Any]) -> dict[str, Option]:
     """The options of :func:`task_option_names`, each with the type hint and default of
     the signature that declares it (``from_data``'s before ``__init__``'s)."""
-    if isinstance(factory, type) and issubclass(factory, PretextTask):
-        init = option_specs(factory.__init__, reserved=2)
-        if not _overrides_from_data(factory):
-            return init
-        own = option_specs(factory.from_data, reserved=2)
-        if not _takes_any(factory.from_data, 2):
-            return own
-        return own | {n: o for n, o in init.items() if n not in own and o.default is not EMPTY}
-    return option_specs(factory, reserved=2)
+    return _declared("task", factory)[0]
 
 
 def component_option_specs(kind: str, factory: Callable[..., Any]) -> dict[str, Option]:
     """The declared options of a ``kind`` ("task", "encoder" or "dataset") ``factory``."""
-    return task_option_specs(factory) if kind == "task" else option_specs(factory, reserved=1)
+    return _declared(kind, factory)[0]
 
 
 def check_component_options(
@@ -89,9 +83,9 @@ def check_component_options(
     "encoder" or "dataset") ``name`` built by ``factory``; ConfigError on the first
     unknown name, or naming every bad value."""
     what = f"{kind} {name!r}"
-    valid = task_option_names(factory) if kind == "task" else option_names(factory, reserved=1)
-    check_options(what, valid, options)
-    check_values(what, component_option_specs(kind, factory), options, FLAGS[kind])
+    specs, accepts_any = _declared(kind, factory)
+    check_options(what, None if accepts_any else list(specs), options)
+    check_values(what, specs, options, FLAGS[kind])
 
 
 def option_problems(
@@ -231,10 +225,7 @@ def build_task(
             f"the encoder {type(encoder).__name__} has no integer output_dim; wrap it as "
             f"sslcore.WrappedEncoder(module, output_dim=...)"
         )
-    if is_task_class:
-        task = factory.from_data(encoder, info, **task_options)
-    else:
-        task = factory(encoder, info, **task_options)
+    task = (factory.from_data if is_task_class else factory)(encoder, info, **task_options)
     if not isinstance(task, PretextTask):
         raise TypeError(f"task {spec.name!r} factory returned {type(task).__name__}, not a PretextTask")
     if task.paradigm is not spec.paradigm or task.domain != spec.domain:

@@ -64,11 +64,9 @@ class NonFiniteLossError(SSLCoreError, FloatingPointError):
 
     def __init__(self, step: int, value: float, checkpoint: object | None):
         self.step, self.value, self.checkpoint = step, value, checkpoint
-        kept = (
-            f"the last good checkpoint is kept at {checkpoint}"
-            if checkpoint
-            else "no checkpoint had been written yet"
-        )
+        kept = f"the last good checkpoint is kept at {checkpoint}"
+        if not checkpoint:
+            kept = "no checkpoint had been written yet"
         super().__init__(
             f"loss is {value} at step {step}; training stopped and {kept}. "
             "Lower the learning rate, enable gradient clipping (--grad-clip) or check the data."

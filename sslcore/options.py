@@ -34,7 +34,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import Annotated, Any, Literal, Union
 
@@ -157,46 +157,41 @@ def _constraints(metadata: Iterable[Any]) -> list[Any]:
     return out
 
 
-#: the bound markers: class, attribute, comparison, symbol
-_COMPARISONS = (
-    (at.Gt, "gt", operator.gt, ">"),
-    (at.Ge, "ge", operator.ge, ">="),
-    (at.Lt, "lt", operator.lt, "<"),
-    (at.Le, "le", operator.le, "<="),
+#: the markers sslcore checks: class, attribute, test of (value, bound), text of the bound
+_MARKERS = (
+    (at.Gt, "gt", operator.gt, "> {!r}"),
+    (at.Ge, "ge", operator.ge, ">= {!r}"),
+    (at.Lt, "lt", operator.lt, "< {!r}"),
+    (at.Le, "le", operator.le, "<= {!r}"),
+    (at.MultipleOf, "multiple_of", lambda v, m: v % m == 0, "a multiple of {!r}"),
+    (at.MinLen, "min_length", lambda v, m: len(v) >= m, "at least {} long"),
+    (at.MaxLen, "max_length", lambda v, m: len(v) <= m, "at most {} long"),
+    (at.Predicate, "func", lambda v, f: f(v), "accepted by {}"),
 )
 
 
+def _marker(m: Any) -> tuple[Callable[[Any, Any], Any], str, Any] | None:
+    """The test, text and bound of marker ``m``; None for metadata sslcore does not check."""
+    for cls, field, test, text in _MARKERS:
+        if isinstance(m, cls):
+            return test, text, getattr(m, field)
+    return None
+
+
 def _holds(value: Any, m: Any) -> bool:
+    found = _marker(m)
     try:
-        for cls, field, compare, _ in _COMPARISONS:
-            if isinstance(m, cls):
-                return bool(compare(value, getattr(m, field)))
-        if isinstance(m, at.MultipleOf):
-            return value % m.multiple_of == 0
-        if isinstance(m, at.MinLen):
-            return len(value) >= m.min_length
-        if isinstance(m, at.MaxLen):
-            return len(value) <= m.max_length
-        if isinstance(m, at.Predicate):
-            return bool(m.func(value))
+        return found is None or bool(found[0](value, found[2]))
     except Exception:  # a comparison the value does not support: it fails the constraint
         return False
-    return True  # metadata sslcore does not know is not checked
 
 
 def _constraint_text(m: Any) -> str:
-    for cls, field, _, op in _COMPARISONS:
-        if isinstance(m, cls):
-            return f"{op} {getattr(m, field)!r}"
-    if isinstance(m, at.MultipleOf):
-        return f"a multiple of {m.multiple_of!r}"
-    if isinstance(m, at.MinLen):
-        return f"at least {m.min_length} long"
-    if isinstance(m, at.MaxLen):
-        return f"at most {m.max_length} long"
-    if isinstance(m, at.Predicate):
-        return f"accepted by {getattr(m.func, '__name__', repr(m.func))}"
-    return repr(m)
+    found = _marker(m)
+    if found is None:
+        return repr(m)
+    _, text, bound = found
+    return text.format(getattr(bound, "__name__", repr(bound)) if isinstance(m, at.Predicate) else bound)
 
 
 def _bounds(metadata: Iterable[Any]) -> str:
@@ -210,6 +205,10 @@ def _bounds(metadata: Iterable[Any]) -> str:
         right = f"{hi.lt!r})" if isinstance(hi, at.Lt) else f"{hi.le!r}]"
         return f"in {left}, {right}"
     return " and ".join(_constraint_text(m) for m in found)
+
+
+def _is_path(hint: Any) -> bool:
+    return hint is os.PathLike or (isinstance(hint, type) and issubclass(hint, PurePath))
 
 
 def _plain(hint: Any, value: Any) -> bool | None:
@@ -227,7 +226,7 @@ def _plain(hint: Any, value: Any) -> bool | None:
         return isinstance(value, numbers.Number) and not isinstance(value, bool)
     if hint is str or hint is bytes:
         return isinstance(value, hint)
-    if hint is os.PathLike or (isinstance(hint, type) and issubclass(hint, PurePath)):
+    if _is_path(hint):
         return isinstance(value, str | os.PathLike)
     if hint is cabc.Callable:
         return callable(value)
@@ -268,23 +267,16 @@ def _check(value: Any, hint: Any) -> _Problem | None:
     if origin in _COLLECTIONS:
         if not _is_collection(value):
             return _mismatch(value, hint)
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if args == ((),):
-                args = ()
-            if len(value) != len(args):
-                return _Problem(f"must be {describe(hint)}, not {len(value)} items")
-            return _items(zip(range(len(args)), value, args))
-        item = args[0] if args else UNKNOWN
-        return _items((i, v, item) for i, v in enumerate(value))
+        fixed = origin is tuple and args and args[-1] is not Ellipsis
+        hints = (() if args == ((),) else args) if fixed else [args[0] if args else UNKNOWN] * len(value)
+        if len(value) != len(hints):
+            return _Problem(f"must be {describe(hint)}, not {len(value)} items")
+        return _first((f"item {i} ({v!r})", v, h) for i, (v, h) in enumerate(zip(value, hints)))
     if origin in _MAPPINGS:
         if not isinstance(value, Mapping):
             return _mismatch(value, hint)
         key, item = args if len(args) == 2 else (UNKNOWN, UNKNOWN)
-        for k, v in value.items():
-            problem = _check(k, key) or _check(v, item)
-            if problem is not None:
-                return _Problem(f"entry {k!r}: {problem.reason}", problem.out_of_range, problem.base)
-        return None
+        return _first((f"entry {k!r}:", x, h) for k, v in value.items() for x, h in ((k, key), (v, item)))
     if origin is cabc.Callable:
         return None if callable(value) else _mismatch(value, hint)
     if origin is type:
@@ -305,11 +297,12 @@ def _is_collection(value: Any) -> bool:
     return True
 
 
-def _items(triples: Iterable[tuple[int, Any, Any]]) -> _Problem | None:
-    for i, v, hint in triples:
-        problem = _check(v, hint)
+def _first(checks: Iterable[tuple[str, Any, Any]]) -> _Problem | None:
+    """The first problem of the ``(prefix, value, hint)`` checks, its reason after the prefix."""
+    for prefix, value, hint in checks:
+        problem = _check(value, hint)
         if problem is not None:
-            return _Problem(f"item {i} ({v!r}) {problem.reason}", problem.out_of_range, problem.base)
+            return replace(problem, reason=f"{prefix} {problem.reason}")
     return None
 
 
@@ -371,7 +364,7 @@ def describe(hint: Any) -> str:
         return "a callable"
     if origin in _NAMES:
         return _NAMES[origin]
-    if origin is os.PathLike or (isinstance(origin, type) and issubclass(origin, PurePath)):
+    if _is_path(origin):
         return "a path"
     if isinstance(origin, type):
         return f"a {origin.__name__}"
@@ -397,8 +390,7 @@ def understood(hint: Any) -> bool:
 
 def value_problem(value: Any, hint: Any) -> str | None:
     """Why ``value`` does not fit ``hint`` (``"must be > 0"``), or None when it does."""
-    problem = _check(value, hint)
-    return None if problem is None else problem.reason
+    return getattr(_check(value, hint), "reason", None)
 
 
 def value_error(value: Any, hint: Any) -> str | None:

@@ -168,12 +168,8 @@ def apply_recipe(
         return AppliedRecipe(train, encoder, task_options, encoder_options, dataset_options, applied)
     user_budget = any(train.get(k) is not None for k in BUDGET_FIELDS)
     for key, value in recipe.train.items():
-        if key in BUDGET_FIELDS:
-            if user_budget:
-                continue
-        elif key in train:
-            continue
-        train[key] = applied["train"][key] = value
+        if not (user_budget if key in BUDGET_FIELDS else key in train):
+            train[key] = applied["train"][key] = value
     if not user_budget:  # a None budget field of the user's is "not given"
         for key in BUDGET_FIELDS:
             if train.get(key) is None:

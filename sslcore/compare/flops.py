@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from sslcore.engine.batch import move_to
@@ -25,14 +26,18 @@ def flops_per_step(task: PretextTask, samples: Sequence[Any], batch_size: int) -
         batch = task.on_after_batch_transfer(move_to(task.collate(items), next(task.parameters()).device))
         task.train()
         with FlopCounterMode(display=False) as counter:
-            if isinstance(task, AdversarialTask) and task.schedule == "alternating":
-                losses = [task.discriminator_loss(batch).loss, task.generator_loss(batch).loss]
-            else:
-                losses = [task(batch).loss]
-            for loss in losses:
+            for loss in step_losses(task, batch):
                 loss.backward()
         task.zero_grad(set_to_none=True)
         return float(counter.get_total_flops())
     except Exception as exc:  # an estimate must never fail a comparison
         warnings.warn(f"could not count FLOPs of {type(task).__name__}: {exc}", stacklevel=2)
         return None
+
+
+def step_losses(task: PretextTask, batch: Any) -> list[Tensor]:
+    """The losses of one training step: the discriminator's and the generator's for an
+    alternating adversarial task, else the task's one loss."""
+    if isinstance(task, AdversarialTask) and task.schedule == "alternating":
+        return [task.discriminator_loss(batch).loss, task.generator_loss(batch).loss]
+    return [task(batch).loss]

@@ -48,20 +48,8 @@ from sslcore.errors import ConfigError, suggest
 #: settings that are TrainConfig fields, applied to every run (a test checks they are fields)
 TRAIN_SETTINGS = ("device", "threads")
 SETTINGS_KEYS = ("seeds", "protocol", "data_root", *TRAIN_SETTINGS)
-GROUP_KEYS = (
-    "task",
-    "dataset",
-    "encoder",
-    "budget",
-    "seeds",
-    "train",
-    "task_options",
-    "encoder_options",
-    "dataset_options",
-    "protocol",
-    "data_root",
-)
 OPTION_TABLES = ("train", "task_options", "encoder_options", "dataset_options")
+GROUP_KEYS = ("task", "dataset", "encoder", "budget", "seeds", *OPTION_TABLES, "protocol", "data_root")
 
 
 class GridError(ConfigError):
@@ -204,20 +192,11 @@ def _expand(group: Mapping[str, Any], settings: Mapping[str, Any], where: _Locat
             raise where.error(key, "must be a table", index)
         options[key] = dict(value)
     data_root = group.get("data_root", settings.get("data_root"))
-    if data_root is not None:
-        data_root = str((base / str(data_root)).resolve())
-    evaluations = _evaluations(group.get("protocol", settings.get("protocol", "linear")), where, index)
+    options["data_root"] = None if data_root is None else str((base / str(data_root)).resolve())
+    protocol = group.get("protocol", settings.get("protocol", "linear"))
+    options["evaluations"] = _evaluations(protocol, where, index)
     for task, dataset, encoder, budget, seed in itertools.product(tasks, datasets, encoders, budgets, seeds):
-        yield GridRun(
-            task,
-            dataset,
-            encoder,
-            seed,
-            dict(budget),
-            evaluations=evaluations,
-            data_root=data_root,
-            **options,
-        )
+        yield GridRun(task, dataset, encoder, seed, dict(budget), **options)
 
 
 def _evaluations(value: Any, where: _Locator, index: int) -> tuple[Evaluation, ...]:
@@ -268,6 +247,9 @@ def _check_values(table: Mapping[str, Any], keys: tuple[str, ...], where: _Locat
                 raise where.error(key, problem, index)
 
 
+_GROUP_START = re.compile(r"^\s*(\[\[run\]\]|-\s*task\s*:|run\s*:)")  # a [[run]] table or YAML list item
+
+
 class _Locator:
     """Finds the line of a key in the grid text, for error messages (best effort:
     the first ``key =`` / ``key:`` line inside the ``index``-th ``[[run]]`` group)."""
@@ -278,14 +260,8 @@ class _Locator:
 
     def line_of(self, key: str, index: int = -1) -> int | None:
         pattern = re.compile(rf"^\s*(-\s*)?[\"']?{re.escape(key)}[\"']?\s*[=:]|[{{,]\s*{re.escape(key)}\s*=")
-        start, group = 0, -1
-        if index >= 0:
-            for n, line in enumerate(self.lines):
-                if re.match(r"^\s*(\[\[run\]\]|-\s*task\s*:|run\s*:)", line):
-                    group += 1
-                    if group == index:
-                        start = n
-                        break
+        groups = [n for n, line in enumerate(self.lines) if _GROUP_START.match(line)]
+        start = groups[index] if 0 <= index < len(groups) else 0
         for n in [*range(start, len(self.lines)), *range(start)]:  # the group first, then the rest
             if pattern.search(self.lines[n]):
                 return n + 1

@@ -70,7 +70,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             values = [r["geometry"]["pretrained"][name] for r in rs]
             row[name] = float(np.nanmean(values))
         rows.append(row)
-    order = {"generative": 0, "contrastive": 1, "generative-contrastive": 2}
+    order = {paradigm: i for i, paradigm in enumerate(PARADIGM_COLOURS)}
     return sorted(rows, key=lambda r: (r["domain"], order.get(r["paradigm"], 3), r["task"], r["budget"]))
 
 
@@ -132,15 +132,9 @@ def write_report(
     ]
     if failures:
         md += ["\n## Failed runs\n", failures]
-    md += ["\n## Versions and hardware\n", "```", *(f"{k}: {v}" for k, v in meta["versions"].items())]
-    md += [
-        *(f"{k}: {v}" for k, v in meta["hardware"].items()),
-        "```",
-        "\n## Grid\n",
-        "```toml",
-        grid.source,
-        "```",
-    ]
+    facts = [f"{k}: {v}" for part in ("versions", "hardware") for k, v in meta[part].items()]
+    md += ["\n## Versions and hardware\n", "```", *facts, "```"]
+    md += ["\n## Grid\n", "```toml", grid.source, "```"]
     paths = {
         "markdown": atomic_write_text(output / "report.md", "\n".join(md) + "\n"),
         "csv": atomic_write_text(output / "report.csv", _csv(rows)),
@@ -189,10 +183,7 @@ def plot_report(rows: Sequence[dict[str, Any]], output: Path) -> dict[str, Path]
     figures["accuracy"] = fig
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, name in (
-        (axes[0], "train_seconds", "pretraining seconds"),
-        (axes[1], "train_flops", "FLOPs"),
-    ):
+    for ax, key, name in zip(axes, ("train_seconds", "train_flops"), ("pretraining seconds", "FLOPs")):
         for r, colour, label in zip(rows, colours, labels):
             if r[key]:
                 ax.scatter(r[key], 100 * r["pretrained"], c=colour)

@@ -31,7 +31,7 @@ from sslcore.build import option_problems
 from sslcore.compare.baselines import raw_features
 from sslcore.compare.flops import flops_per_step
 from sslcore.compare.geometry import geometry
-from sslcore.compare.grid import Evaluation, Grid, GridError, GridRun
+from sslcore.compare.grid import OPTION_TABLES, Evaluation, Grid, GridError, GridRun
 from sslcore.engine import TrainConfig
 from sslcore.engine.device import resolve_device, resolve_precision
 from sslcore.errors import ConfigError, SSLCoreError, UnknownNameError
@@ -81,7 +81,14 @@ def check_grid(grid: Grid, registry: Registry) -> None:
             problems.append(
                 f"dataset {run.dataset!r} reads files but {where}; pass --data-root or set data_root in the grid"
             )
-        problems += _option_problems(run, task, dataset, registry, device)
+        options = (run.task_options, run.encoder_options, run.dataset_options)
+        problems += option_problems(run.task, run.dataset, run.encoder, *options, registry)
+        try:  # the train table and budget as pretrain resolves them
+            config = TrainConfig.from_dict(apply_recipe(task.recipe, run.train | run.budget).train)
+            if device is not None:
+                resolve_precision(config.precision, device)
+        except ConfigError as exc:
+            problems.append(f"train/budget of {run.task!r} on {run.dataset!r}: {exc}")
         if task.domain != dataset.domain:
             problems.append(
                 f"task {run.task!r} is a {task.domain} task but dataset {run.dataset!r} is {dataset.domain} data"
@@ -89,30 +96,6 @@ def check_grid(grid: Grid, registry: Registry) -> None:
     if problems:
         unique = list(dict.fromkeys(problems))
         raise GridError(f"{grid.path}: the grid cannot run:\n  - " + "\n  - ".join(unique))
-
-
-def _option_problems(
-    run: GridRun, task: Any, dataset: Any, registry: Registry, device: torch.device | None
-) -> list[str]:
-    """Unknown training, task, encoder or dataset options, and task, encoder or dataset
-    option values of the wrong type or out of range, found before anything runs."""
-    problems = option_problems(
-        run.task,
-        run.dataset,
-        run.encoder,
-        run.task_options,
-        run.encoder_options,
-        run.dataset_options,
-        registry,
-    )
-    try:
-        train = apply_recipe(task.recipe, run.train | run.budget).train  # as pretrain resolves it
-        config = TrainConfig.from_dict(train)
-        if device is not None:
-            resolve_precision(config.precision, device)
-    except ConfigError as exc:
-        problems.append(f"train/budget of {run.task!r} on {run.dataset!r}: {exc}")
-    return problems
 
 
 def read_results(output: Path) -> list[dict[str, Any]]:
@@ -182,16 +165,13 @@ def _short_budget_notes(notes: list[str]) -> Iterator[None]:
     """A grid sets every run's budget on purpose (a quick pipeline check, a budget sweep):
     the recipes' short-budget warning becomes a note in the log and the record, without
     the advice to drop the budget flags; other warnings pass through as they were."""
-    caught: list[warnings.WarningMessage] = []
+    recorded: list[warnings.WarningMessage] = []
     try:
-        with warnings.catch_warnings(record=True) as recorded:
+        with warnings.catch_warnings(record=True) as recorded:  # type: ignore[assignment]
             warnings.simplefilter("always", ShortBudgetWarning)
-            try:
-                yield
-            finally:
-                caught = list(recorded)
-    finally:
-        for w in caught:
+            yield
+    finally:  # once the filters are restored: a warning passed on is shown, not recorded again
+        for w in recorded:
             if issubclass(w.category, ShortBudgetWarning):
                 notes.append(str(w.message).replace(USE_RECIPE_HINT, "").strip())
             else:
@@ -221,12 +201,7 @@ def _base_record(run: GridRun, registry: Registry) -> dict[str, Any]:
         "domain": spec.domain,
         "paradigm": str(spec.paradigm),
         "family": spec.family,
-        "config": {
-            "train": run.train,
-            "task_options": run.task_options,
-            "encoder_options": run.encoder_options,
-            "dataset_options": run.dataset_options,
-        },
+        "config": {key: getattr(run, key) for key in OPTION_TABLES},
     }
 
 
@@ -239,18 +214,10 @@ def _run_one(
         train["threads"] = settings["threads"]
     train |= run.train | run.budget
     start = time.perf_counter()
+    options = (run.task_options, run.encoder_options, run.dataset_options)
+    resume = (run_dir / "config.json").exists()
     result = pretrain(
-        run.task,
-        run.dataset,
-        run_dir,
-        data_root=run.data_root,
-        encoder=run.encoder,
-        task_options=run.task_options,
-        encoder_options=run.encoder_options,
-        dataset_options=run.dataset_options,
-        resume=(run_dir / "config.json").exists(),
-        registry=registry,
-        **train,
+        run.task, run.dataset, run_dir, run.data_root, run.encoder, *options, resume, registry, **train
     )
     pretrain_seconds = time.perf_counter() - start
     if result.interrupted is not None:
@@ -258,10 +225,17 @@ def _run_one(
     if not np.isfinite(result.final_loss):
         raise ValueError(f"training ended with a non-finite loss ({result.final_loss})")
     device = resolve_device(train["device"])  # probe where the run trained
-    evaluations = {e.label: _evaluate(run, e, run_dir, registry, device, raw_cache) for e in run.evaluations}
+    loaded: dict[str, Any] = {}  # the untrained run as it trained, kept by _evaluate
+    evaluations = {
+        e.label: _evaluate(run, e, run_dir, registry, device, raw_cache, loaded) for e in run.evaluations
+    }
     headline = evaluations[run.evaluations[0].label]
-    random_init, bundle, config = load_run(run_dir, random_init=True, registry=registry)
-    flops = flops_per_step(random_init, bundle.pretrain, bundle.batch_size or config["train"]["batch_size"])
+    if not loaded:  # every evaluation overrides dataset options
+        loaded["untrained"] = load_run(run_dir, random_init=True, registry=registry)
+    random_init, bundle, config = loaded["untrained"]
+    flops = flops_per_step(
+        random_init.cpu(), bundle.pretrain, bundle.batch_size or config["train"]["batch_size"]
+    )
     scores = {k: headline[k] for k in ("pretrained", "random_init", "raw", "raw_error") if k in headline}
     return _base_record(run, registry) | {
         "status": "ok",
@@ -289,17 +263,22 @@ def _raw_baselines(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The raw-feature results of finished runs by ``raw_key``: they depend on the data,
     the protocol and the seed only, so runs that share them probe the raw features once
     (a bag of tokens over a large vocabulary takes far longer to probe than an encoder)."""
-    found = {}
-    for record in records:
-        for evaluation in (record.get("evaluations") or {}).values():
-            if "raw_key" in evaluation and "raw" in evaluation:
-                found[evaluation["raw_key"]] = {
-                    "raw": evaluation["raw"],
-                    "raw_error": evaluation.get("raw_error"),
-                    "metrics": evaluation["metrics"].get("raw"),
-                    "raw_from": evaluation.get("raw_from", record["run_id"]),
-                }
-    return found
+    return {
+        evaluation["raw_key"]: _raw_entry(evaluation, record["run_id"])
+        for record in records
+        for evaluation in (record.get("evaluations") or {}).values()
+        if "raw_key" in evaluation and "raw" in evaluation
+    }
+
+
+def _raw_entry(evaluation: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """What a raw-feature baseline cache keeps of an evaluation (``raw_from``: the run that probed it)."""
+    return {
+        "raw": evaluation["raw"],
+        "raw_error": evaluation.get("raw_error"),
+        "metrics": evaluation["metrics"].get("raw"),
+        "raw_from": evaluation.get("raw_from", run_id),
+    }
 
 
 def _evaluate(
@@ -309,12 +288,14 @@ def _evaluate(
     registry: Registry,
     device: torch.device,
     raw_cache: dict[str, dict[str, Any]],
+    loaded: dict[str, Any],
 ) -> dict[str, Any]:
     """The pretrained encoder, the same encoder at random initialisation and the raw-feature
     baseline under one protocol: their test accuracy, every number the protocol reports
     (``metrics``, with the ``seconds`` each took) and the embeddings' geometry. The raw
     baseline of data, protocol and seed already probed in this grid is reused
-    (``raw_from``: the run that probed it)."""
+    (``raw_from``: the run that probed it). ``loaded["untrained"]``: ``load_run``'s
+    random-initialised run without dataset option overrides, for the FLOPs count."""
     probe, options = get_protocol(evaluation.protocol), evaluation.dataset_options
     pretrained, bundle, config = load_run(run_dir, registry=registry, dataset_options=options)
     raw_key = json.dumps(
@@ -322,7 +303,10 @@ def _evaluate(
         sort_keys=True,
         default=str,
     )
-    random_init, _, _ = load_run(run_dir, random_init=True, registry=registry, dataset_options=options)
+    untrained = load_run(run_dir, random_init=True, registry=registry, dataset_options=options)
+    random_init = untrained[0]
+    if not options:
+        loaded.setdefault("untrained", untrained)
     evalset = bundle.evaluation
     if evalset is None:
         raise ValueError(f"dataset {run.dataset!r} has no labelled evaluation data to probe")
@@ -361,10 +345,5 @@ def _evaluate(
             out["geometry"][which] = geometry(X[test], y[test], seed=run.seed)
             out["embedding_dim"] = int(X.shape[1])
     if "raw_from" not in out:
-        raw_cache[raw_key] = {
-            "raw": out["raw"],
-            "raw_error": out.get("raw_error"),
-            "metrics": out["metrics"].get("raw"),
-            "raw_from": run.run_id,
-        }
+        raw_cache[raw_key] = _raw_entry(out, run.run_id)
     return out

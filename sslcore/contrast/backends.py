@@ -14,8 +14,11 @@ Why ``auto`` is what it is: docs/contrast_kernels.md ("Choosing a backend").
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -73,17 +76,16 @@ def kernel_rows(x: Tensor, backend: str, dtype: torch.dtype | None) -> tuple[Ten
     return x, x
 
 
+def _fused(backend: str, kernel: str) -> Callable[..., Any] | None:
+    """``triton_<kernel>`` / ``flex_<kernel>`` of a fused backend (imports Triton lazily), else None."""
+    if backend not in FUSED:
+        return None
+    return getattr(importlib.import_module(f"sslcore.contrast.{backend}_lse"), f"{backend}_{kernel}")
+
+
 def self_lse(u: Tensor, temperature: float | Tensor, backend: str) -> Tensor:
     """:func:`~sslcore.contrast.tiled.self_logsumexp` on the tiled, Triton or Flex backend."""
-    if backend == "triton":
-        from sslcore.contrast.triton_lse import triton_self_logsumexp  # imports triton lazily
-
-        return triton_self_logsumexp(u, temperature)
-    if backend == "flex":
-        from sslcore.contrast.flex_lse import flex_self_logsumexp
-
-        return flex_self_logsumexp(u, temperature)
-    return self_logsumexp(u, temperature)
+    return (_fused(backend, "self_logsumexp") or self_logsumexp)(u, temperature)
 
 
 def cross_lse(
@@ -95,15 +97,8 @@ def cross_lse(
     exclude: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """:func:`~sslcore.contrast.tiled.cross_logsumexp` on the tiled, Triton or Flex backend."""
-    if backend == "triton":
-        from sslcore.contrast.triton_lse import triton_cross_logsumexp
-
-        return triton_cross_logsumexp(q, k, temperature, columns=columns, exclude=exclude)
-    if backend == "flex":
-        from sslcore.contrast.flex_lse import flex_cross_logsumexp
-
-        return flex_cross_logsumexp(q, k, temperature, columns=columns, exclude=exclude)
-    return cross_logsumexp(q, k, temperature, columns=columns, exclude=exclude)
+    kernel = _fused(backend, "cross_logsumexp") or cross_logsumexp
+    return kernel(q, k, temperature, columns=columns, exclude=exclude)
 
 
 def row_logsumexp(

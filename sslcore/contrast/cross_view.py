@@ -18,11 +18,7 @@ from sslcore.contrast.distributed import gather_rows, global_count, share_loss, 
 
 
 def cross_view(
-    a: Tensor,
-    b: Tensor,
-    temperature: float | Tensor,
-    backend: str = "auto",
-    distributed: bool | None = None,
+    a: Tensor, b: Tensor, temperature: float | Tensor, backend: str = "auto", distributed: bool | None = None
 ) -> Tensor:
     r"""Symmetric InfoNCE between two views (or modalities) of N samples.
 

@@ -68,9 +68,6 @@ class _Rows:
     single_item: bool
     batch_size: int
 
-    def num_batches(self, rows: np.ndarray) -> int:
-        return 1 if self.single_item else math.ceil(len(rows) / self.batch_size)
-
     def batches(
         self, rows: np.ndarray, generator: torch.Generator | None
     ) -> Iterator[tuple[Tensor | None, Any]]:
@@ -140,7 +137,7 @@ def _fine_tune_once(
     head = nn.LazyLinear(num_classes) if dim is None else nn.Linear(int(dim), num_classes)
     head.to(rows.device)
     generator = torch.Generator().manual_seed(seed)
-    total = epochs * rows.num_batches(split.fit)
+    total = epochs * (1 if rows.single_item else math.ceil(len(split.fit) / rows.batch_size))
     params = [p for p in task.parameters() if p.requires_grad]
     optimiser: torch.optim.Optimizer | None = None
     history, step = [], 0

@@ -45,12 +45,5 @@ def knn_probe(
     scores = {k: model(k).fit(X[fit], y[fit]).score(X[select], y[select]) for k in usable}
     best = max(scores, key=lambda k: scores[k])
     train = np.asarray(splits["train"])
-    acc = model(min(best, len(train))).fit(X[train], y[train]).score(X[test], y[test])
-    return ProbeResult(
-        "knn",
-        float(acc),
-        selection_accuracy=float(scores[best]),
-        selected={"k": best},
-        num_train=len(train),
-        num_test=len(test),
-    )
+    acc = float(model(min(best, len(train))).fit(X[train], y[train]).score(X[test], y[test]))
+    return ProbeResult("knn", acc, float(scores[best]), {"k": best}, num_train=len(train), num_test=len(test))

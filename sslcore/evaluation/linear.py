@@ -184,14 +184,8 @@ def _protocol(
         fit = np.random.default_rng(seed).choice(fit, max_selection_rows, replace=False)
     best_C, best_acc = _best_C(Cs, [fit_score(C, fit, select) for C in Cs])
     train = np.asarray(splits["train"])
-    return ProbeResult(
-        "linear",
-        fit_score(best_C, train, test),
-        selection_accuracy=best_acc,
-        selected={"C": best_C},
-        num_train=len(train),
-        num_test=len(test),
-    )
+    accuracy = fit_score(best_C, train, test)
+    return ProbeResult("linear", accuracy, best_acc, {"C": best_C}, num_train=len(train), num_test=len(test))
 
 
 def _best_C(Cs: tuple[float, ...], scores: list[float]) -> tuple[float, float]:

@@ -114,28 +114,21 @@ def link_prediction(
             f"edges, e.g. a graph dataset built with the option link_split=true "
             f"(`sslcore pretrain ... --dataset-opt link_split=true`)"
         )
-    test_pos, test_neg = (
-        link_scores(X, _pairs(X, splits[k], k), score) for k in ("link_test", "link_test_negative")
-    )
-    test_auc, test_ap = _ranking(test_pos, test_neg)
+
+    def scored(part: str) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(link_scores(X, _pairs(X, splits[k], k), score) for k in (part, part + "_negative"))
+
+    test_pos, test_neg = scored("link_test")
     val_auc = val_ap = val_accuracy = None
     threshold = 0.0
     if "link_val" in splits and "link_val_negative" in splits:
-        val_pos, val_neg = (
-            link_scores(X, _pairs(X, splits[k], k), score) for k in ("link_val", "link_val_negative")
-        )
+        val_pos, val_neg = scored("link_val")
         val_auc, val_ap = _ranking(val_pos, val_neg)
         threshold, val_accuracy = _best_threshold(val_pos, val_neg)
-    return LinkResult(
-        "link",
-        float(_accuracy(test_pos, test_neg, threshold)),
-        selection_accuracy=val_accuracy,
-        selected={"threshold": threshold},
-        num_train=0,
-        num_test=len(test_pos) + len(test_neg),
-        test_auc=test_auc,
-        test_ap=test_ap,
-        val_auc=val_auc,
-        val_ap=val_ap,
-        score=score,
+    accuracy = float(_accuracy(test_pos, test_neg, threshold))
+    result = LinkResult(
+        "link", accuracy, val_accuracy, {"threshold": threshold}, num_test=len(test_pos) + len(test_neg)
     )
+    result.test_auc, result.test_ap = _ranking(test_pos, test_neg)
+    result.val_auc, result.val_ap, result.score = val_auc, val_ap, score
+    return result

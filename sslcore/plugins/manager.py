@@ -20,7 +20,7 @@ import re
 import sys
 import traceback
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -77,9 +77,7 @@ class Registry:
 
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
-    _specs: dict[str, dict[str, Any]] = field(
-        default_factory=lambda: {"task": {}, "encoder": {}, "dataset": {}}
-    )
+    _specs: dict[str, dict[str, Any]] = field(default_factory=lambda: {kind: {} for kind in _HOOKS})
     _pm: pluggy.PluginManager = field(default_factory=lambda: _new_manager())
 
     # -- loading ---------------------------------------------------------------------
@@ -91,8 +89,7 @@ class Registry:
         disabled = set(disabled)
         found, untrusted = discover_entry_points(hookspecs.ENTRY_POINT_GROUP)
         for ep in sorted(found, key=lambda e: e.name):
-            dist = ep.dist.name if ep.dist else "?"
-            version = ep.dist.version if ep.dist else "?"
+            dist, version = (ep.dist.name, ep.dist.version) if ep.dist else ("?", "?")
             if ep.name in disabled or any(f.name == ep.name for f in self.failures):
                 continue
             if ep.name in self.plugins:
@@ -110,8 +107,7 @@ class Registry:
         for ep, folder in untrusted:  # after the trusted ones: a stray copy never blocks their names
             if ep.name in disabled:
                 continue
-            dist = ep.dist.name if ep.dist else "?"
-            version = ep.dist.version if ep.dist else "?"
+            dist, version = (ep.dist.name, ep.dist.version) if ep.dist else ("?", "?")
             reason = (
                 f"not loaded: {dist} {version} was found only in the working directory {folder}, which "
                 "Python puts on sys.path by itself; sslcore loads plugins from installed distributions "
@@ -149,13 +145,8 @@ class Registry:
         for kind, specs in collected.items():
             for spec in specs:
                 self._specs[kind][f"{name}:{spec.name}"] = spec
-        info = PluginInfo(
-            name,
-            distribution,
-            version,
-            *(tuple(s.name for s in collected[k]) for k in ("task", "encoder", "dataset")),
-        )
-        self.plugins[name] = info
+        names = (tuple(s.name for s in collected[k]) for k in ("task", "encoder", "dataset"))
+        info = self.plugins[name] = PluginInfo(name, distribution, version, *names)
         return info
 
     def _collect(self, plugin: str, kind: str) -> list[Any]:
@@ -266,20 +257,20 @@ def discover_entry_points(
     path = list(sys.path if path is None else path)
     implicit = set(implicit_path_entries(path))
     seen: set[str] = set()
-    trusted: list[metadata.EntryPoint] = []
-    for dist in metadata.distributions(path=[e for i, e in enumerate(path) if i not in implicit]):
-        name = _normalized(dist.metadata["Name"])
-        if name not in seen:
-            seen.add(name)
-            trusted.extend(dist.entry_points.select(group=group))
-    untrusted: list[tuple[metadata.EntryPoint, str]] = []
-    for entry in [path[i] for i in sorted(implicit)] + extra:
-        folder = os.path.abspath(entry or os.curdir)
-        for dist in metadata.distributions(path=[entry]):
+
+    def new_entry_points(entries: list[str]) -> Iterator[metadata.EntryPoint]:
+        for dist in metadata.distributions(path=entries):
             name = _normalized(dist.metadata["Name"])
             if name not in seen:
                 seen.add(name)
-                untrusted.extend((ep, folder) for ep in dist.entry_points.select(group=group))
+                yield from dist.entry_points.select(group=group)
+
+    trusted = list(new_entry_points([e for i, e in enumerate(path) if i not in implicit]))
+    untrusted = [
+        (ep, os.path.abspath(entry or os.curdir))
+        for entry in [path[i] for i in sorted(implicit)] + extra
+        for ep in new_entry_points([entry])
+    ]
     return trusted, untrusted
 
 

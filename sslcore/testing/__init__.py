@@ -18,8 +18,7 @@ def shared_data_dir() -> Path:
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env)
-    starts = [Path(__file__).resolve(), Path.cwd().resolve()]
-    for start in starts:
+    for start in [Path(__file__).resolve(), Path.cwd().resolve()]:
         for parent in start.parents:
             candidate = parent / "shared" / "data"
             if candidate.is_dir():

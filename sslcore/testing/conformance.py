@@ -18,6 +18,7 @@ of an installed entry point), ``data_root``, ``dataset_options`` / ``task_option
 
 from __future__ import annotations
 
+import importlib
 import io
 from collections.abc import Mapping
 from functools import cache
@@ -35,12 +36,13 @@ from sslcore.build import (
     component_option_specs,
     task_info,
 )
+from sslcore.compare.flops import step_losses
 from sslcore.data import DatasetBundle
 from sslcore.engine import seed_everything
 from sslcore.engine.batch import move_to
 from sslcore.errors import ConfigError
 from sslcore.options import declaration_problems
-from sslcore.paradigms import AdversarialTask, PretextTask
+from sslcore.paradigms import PretextTask
 from sslcore.plugins.manager import Registry, get_registry
 from sslcore.plugins.specs import DatasetSpec, EncoderSpec, TaskSpec, resolve_factory
 from sslcore.testing.devices import (
@@ -53,36 +55,20 @@ from sslcore.testing.devices import (
 
 @cache
 def _registry(plugin: str, plugin_module: str | None) -> Registry:
-    if plugin_module is None:
-        registry = get_registry()
-        if plugin not in registry.plugins:
-            raise pytest.UsageError(
-                f"conformance suite: plugin {plugin!r} is not installed (installed: "
-                f"{', '.join(registry.plugins) or 'none'}); install it or set plugin_module"
-            )
+    if plugin_module is not None:
+        registry = Registry()
+        registry.register(importlib.import_module(plugin_module), plugin)
         return registry
-    import importlib
-
-    registry = Registry()
-    registry.register(importlib.import_module(plugin_module), plugin)
+    registry = get_registry()
+    if plugin not in registry.plugins:
+        raise pytest.UsageError(
+            f"conformance suite: plugin {plugin!r} is not installed (installed: "
+            f"{', '.join(registry.plugins) or 'none'}); install it or set plugin_module"
+        )
     return registry
 
 
 _BUNDLES: dict[tuple[int, str, str | None, tuple], DatasetBundle] = {}
-
-
-def _bundle(registry: Registry, name: str, root: str | None, options: tuple) -> DatasetBundle:
-    """Datasets are built once per session (registry, name, root, options)."""
-    key = (id(registry), name, root, options)
-    if key not in _BUNDLES:
-        _BUNDLES[key] = build_dataset(name, root, dict(options), registry)
-    return _BUNDLES[key]
-
-
-def _losses(task: PretextTask, batch: Any) -> list[Tensor]:
-    if isinstance(task, AdversarialTask) and task.schedule == "alternating":
-        return [task.discriminator_loss(batch).loss, task.generator_loss(batch).loss]
-    return [task(batch).loss]
 
 
 class ConformanceSuite:
@@ -110,6 +96,14 @@ class ConformanceSuite:
 
     # --- helpers ---
 
+    def _dataset(self, name: str, options_of: str) -> DatasetBundle:
+        """Dataset ``name`` with the ``dataset_options`` of ``options_of``, built once per session."""
+        options = tuple(sorted(self.dataset_options.get(options_of, {}).items()))
+        key = (id(self.registry()), name, self.data_root, options)
+        if key not in _BUNDLES:
+            _BUNDLES[key] = build_dataset(name, self.data_root, dict(options), self.registry())
+        return _BUNDLES[key]
+
     def _skip(self, name: str) -> None:
         short = name.split(":", 1)[-1]
         if short in self.skip:
@@ -129,8 +123,7 @@ class ConformanceSuite:
             if not candidates:
                 pytest.skip(f"no {spec.domain} dataset without a data root; set datasets[{spec.name!r}]")
             name = candidates[0].name
-        options = tuple(sorted(self.dataset_options.get(name, {}).items()))
-        return _bundle(registry, name, self.data_root, options)
+        return self._dataset(name, name)
 
     def build(self, task_name: str, seed: int = 0) -> tuple[PretextTask, DatasetBundle]:
         spec = self.registry().task(task_name)
@@ -192,12 +185,9 @@ class ConformanceSuite:
                 if encoder is not None:
                     found = registry.encoder(encoder)
                     assert found.domain == spec.domain, f"recipe encoder {encoder!r} is for {found.domain}"
-                    factory = resolve_factory(found.factory)
-                    check_component_options("encoder", found.name, factory, recipe.encoder_options)
+                    _check_options("encoder", found, recipe.encoder_options)
                 if recipe.dataset is not None and recipe.dataset_options:
-                    found = registry.dataset(recipe.dataset)
-                    factory = resolve_factory(found.factory)
-                    check_component_options("dataset", found.name, factory, recipe.dataset_options)
+                    _check_options("dataset", registry.dataset(recipe.dataset), recipe.dataset_options)
                 assert facts["paradigm"] is not None
             except Exception as exc:  # noqa: BLE001 - every task's problem is reported
                 problems.append(f"{name}: {type(exc).__name__}: {exc}")
@@ -223,7 +213,7 @@ class ConformanceSuite:
         task, bundle = self.build(task_name)
         task.train()
         batch = self.batch(task, bundle)
-        for loss in _losses(task, batch):
+        for loss in step_losses(task, batch):
             assert loss.dim() == 0 and torch.isfinite(loss), (
                 f"{task_name}: loss {loss} is not a finite scalar"
             )
@@ -250,7 +240,7 @@ class ConformanceSuite:
         inputs, _ = self.eval_inputs(bundle) if bundle.evaluation is not None else (None, None)
         batch = task.collate(samples)  # CPU work in a worker: may create CPU tensors freely
         with default_device_creations(package_roots(task), host_reads=True) as found:
-            _losses(task, task.on_after_batch_transfer(batch))
+            step_losses(task, task.on_after_batch_transfer(batch))
         with default_device_creations(package_roots(task)) as found_embed:
             if inputs is not None:
                 task.eval()
@@ -296,7 +286,7 @@ class ConformanceSuite:
             task.train()
             seed_everything(0)
             batch = move_to(self.batch(task, bundle), "cpu")
-            losses.append([float(loss.detach()) for loss in _losses(task, batch)])
+            losses.append([float(loss.detach()) for loss in step_losses(task, batch)])
         assert losses[0] == pytest.approx(losses[1], rel=1e-5), f"{task_name}: same seed, different losses"
 
     def test_task_rejects_an_unknown_option(self, task_name: str) -> None:
@@ -321,8 +311,7 @@ class ConformanceSuite:
         spec = self.registry().dataset(dataset_name)
         if spec.needs_root and self.data_root is None:
             pytest.skip(f"{dataset_name} needs a data root; set data_root")
-        options = tuple(sorted(self.dataset_options.get(spec.name, {}).items()))
-        bundle = _bundle(self.registry(), dataset_name, self.data_root, options)
+        bundle = self._dataset(dataset_name, spec.name)
         assert bundle.domain == spec.domain and len(bundle.pretrain) > 0
         if bundle.evaluation is not None and bundle.evaluation.splits:
             n = _num_rows(bundle)
@@ -330,6 +319,10 @@ class ConformanceSuite:
                 assert len(rows) > 0, f"{dataset_name}: split {split!r} is empty"
                 if n is not None:
                     assert 0 <= rows.min() and rows.max() < n, f"{dataset_name}: split {split!r} out of range"
+
+
+def _check_options(kind: str, spec: EncoderSpec | DatasetSpec, options: Mapping[str, Any]) -> None:
+    check_component_options(kind, spec.name, resolve_factory(spec.factory), options)
 
 
 def _num_rows(bundle: DatasetBundle) -> int | None:

@@ -61,11 +61,8 @@ class Creation:
 
     def __str__(self) -> str:
         code = linecache.getline(self.filename, self.lineno).strip()
-        what = (
-            f"Tensor.{self.function}() reads a value back (a GPU sync every step)"
-            if self.read
-            else (f"torch.{self.function}(...) without device=")
-        )
+        read = f"Tensor.{self.function}() reads a value back (a GPU sync every step)"
+        what = read if self.read else f"torch.{self.function}(...) without device="
         return f"{self.filename}:{self.lineno}: {what}  | {code}"
 
 
@@ -88,16 +85,12 @@ class _DefaultDeviceCreations(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         read = self.reads and func in HOST_READS
-        if read or (func in FACTORIES and kwargs.get("device") is None and not _is_tensor_copy(func, args)):
+        copy = func is torch.tensor and bool(args) and isinstance(args[0], torch.Tensor)  # keeps its device
+        if read or (func in FACTORIES and kwargs.get("device") is None and not copy):
             filename, lineno = _call_site()
             if filename.startswith(self.roots) and OPT_OUT not in linecache.getline(filename, lineno):
                 self.found.append(Creation(func.__name__, filename, lineno, read))
         return func(*args, **kwargs)
-
-
-def _is_tensor_copy(func: Any, args: tuple) -> bool:
-    """``torch.tensor(t)`` of a tensor keeps its device (a copy, not a creation)."""
-    return func is torch.tensor and bool(args) and isinstance(args[0], torch.Tensor)
 
 
 def package_roots(*objects: Any) -> tuple[str, ...]:
@@ -149,11 +142,8 @@ def tensors_in(batch: Any) -> Iterator[torch.Tensor]:
     (PyG ``Data`` stores its tensors in stores reachable through ``to_dict``)."""
     if isinstance(batch, torch.Tensor):
         yield batch
-    elif isinstance(batch, dict):
-        for v in batch.values():
-            yield from tensors_in(v)
-    elif isinstance(batch, (list, tuple)):
-        for v in batch:
+    elif isinstance(batch, (dict, list, tuple)):
+        for v in batch.values() if isinstance(batch, dict) else batch:
             yield from tensors_in(v)
     elif hasattr(batch, "to_dict"):
         yield from tensors_in(batch.to_dict())
@@ -184,9 +174,9 @@ def collate_stays_on_cpu(task: nn.Module, samples: list[Any]) -> str | None:
 
 def unregistered_tensors(task: nn.Module) -> list[str]:
     """``module.attr`` names of plain tensor attributes (not parameters or buffers)."""
-    out = []
-    for prefix, module in task.named_modules():
-        for name, value in vars(module).items():
-            if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
-                out.append(f"{prefix or type(task).__name__}.{name}")
-    return out
+    return [
+        f"{prefix or type(task).__name__}.{name}"
+        for prefix, module in task.named_modules()
+        for name, value in vars(module).items()
+        if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter)
+    ]
