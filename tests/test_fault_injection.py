@@ -28,10 +28,10 @@ from sslcore.compare import read_results
 from sslcore.engine import CheckpointDir
 from sslcore.io import read_jsonl
 from tests import fault_grid
+from tests.test_run_safety import comparable
 
 CASES = 56  # with a second fault in about a third of them: > 70 interruptions
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
-VOLATILE = ("wall_seconds", "train_seconds", "versions")
 
 
 def draw_faults(case: int) -> list[dict[str, Any]]:
@@ -67,7 +67,7 @@ def attempt(forks: Any, output: Path, fault: dict[str, Any] | None = None, count
 
 def state(output: Path) -> dict[str, Any]:
     """What a grid output holds: records without timings, logged steps and final weights per run."""
-    records = {r["run_id"]: {k: v for k, v in r.items() if k not in VOLATILE} for r in read_results(output)}
+    records = {r["run_id"]: comparable(r) for r in read_results(output)}
     runs = {}
     for run in sorted((output / "runs").glob("*")) if (output / "runs").is_dir() else []:
         log = run / "metrics.jsonl"
