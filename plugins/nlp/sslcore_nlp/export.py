@@ -1,9 +1,7 @@
 """Export a pretrained encoder with its tokenizer as a ``transformers`` directory
-(``save_pretrained``), to continue pretraining from it (the ``pretrained=<dir>`` encoder
-option, with ``--dataset-opt tokenizer=<dir>``) or to use it with ``transformers``
-directly (``AutoModel.from_pretrained(dir)``, ``AutoTokenizer.from_pretrained(dir)``).
-``sslcore export <run> <out>`` (:func:`sslcore.export.export_run`) writes one for a run's
-encoder in ``<out>/transformers`` through :func:`export_extras`.
+(``save_pretrained``), for continued pretraining (``pretrained=<dir>``) or for
+``AutoModel`` / ``AutoTokenizer.from_pretrained(dir)``; ``sslcore export <run> <out>``
+writes one in ``<out>/transformers`` through :func:`export_extras`.
 """
 
 from __future__ import annotations

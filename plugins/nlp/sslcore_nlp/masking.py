@@ -1,32 +1,12 @@
-"""Masking rules of masked language modelling: which tokens are predicted and how the
-input is corrupted there. Every rule pads ``{"input_ids": [...]}`` samples into
-``input_ids / attention_mask / labels [B, L]``; labels hold the original id where a
-token is predicted and ``-100`` elsewhere; special and padding tokens are never chosen.
-
-- ``token`` (BERT, Devlin et al. 2019): each eligible token is chosen with probability
-  ``mask_prob``; of the chosen, ``mask_replace_prob`` become ``[MASK]``,
-  ``random_replace_prob`` a random token, the rest stay. This is
-  ``transformers.DataCollatorForLanguageModeling`` itself.
-- ``whole_word`` (BERT's whole-word masking, google-research/bert
-  ``create_pretraining_data.py``): a word is a token plus the ``##`` continuation tokens
-  after it; words are visited in random order and taken whole while the total stays
-  within a budget of ``mask_prob * n`` of the ``n`` eligible tokens of the row (rounded
-  at random, so short rows are not biased; BERT rounds to nearest); then 80/10/10 per
-  token.
-- ``span`` (SpanBERT, Joshi et al. 2020): repeatedly draw a span length ``l`` in words
-  from the geometric distribution ``P(l) ∝ p (1-p)^(l-1)`` truncated to ``1..max_span``
-  (``p = 0.2``, ``max_span = 10``: mean 3.8 words, SpanBERT's code renormalises rather
-  than clips), an anchor token uniformly, and mask ``l`` whole words from the start of
-  the anchor's word, until the same budget of tokens is masked (a span stops at a
-  special token, an already masked word or a word that would exceed the budget); then
-  80/10/10 *per span* (all of a span's tokens become ``[MASK]``, or random tokens, or
-  stay).
-
-``transformers`` has no word- or span-level rule for pre-tokenised ids: its
-``whole_word_mask=True`` needs character offsets (which packed blocks of ids do not
-have), draws words independently and drops the 10 % random replacement. The two word
-rules draw their randomness from one ``numpy`` generator seeded from torch's global
-generator, so ``torch.manual_seed`` (and per-worker seeding) makes them reproducible.
+"""Masking rules of masked language modelling: ``token`` (BERT, Devlin et al. 2019;
+``transformers.DataCollatorForLanguageModeling`` itself), ``whole_word`` (BERT's
+whole-word masking, google-research/bert ``create_pretraining_data.py``) and ``span``
+(SpanBERT, Joshi et al. 2020: span lengths in words from ``P(l) ∝ p (1-p)^(l-1)``
+truncated to ``1..max_span``, 80/10/10 *per span*); the word rules mask whole words up to
+a budget of ``mask_prob * n`` of the ``n`` eligible tokens of a row. Every rule pads
+``{"input_ids": [...]}`` samples into ``input_ids / attention_mask / labels [B, L]``
+(labels the original id where a token is predicted, ``-100`` elsewhere). Details and
+seeding: ``plugins/nlp/README.md``, "Masking rules".
 """
 
 from __future__ import annotations

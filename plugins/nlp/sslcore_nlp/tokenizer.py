@@ -32,8 +32,6 @@ SPECIAL_TOKENS: dict[str, str] = {
     "sep_token": "[SEP]",
     "mask_token": "[MASK]",
 }
-#: bump when the training recipe changes so old cache entries are not reused
-RECIPE_VERSION = 1
 
 
 def train_wordpiece(
@@ -44,11 +42,9 @@ def train_wordpiece(
 ) -> PreTrainedTokenizerFast:
     """Train a BERT-style WordPiece tokenizer on ``texts`` (one sequence each); no caching.
 
-    Deterministic: ``tokenizers``' trainer numbers the ``##c`` continuation tokens in
-    hash-map order, which breaks merge ties differently from run to run
-    (huggingface/tokenizers#1794). Declaring every ``##c`` of the corpus up front, in
-    sorted order, fixes their ids; the tokenizer is then rebuilt from the learnt
-    vocabulary so that only the five BERT tokens are special.
+    Deterministic: every ``##c`` of the corpus is declared up front in sorted order
+    (huggingface/tokenizers#1794; see ``plugins/nlp/README.md``, "Tokenizer"), then the
+    tokenizer is rebuilt from the learnt vocabulary so only the five BERT tokens are special.
     """
     lines = list(texts)
     if not any(line.strip() for line in lines):
@@ -57,10 +53,14 @@ def train_wordpiece(
             "a tokenizer cannot be learnt from it"
         )
     backend = _bert_pipeline(models.WordPiece(unk_token=SPECIAL_TOKENS["unk_token"]), lowercase)
+    chars: set[str] = set()  # every character inside a word, for its ``##c`` token
+    for line in lines:
+        for word, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(line)):
+            chars.update(word[1:])
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS.values()) + _continuation_tokens(backend, lines),
+        special_tokens=list(SPECIAL_TOKENS.values()) + ["##" + c for c in sorted(chars)],
         show_progress=False,
     )
     backend.train_from_iterator(lines, trainer)
@@ -82,19 +82,6 @@ def _bert_pipeline(model: models.Model, lowercase: bool) -> Tokenizer:
     return backend
 
 
-def _continuation_tokens(backend: Tokenizer, lines: Sequence[str]) -> list[str]:
-    """``##c`` for every character ``c`` that occurs inside a word, sorted."""
-    chars: set[str] = set()
-    for line in lines:
-        for word, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(line)):
-            chars.update(word[1:])
-    return ["##" + c for c in sorted(chars)]
-
-
-#: the special tokens the datasets and tasks of this plugin use (packing, pairs, padding)
-REQUIRED_SPECIAL = ("cls_token", "sep_token", "pad_token")
-
-
 def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:
     """Load a tokenizer from a local directory (never the hub): one saved with
     ``save_pretrained`` (``tokenizer.json``), or a BERT-style ``vocab.txt`` (read as a
@@ -109,7 +96,7 @@ def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:
         raise FileNotFoundError(
             f"no tokenizer.json or vocab.txt in {directory}: not a saved tokenizer directory"
         )
-    missing = [name for name in REQUIRED_SPECIAL if getattr(tokenizer, f"{name}_id") is None]
+    missing = [n for n in ("cls_token", "sep_token", "pad_token") if getattr(tokenizer, f"{n}_id") is None]
     if missing:
         raise ConfigError(
             f"the tokenizer in {directory} has no {', '.join(missing)}; sslcore-nlp's datasets wrap texts as "
@@ -181,6 +168,6 @@ def wordpiece_from_files(
 def corpus_key(texts: Sequence[str], settings: dict[str, object]) -> str:
     """sha256 of the corpus bytes, the settings and the recipe / library versions."""
     digest = hashlib.sha256("\n".join(texts).encode("utf-8"))
-    versions = {"recipe": RECIPE_VERSION, "tokenizers": tokenizers.__version__}
+    versions = {"recipe": 1, "tokenizers": tokenizers.__version__}  # bump "recipe" when training changes
     digest.update(json.dumps({**settings, **versions}, sort_keys=True).encode())
     return digest.hexdigest()

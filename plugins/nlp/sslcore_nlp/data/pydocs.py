@@ -1,13 +1,7 @@
-"""``pydocs``: a demo text dataset that ships with Python itself, no data root needed.
-
-Samples are the paragraphs of the docstrings of a fixed list of standard-library modules
-(the module, its public classes and functions, and the classes' public methods);
-the label is the module's topic (:data:`TOPICS`, 8 classes), a topic-classification
-probe. Paragraphs with fewer than ``min_words`` words, doctest examples and paragraphs
-found under two topics are dropped; duplicates are kept once. Members are visited in
-sorted order, so the data is deterministic for a given Python version (docstrings change
-between versions). The evaluation split is a fixed stratified 70/30 train/test split;
-pretraining uses every paragraph, packed into blocks of ``max_length`` tokens.
+"""``pydocs``: a demo text dataset that ships with Python itself, no data root needed:
+the docstring paragraphs of a fixed list of standard-library modules, labelled by the
+module's topic (:data:`TOPICS`, 8 classes), with a fixed stratified 70/30 train/test
+split. Selection rules: ``plugins/nlp/README.md``, "pydocs".
 """
 
 from __future__ import annotations
@@ -104,7 +98,6 @@ TOPICS: dict[str, tuple[str, ...]] = {
     ),
     "numbers": ("math", "decimal", "fractions", "statistics", "random", "numbers", "cmath"),
 }
-_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 def _documented(module: ModuleType) -> list[object]:
@@ -134,7 +127,7 @@ def _paragraphs(obj: object, min_words: int) -> list[str]:
     out = []
     for block in re.split(r"\n\s*\n", inspect.cleandoc(doc)):
         text = " ".join(block.split())
-        if ">>>" not in text and len(_WORD.findall(text)) >= min_words:
+        if ">>>" not in text and len(re.findall(r"[A-Za-z]{2,}", text)) >= min_words:
             out.append(text)
     return out
 

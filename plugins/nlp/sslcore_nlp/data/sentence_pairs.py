@@ -2,28 +2,13 @@
 (BERT, Devlin et al. 2019) and sentence order prediction (ALBERT, Lan et al. 2020).
 
 A *document* is a list of sentences, a sentence a list of tokens (token ids, or any
-items). A document is cut in two at a sentence boundary chosen uniformly, as BERT's and
-ALBERT's ``create_pretraining_data`` choose ``a_end``: ``A`` = sentences ``[0, k)``,
-``B`` = sentences ``[k, n)``. A document of one sentence gives no pair (BERT and ALBERT
-pair such a chunk with a random document, which would make it an easy negative); a batch
-without any document of two sentences raises :class:`TooFewSentencesError`.
-
-- SOP: ``(A, B)`` label 0 (in order) or ``(B, A)`` label 1 (swapped), 50 % each.
-- NSP: ``(A, B)`` label 0 (``IsNext``) or, 50 %, ``(A, B')`` label 1 (``NotNext``) with
-  ``B'`` a run of whole consecutive sentences of another document, from a uniformly
-  drawn sentence on, as many as fit in ``len(B)`` tokens (at least one), so that neither
-  length nor a sentence cut in the middle gives the label away.
-
-A pair is encoded ``[CLS] A [SEP] B [SEP]`` with ``token_type_ids`` 0 up to the first
-``[SEP]`` and 1 after; if it is too long, tokens are removed one at a time from the
-longer segment, at its front or back with equal chance (BERT's ``truncate_seq_pair``),
-so a pair is never dropped.
-
-Sentence boundaries: in text, :func:`split_sentences` splits after ``.``, ``!`` or ``?``
-followed by whitespace (so ``3.5`` and WikiText's ``3 @.@ 5`` stay whole, but ``Dr. No``
-is split). In token ids (BERT's pre-tokeniser makes every punctuation mark one token),
-:func:`split_token_sentences` splits after a ``.``/``!``/``?`` token that is not inside
-WikiText's ``@.@`` marker.
+items); it is cut in two at a uniformly drawn sentence boundary, ``A`` = sentences
+``[0, k)``, ``B`` = ``[k, n)`` (BERT's and ALBERT's ``create_pretraining_data`` choose
+``a_end`` so). SOP: ``(A, B)`` label 0 or ``(B, A)`` label 1; NSP: ``(A, B)`` label 0 or
+``(A, B')`` label 1, ``B'`` whole consecutive sentences of another document that fit in
+``len(B)`` tokens. A pair is encoded ``[CLS] A [SEP] B [SEP]``. Sentence boundaries,
+truncation and why a one-sentence document gives no pair: ``plugins/nlp/README.md``,
+"Tasks ``sop`` and ``nsp``".
 """
 
 from __future__ import annotations

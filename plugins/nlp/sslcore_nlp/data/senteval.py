@@ -1,31 +1,9 @@
 """SentEval-style sentence classification sets (Conneau & Kiela 2018, "SentEval: An
 Evaluation Toolkit for Universal Sentence Representations") read from their original
-plain files under ``<root>/text/senteval/``.
-
-=======  ==========================================  ==========  =====================
-task     files                                       encoding    evaluation
-=======  ==========================================  ==========  =====================
-``mr``   ``rt-polarity.pos`` / ``.neg``              cp1252      10-fold CV
-``cr``   ``custrev.pos`` / ``.neg``                  latin-1     10-fold CV
-``mpqa`` ``mpqa.pos`` / ``.neg``                     latin-1     10-fold CV
-``subj`` ``subj.objective`` / ``subj.subjective``    latin-1     10-fold CV
-``sst2`` ``stsa.binary.train`` / ``.dev`` / ``.test``  utf-8     train / val / test
-``trec`` ``train_5500.label`` / ``TREC_10.label``    latin-1     train / test
-=======  ==========================================  ==========  =====================
-
-Binary sets have one sentence per line, one file per class; label 1 is the first file
-(``pos``; ``objective`` for SUBJ, as SentEval orders them). Blank lines are kept as
-empty sentences, as SentEval's loader does, so the counts are the published ones
-(CR has 4 blank lines, MPQA 3). They have no fixed split: their :class:`EvalSet` has
-``splits=None`` and the linear probe runs stratified 10-fold cross-validation.
-SST-2 lines are ``<label> <sentence>``; TREC lines are ``<COARSE>:<fine> <question>`` and
-the label is one of the 6 coarse classes (train 5452 / test 500); with no ``val`` split
-the probe chooses its hyper-parameters on a held-out part of ``train``.
-
-Encodings are the files' real ones: the MR files are Windows-1252 (bytes ``\\x85 \\x91
-\\x96 \\x97`` are an ellipsis, a quote and dashes; latin-1, SentEval's choice, would make
-them control characters), CR and MPQA are ASCII (read as latin-1, as SentEval does, so
-any byte decodes), SST-2 is UTF-8.
+plain files under ``<root>/text/senteval/`` in their real encodings (:data:`SENTEVAL`).
+Binary sets (MR, CR, MPQA, SUBJ) have no fixed split (``splits=None``: 10-fold CV);
+SST-2 has train / val / test, TREC train / test. Files, encodings and row counts:
+``plugins/nlp/README.md``, "SentEval probes".
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """``text-files``: pretraining text from the user's own plain files, in an explicit encoding.
-
-Each non-blank line (stripped) of ``files``, in order, is one paragraph. ``mode="packed"``
-concatenates the paragraphs' tokens and cuts them into ``[CLS] ... [SEP]`` blocks of
-``max_length`` tokens (:func:`~sslcore_nlp.data.tokenized.pack_blocks`: no text lost, no
-padding); ``mode="lines"`` makes each line one sample, truncated to ``max_length`` tokens
-(the number of truncated lines is ``info["truncated_lines"]``; no line is dropped). The
-WordPiece tokenizer is trained on the lines (cached) unless ``tokenizer`` names a saved one.
+Each non-blank stripped line is one paragraph; ``mode="packed"`` packs their tokens into
+``[CLS] ... [SEP]`` blocks of ``max_length`` tokens (:func:`~sslcore_nlp.data.tokenized.pack_blocks`),
+``mode="lines"`` makes each line one sample, truncated (see ``plugins/nlp/README.md``).
 """
 
 from __future__ import annotations

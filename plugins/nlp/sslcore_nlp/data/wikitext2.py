@@ -1,14 +1,9 @@
 """WikiText-2 (Merity et al. 2017, "Pointer Sentinel Mixture Models") for pretraining,
 a SentEval set (SST-2 unless ``probe`` says otherwise) for evaluation.
 
-Pretraining text: the paragraphs of ``<root>/text/corpus/wikitext-2-valid.txt`` (the
-validation split, ~217k words): empty lines and `` = Heading = `` lines are skipped and
-the corpus's ``<unk>`` placeholder becomes the tokenizer's ``[UNK]`` (never masked or
-predicted). The paragraphs' tokens, in file order, are packed into blocks of
-``max_length`` tokens (``[CLS] ... [SEP]``), so no text is lost to truncation and no
-compute to padding. The WordPiece tokenizer is trained on that file (cached).
-Evaluation: the SentEval set named by ``probe`` (:mod:`sslcore_nlp.data.senteval`;
-default ``sst2``), sentences truncated to ``max_length`` tokens.
+Pretraining text: the paragraphs of ``<root>/text/corpus/wikitext-2-valid.txt`` (empty
+and `` = Heading = `` lines skipped, ``<unk>`` read as ``[UNK]``) packed in file order into
+``[CLS] ... [SEP]`` blocks of ``max_length`` tokens; see ``plugins/nlp/README.md``, "wikitext2".
 """
 
 from __future__ import annotations

@@ -33,13 +33,8 @@ def architecture(preset: str) -> dict[str, int]:
     """The config fields of ``preset``; ``ValueError`` naming the presets if unknown."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    layers, hidden, heads, intermediate = PRESETS[preset]
-    return {
-        "num_hidden_layers": layers,
-        "hidden_size": hidden,
-        "num_attention_heads": heads,
-        "intermediate_size": intermediate,
-    }
+    fields = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
+    return dict(zip(fields, PRESETS[preset]))
 
 
 def bert(

@@ -6,10 +6,8 @@ Generative Pre-Training"): predict every token from the ones before it,
 ``T`` the positions whose next token is not padding, ``f(x) [B, L, d]`` the states of
 the encoder built with a causal self-attention mask, ``head`` the MLM-style head tied to
 the word embeddings (``BertLMHeadModel``'s ``cls``). The encoder is the registered
-``bert`` (or ``electra``) transformer with ``is_decoder=True``: the task asks for it
-through :meth:`encoder_info` (``causal``), so CLM and MLM runs compare the same
-architecture differing only in the attention mask. ``embed`` is the encoder's pooled
-sentence vector (``mean`` by default; ``last`` is the GPT-style alternative).
+``bert`` (or ``electra``) transformer built with ``is_decoder=True`` (asked for through
+:meth:`encoder_info`); ``embed`` is its pooled vector (``mean``, or GPT-style ``last``).
 """
 
 from __future__ import annotations

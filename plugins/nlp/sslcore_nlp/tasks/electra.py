@@ -1,24 +1,18 @@
 """ELECTRA replaced-token detection (Clark et al. 2020, "ELECTRA: Pre-training Text
 Encoders as Discriminators Rather Than Generators"; google-research/electra).
 
-A set ``M`` of 15 % of the tokens is masked (85 % ``[MASK]``, 15 % kept, the reference
-code's proposal); a small generator ``G`` (an ``ElectraForMaskedLM`` with
-``generator_size`` x the discriminator's hidden size, hidden/64 heads, 4x FFN, the same
-number of layers) is trained with MLM on ``M``, and a token is sampled at each masked
-position with the Gumbel-max trick, ``x^_i = argmax_v(log p_G(v | x~)_i + g_v)``,
-``g_v ~ Gumbel(0, 1)``, with no gradient through the sample. The discriminator ``D`` --
-the encoder used downstream plus ``ElectraDiscriminatorPredictions`` -- reads ``x^``
-(the original text with the samples at ``M``) and predicts for every non-padding
-token whether it was replaced, ``y_i = 1[x^_i != x_i]`` (a sample equal to the original
-counts as real). With ``P`` the non-padding positions, one joint update of
+A set ``M`` of 15 % of the tokens is masked; a small generator ``G``
+(:func:`small_generator`, sharing the encoder's embedding module) is trained with MLM on
+``M``, and a token is sampled at each masked position, ``x^_i = argmax_v(log p_G(v | x~)_i
++ g_v)``, ``g_v ~ Gumbel(0, 1)``, with no gradient. The discriminator ``D`` (the encoder
+plus ``ElectraDiscriminatorPredictions``) predicts for every non-padding token whether it
+was replaced, ``y_i = 1[x^_i != x_i]``. With ``P`` the non-padding positions, one joint
+update of
 
 ``L = L_MLM + lambda L_D``, ``L_MLM = -1/|M| sum_{i in M} log p_G(x_i | x~)_i``,
 ``L_D = -1/|P| sum_{i in P} [y_i log sigma(D_i) + (1 - y_i) log(1 - sigma(D_i))]``,
 
-``lambda = 50``. Generator and discriminator share the embedding module (token,
-position, segment embeddings and their LayerNorm), as the reference code does; the
-generator projects it to its own hidden size (``embeddings_project``) and its output
-layer is tied to the shared word embeddings.
+``lambda = 50``. Masking, generator size and sharing: ``plugins/nlp/README.md``, "electra".
 """
 
 from __future__ import annotations

@@ -2,12 +2,9 @@
 sentence order prediction (ALBERT, Lan et al. 2020, "ALBERT: A Lite BERT for
 Self-supervised Learning of Language Representations").
 
-``collate`` turns each pretraining sample (a packed block of consecutive text, or a line)
-into one ``[CLS] A [SEP] B [SEP]`` pair with :mod:`sslcore_nlp.data.sentence_pairs`: the
-sample is split into sentences at its ``. ! ?`` tokens and cut at a random sentence
-boundary, as BERT's and ALBERT's data builders cut a chunk of consecutive sentences.
-The NSP negatives' ``B`` comes from another sample of the batch, i.e. another part of
-the corpus. The objective, with ``f`` the encoder's pooled vector of the pair and
+``collate`` turns each pretraining sample into one ``[CLS] A [SEP] B [SEP]`` pair
+(:mod:`sslcore_nlp.data.sentence_pairs`; NSP negatives' ``B`` from another sample of the
+batch). The objective, with ``f`` the encoder's pooled vector of the pair and
 ``h`` BERT's pooler + classifier (``Linear(d, d)``, ``tanh``, ``Linear(d, 2)``), is
 
 ``L = 1/N sum_i CE(h(f([CLS] A_i [SEP] B_i [SEP])), y_i)``.

@@ -11,11 +11,9 @@ training only") and ``sim`` the cosine,
 ``tau = 0.05``: :func:`sslcore.contrast.info_nce` with query ``h`` and in-batch keys
 ``h^+`` (the other sentences' second views are the negatives; not the symmetric form).
 
-Samples: ``collate`` splits each pretraining sample (a packed block or a line) into
-whole sentences at its ``. ! ?`` tokens (:class:`~sslcore_nlp.data.sentence_pairs.SampleDocuments`)
-and takes one at random (``segment="sentence"``, the
-paper trains on Wikipedia sentences), or the whole sample (``segment="sample"``), as
-``[CLS] sentence [SEP]`` truncated to ``max_length`` tokens (32, the paper's).
+Samples: one random sentence of each pretraining sample (``segment="sentence"``) or the
+whole sample (``segment="sample"``), as ``[CLS] sentence [SEP]`` truncated to ``max_length``
+tokens (32, the paper's); see ``plugins/nlp/README.md``, "simcse".
 """
 
 from __future__ import annotations
