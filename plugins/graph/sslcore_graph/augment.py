@@ -1,21 +1,7 @@
-r"""Graph augmentations: composable transforms on a PyG ``Data``.
-
-Each is a ``torch_geometric.transforms.BaseTransform``: ``t(data) -> Data`` returns a
-new (shallow-copied) graph and never modifies its input, and they compose with
-``torch_geometric.transforms.Compose``::
-
-    view = Compose([DropEdges(0.2, generator=0), MaskFeatures(0.3, generator=1)])
-
-Randomness comes from the transform's own ``torch.Generator`` (``generator=`` an int seed
-or a shared ``torch.Generator``; ``None``: a generator seeded from torch's global RNG,
-so ``torch.manual_seed`` makes runs reproducible). Tensors stay on the graph's device
-(the random draws are made on the CPU and moved).
-
-Directed or undirected: the edge transforms take ``undirected=None`` (auto: the graph is
-treated as undirected when ``torch_geometric.utils.is_undirected`` says so), ``True``
-(both directions of a pair are dropped / added together) or ``False`` (each directed
-edge on its own). Node-level attributes (``x``, ``y``, masks) and edge-level attributes
-(``edge_weight``, ``edge_attr``) follow the kept nodes / edges.
+r"""Graph augmentations: ``torch_geometric.transforms.BaseTransform`` s on a PyG ``Data``
+that never modify their input, each drawing from its own seedable CPU ``torch.Generator``
+(results moved to the graph's device). The edge transforms' ``undirected=None`` means
+auto (``is_undirected``); table and invariants: plugins/graph/README.md, "Augmentations".
 """
 
 from __future__ import annotations
@@ -149,15 +135,14 @@ class AddEdges(RandomTransform):
         new = self.sample_non_edges(data, count, undirected)
         if undirected:
             new = torch.cat([new, new.flip(0)], dim=1)
-        out = data  # BaseTransform.__call__ passes a shallow copy
-        out.edge_index = torch.cat([data.edge_index, new], dim=1)
+        data.edge_index = torch.cat([data.edge_index, new], dim=1)  # data: BaseTransform's shallow copy
         for key in ("edge_weight", "edge_attr"):
             value = getattr(data, key, None)
             if isinstance(value, Tensor):
                 fill = torch.ones if key == "edge_weight" else torch.zeros
                 extra = fill((new.shape[1], *value.shape[1:]), dtype=value.dtype, device=value.device)
-                out[key] = torch.cat([value, extra], dim=0)
-        return out
+                data[key] = torch.cat([value, extra], dim=0)
+        return data
 
 
 class MaskFeatures(RandomTransform):

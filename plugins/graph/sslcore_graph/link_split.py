@@ -29,9 +29,8 @@ def held_out_edge_split(
     test edges (one direction each) and as many negative pairs, sampled by PyG among the
     node pairs that are not edges of ``data``.
 
-    ``torch_geometric.transforms.RandomLinkSplit(num_val=val, num_test=test,
-    is_undirected=True, add_negative_train_samples=False)``, drawn from ``seed`` without
-    touching the global random state: same graph and seed, same split.
+    PyG's ``RandomLinkSplit`` drawn from ``seed`` without touching the global random state:
+    same graph and seed, same split.
     """
     if data.edge_index.shape[1] == 0:
         raise ValueError("cannot hold out edges: the graph has no edges")

@@ -14,8 +14,6 @@ _PKG = "sslcore_graph"
 ADAM_CONSTANT = {"optimizer": "adamw", "weight_decay": 0.0, "warmup": 0.0, "min_lr_ratio": 1.0}
 #: the trainer's default schedule, spelled out: AdamW, weight decay 1e-4, 5 % warmup, cosine to 0
 ADAMW_COSINE = {"optimizer": "adamw", "weight_decay": 1e-4, "warmup": 0.05, "min_lr_ratio": 0.0}
-#: the unsupervised TU settings of GraphCL / InfoGraph: GIN 3 x 32, sum readout
-GIN_TU = {"num_layers": 3, "hidden_dim": 32, "output_dim": 32}
 CORA = "docs/benchmarks.md, 'Graph plugin methods on Cora' (benchmarks/graph_methods.py)"
 
 
@@ -43,7 +41,7 @@ def _gin_tu(lr: float, reference: str) -> Recipe:
     readout, batch 128, Adam, 20 epochs) on Cora's 2-hop ego-networks."""
     return Recipe(
         train={"epochs": 20, "lr": lr, "batch_size": 128, **ADAM_CONSTANT},
-        encoder_options=GIN_TU,
+        encoder_options={"num_layers": 3, "hidden_dim": 32, "output_dim": 32},
         dataset="ego_networks",
         reference=reference,
     )

@@ -1,19 +1,10 @@
 r"""GCC's subgraph instances (Qiu et al. 2020, "GCC: Graph Contrastive Coding for Graph
 Neural Network Pre-Training", KDD): random walks with restart from a seed node, the
-induced subgraph with the seed as node 0, and its Laplacian positional features.
-
-The walk follows the reference code (DGL's ``random_walk_with_restart`` as called by
-GCC's ``LoadBalanceGraphDataset``): a *trace* starts at the seed, always takes one step
-to a uniformly chosen neighbour, and after every step stops with probability
-``restart_prob`` (the walk then restarts at the seed). So ``restart_prob=0.8`` is the
-probability of *returning* after each step: traces are short (1.25 steps on average) and
-the subgraph is mostly the seed's 1-hop neighbourhood plus some 2- and 3-hop nodes.
-Traces are drawn until they hold ``num_visits`` visited nodes in total (repeats counted;
-GCC's ``max_nodes_per_seed``). The subgraph is induced by the seed and every visited
-node. An isolated seed stays where it is: its subgraph is the seed alone.
-
-Implemented with numpy on the CSR adjacency (``torch_cluster`` has no restart-and-budget
-walk), vectorised over all walkers of all seeds.
+induced subgraph with the seed as node 0, and its Laplacian positional features. A trace
+takes at least one step and after each stops (returns to the seed) with probability
+``restart_prob``; traces are drawn until ``num_visits`` visits (GCC's
+``max_nodes_per_seed``). Numpy on the CSR adjacency, vectorised over all walkers; the walk
+as the reference's is explained in plugins/graph/README.md, "GCC".
 """
 
 from __future__ import annotations
@@ -40,14 +31,11 @@ class CSRGraph:
     num_nodes: int
 
     @classmethod
-    def from_data(cls, data: Data, undirected: bool = True) -> CSRGraph:
+    def from_data(cls, data: Data) -> CSRGraph:
         """CSR of ``data.edge_index`` (made undirected first, as GCC's graphs are;
         duplicate edges and self-loops removed)."""
         n = int(data.num_nodes)
-        edge_index = data.edge_index
-        if undirected:
-            edge_index = to_undirected(edge_index, num_nodes=n)
-        ei = edge_index.numpy()
+        ei = to_undirected(data.edge_index, num_nodes=n).numpy()
         keep = ei[0] != ei[1]
         src, dst = ei[0][keep], ei[1][keep]
         key = np.unique(src.astype(np.int64) * n + dst)

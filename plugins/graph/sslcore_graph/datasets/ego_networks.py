@@ -1,11 +1,6 @@
 """Graph classification from one labelled graph: every node's ``hops``-hop ego-network,
-labelled with the class of its centre node.
-
-Graph-level methods (GraphCL, InfoGraph) need a set of graphs; this turns a node-level
-dataset that ships here (Cora) into one, so they can be pretrained and probed without
-the TU files. The label of an ego-network is its centre's class, so the task measures how
-well a graph-level embedding summarises a node's neighbourhood.
-"""
+labelled with the class of its centre node: a graph set for GraphCL / InfoGraph without
+the TU files (docs/graph.md, "Datasets and data layout")."""
 
 from __future__ import annotations
 

@@ -34,14 +34,6 @@ def collate_graph_labels(items: list[tuple[Data, Any]]) -> tuple[Batch, Tensor]:
     return Batch.from_data_list(list(graphs)), torch.as_tensor([int(y) for y in labels])
 
 
-def max_degree(graphs: Sequence[Data]) -> int:
-    """Largest out-degree over the graphs (0 for graphs without edges)."""
-    return max(
-        (int(degree(g.edge_index[0], g.num_nodes).max()) if g.edge_index.numel() else 0 for g in graphs),
-        default=0,
-    )
-
-
 class CappedOneHotDegree(OneHotDegree):
     """``OneHotDegree`` whose degrees above ``max_degree`` share the last column."""
 
@@ -66,7 +58,10 @@ def add_missing_features(
     if missing_features not in ("degree", "constant"):
         raise ValueError(f"missing_features must be 'degree' or 'constant', got {missing_features!r}")
     if missing_features == "degree":
-        top = max_degree(graphs)
+        top = max(  # the largest out-degree (0 for graphs without edges)
+            (int(degree(g.edge_index[0], g.num_nodes).max()) if g.edge_index.numel() else 0 for g in graphs),
+            default=0,
+        )
         transform = OneHotDegree(top) if top <= degree_cap else CappedOneHotDegree(degree_cap)
         what = f"one-hot degree features (max degree {min(top, degree_cap)})"
     else:

@@ -13,12 +13,11 @@ from sslcore_graph.datasets.planetoid_files import checked_raw_files
 from sslcore_graph.datasets.staging import build_entry, files_key
 from sslcore_graph.datasets.transductive import transductive_bundle
 
-RAW_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
-
 
 def raw_file_names(name: str) -> list[str]:
     """The eight Planetoid files, e.g. ``ind.cora.x`` ... ``ind.cora.test.index``."""
-    return [f"ind.{name.lower()}.{suffix}" for suffix in RAW_SUFFIXES]
+    suffixes = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+    return [f"ind.{name.lower()}.{suffix}" for suffix in suffixes]
 
 
 def find_raw_dir(name: str, root: Path | None) -> Path:
@@ -34,22 +33,14 @@ def find_raw_dir(name: str, root: Path | None) -> Path:
     return require_files(name.lower(), root, expected, hint) / layouts[0]  # raises: files missing
 
 
-#: part of the cache key: entries of older versions (raw files symlinked, not checked) are not reused
-CACHE_VERSION = "checked-1"
-
-
 def writable_root(name: str, raw_dir: Path) -> Path:
-    """A cache folder ``<cache>/planetoid/<Name>-<key>/`` with ``<Name>/raw/`` holding
-    copies of the raw files of ``raw_dir`` and ``<Name>/processed/`` written by
-    Planetoid; ``key`` hashes the raw files' paths, sizes and mtimes, so a changed source
-    gets a fresh folder.
-
-    The raw files are read once and checked first (:func:`~sslcore_graph.datasets.
-    planetoid_files.checked_raw_files`: a restricted unpickler, types and shapes); PyG
-    processes the bytes that passed, staged by :func:`~sslcore_graph.datasets.staging.build_entry`
-    (:class:`~sslcore.errors.CorruptDataError` names the file at fault)."""
+    """A cache folder ``<cache>/planetoid/<Name>-<key>/`` (plugins/graph/README.md, "Data
+    layout") where PyG processes copies of the raw files of ``raw_dir`` that passed
+    :func:`~sslcore_graph.datasets.planetoid_files.checked_raw_files`, staged by
+    :func:`~sslcore_graph.datasets.staging.build_entry`."""
     files = [raw_dir.resolve() / f for f in raw_file_names(name)]
-    final = cache_dir("planetoid") / f"{name}-{files_key(files, CACHE_VERSION)}"
+    # the salt "checked-1": entries of older versions (raw files symlinked, not checked) are not reused
+    final = cache_dir("planetoid") / f"{name}-{files_key(files, 'checked-1')}"
     if final.is_dir():
         return final
     blobs = checked_raw_files(name.lower(), [raw_dir / f.name for f in files])

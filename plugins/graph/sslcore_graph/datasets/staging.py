@@ -1,10 +1,6 @@
-"""Cache entries that torch_geometric processes, built so that a failure leaves nothing.
-
-An entry ``<cache>/<kind>/<Name>-<key>/`` is keyed by its source files' paths, sizes and
-modification times (a changed source gets a fresh entry). It is filled in a temporary
-sibling folder and renamed into place only when complete: a crash or a bad file never
-leaves a half-built entry, and concurrent processes never see one.
-"""
+"""Cache entries ``<cache>/<kind>/<Name>-<key>/`` that torch_geometric processes, keyed by
+their source files (:func:`files_key`) and built in a temporary sibling folder renamed into
+place only when complete: a failure or a concurrent process never sees a half-built one."""
 
 from __future__ import annotations
 

@@ -23,7 +23,6 @@ def collate_node_labels(items: list[tuple[Data, Tensor]]) -> tuple[Data, Tensor]
 def transductive_bundle(
     name: str,
     data: Data,
-    extra_info: dict[str, Any] | None = None,
     link_split: bool = False,
     link_seed: int = 0,
 ) -> DatasetBundle:
@@ -34,11 +33,9 @@ def transductive_bundle(
     ``(data, data.y)`` and ``splits`` are the node indices of the masks. The masks stay on
     ``data`` but the pretext tasks never read ``y`` or the masks.
 
-    ``link_split=True`` holds out 5 % / 10 % of the edges for link prediction
-    (:func:`~sslcore_graph.link_split.held_out_edge_split`, seeded by ``link_seed``):
-    pretraining *and* embedding for evaluation then use the training edges only, and
-    ``splits`` also carries the held-out pairs ``link_val``, ``link_val_negative``,
-    ``link_test``, ``link_test_negative`` (``[2, num_pairs]``) for the ``link`` protocol.
+    ``link_split=True`` holds out edges (:func:`~sslcore_graph.link_split.held_out_edge_split`,
+    seeded by ``link_seed``; plugins/graph/README.md, "Held-out edges and the ``link``
+    protocol"): the graph keeps the training edges only, ``splits`` gains the held-out pairs.
     """
     check_graph(data, f"dataset {name!r}")
     if getattr(data, "y", None) is None:
@@ -53,7 +50,6 @@ def transductive_bundle(
         split: getattr(data, f"{split}_mask").nonzero().view(-1).numpy() for split in ("train", "val", "test")
     } | edge_splits
     num_classes = int(data.y.max()) + 1
-    info = {"num_features": data.num_features, "num_classes": num_classes, "num_nodes": data.num_nodes}
     return DatasetBundle(
         name=name,
         domain="graph",
@@ -66,6 +62,6 @@ def transductive_bundle(
             batch_size=1,
             num_classes=num_classes,
         ),
-        info=info | (extra_info or {}),
+        info={"num_features": data.num_features, "num_classes": num_classes, "num_nodes": data.num_nodes},
         batch_size=1,
     )

@@ -162,10 +162,8 @@ def writable_root(name: str, raw_dir: Path, cleaned: bool) -> Path:
 
 def downloaded_root(name: str, cleaned: bool) -> Path:
     """The root ``cache_dir("tudataset", "downloads")`` whose ``<NAME>/raw[_cleaned]`` and
-    ``<NAME>/processed[_cleaned]`` hold the downloaded and processed dataset. PyG
-    downloads and processes into a temporary folder, moved into place only when both are
-    complete: an interrupted download leaves nothing behind (PyG alone keeps the partial
-    files and reuses them on the next run)."""
+    ``<NAME>/processed[_cleaned]`` PyG downloads and processes into a temporary folder, moved
+    into place only when complete (PyG alone would reuse an interrupted download's files)."""
     parent = cache_dir("tudataset", "downloads")
     suffix = "_cleaned" if cleaned else ""
     folder = parent / name
@@ -216,10 +214,13 @@ def tudataset(
     Files are read from the data root and never downloaded unless ``download=True`` (then
     PyG downloads them into the cache folder ``$SSLCORE_CACHE/tudataset/``).
     """
-    if download and (root is None or not _has_files(name, root)):
-        folder = downloaded_root(name, cleaned)
-    else:
-        folder = writable_root(name, find_raw_dir(name, root), cleaned)
+    try:
+        raw_dir = find_raw_dir(name, root)
+    except Exception:
+        if not download:
+            raise
+        raw_dir = None  # not in the data root: let PyG download it
+    folder = downloaded_root(name, cleaned) if raw_dir is None else writable_root(name, raw_dir, cleaned)
     dataset = TUDataset(str(folder), name, use_node_attr=use_node_attr, cleaned=cleaned)
     graphs = [dataset[i] for i in range(len(dataset))]
     labels = [int(g.y) for g in graphs]
@@ -227,11 +228,3 @@ def tudataset(
     for g in graphs:
         g.x = g.x.float()
     return graph_bundle(name.lower(), graphs, labels)
-
-
-def _has_files(name: str, root: Path) -> bool:
-    try:
-        find_raw_dir(name, root)
-    except Exception:
-        return False
-    return True

@@ -48,8 +48,7 @@ class GCNEncoder(GraphEncoder):
     :func:`build_gcn`; other options as :class:`~sslcore_graph.encoders.message_passing.GraphEncoder`.
     """
 
-    def adjacency(self, data: Data) -> Tensor:
-        return sparse_adjacency(data)
+    adjacency = staticmethod(sparse_adjacency)
 
 
 def build_gcn(

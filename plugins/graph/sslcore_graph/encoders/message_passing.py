@@ -1,22 +1,13 @@
-r"""The shared graph encoder: a stack of PyG message-passing layers with a readout.
-
-The contract every graph encoder of this plugin follows (``gcn``, ``gin``, ``gat``,
-``sage``):
-
-- ``forward(data) -> [num_nodes, output_dim]``: node embeddings of a PyG ``Data`` or
-  ``Batch`` (``x`` ``[num_nodes, in_features]``, ``edge_index`` ``[2, num_edges]``); always
-  node level, whatever the readout.
-- ``readout(data, node_states) -> [num_graphs, output_dim]``: pool node states
-  ``[num_nodes, output_dim]`` per graph of ``data`` (``data.batch``; a single ``Data``
-  is one graph) with the encoder's ``readout`` mode, ``"sum"`` | ``"mean"`` | ``"max"``
-  (``global_add_pool`` / ``global_mean_pool`` / ``global_max_pool``).
-- ``graph_embed(data) -> [num_graphs, output_dim]`` = ``readout(data, forward(data))``.
+r"""The shared graph encoder of ``gcn``, ``gin``, ``gat`` and ``sage``: a stack of PyG
+message-passing layers with a readout. ``forward`` gives node embeddings
+``[num_nodes, output_dim]``, ``readout`` / ``graph_embed`` ``[num_graphs, output_dim]``;
+the contract is spelled out in plugins/graph/README.md, "The encoder contract".
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
+from inspect import signature
 from typing import Any, Literal
 
 import torch
@@ -36,9 +27,6 @@ READOUTS: dict[str, Callable[..., Tensor]] = {
     "mean": global_mean_pool,
     "max": global_max_pool,
 }
-
-#: ``make_conv(in_dim, out_dim) -> MessagePassing`` (one layer of the stack)
-ConvFactory = Callable[[int, int], MessagePassing]
 
 
 class GraphEncoder(nn.Module):
@@ -67,7 +55,7 @@ class GraphEncoder(nn.Module):
 
     def __init__(
         self,
-        make_conv: ConvFactory,
+        make_conv: Callable[[int, int], MessagePassing],
         in_features: int,
         hidden_dim: int,
         output_dim: int,
@@ -92,7 +80,8 @@ class GraphEncoder(nn.Module):
             normalization_resolver(norm, o) if norm else nn.Identity() for o in sizes[1:]
         )
         self.acts = nn.ModuleList(activation_resolver(activation) for _ in sizes[1:])
-        self._norm_takes_batch = [_takes_batch(n) for n in self.norms]
+        # PyG's graph-wise norms (LayerNorm(mode="graph"), GraphNorm, ...) take the batch vector
+        self._norm_takes_batch = ["batch" in signature(n.forward).parameters for n in self.norms]
         self.dropout = nn.Dropout(dropout)
         self.jk, self.readout_mode, self.name = jk, readout, name
         self.output_dim = sum(sizes[1:]) if jk == "cat" else output_dim
@@ -128,12 +117,6 @@ class GraphEncoder(nn.Module):
     def graph_embed(self, data: Data) -> Tensor:
         """Graph embeddings ``[num_graphs, output_dim]``: ``readout(data, forward(data))``."""
         return self.readout(data, self(data))
-
-
-def _takes_batch(norm: nn.Module) -> bool:
-    """PyG's graph-wise norms (``LayerNorm(mode="graph")``, ``GraphNorm``, ...) take the
-    batch vector; ``BatchNorm`` and ``Identity`` do not."""
-    return "batch" in inspect.signature(norm.forward).parameters
 
 
 def in_features_of(info: Mapping[str, Any], encoder: str) -> int:

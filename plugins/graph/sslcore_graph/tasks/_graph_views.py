@@ -1,9 +1,6 @@
 """GraphCL's four graph augmentations (You et al. 2020), each ``Data -> Data`` with a
-ratio (GraphCL's ``aug_ratio``, default 0.2). Node dropping and edge perturbation use the
-plugin's transforms (:mod:`sslcore_graph.augment`); attribute masking (per node, with
-noise) and the ratio-sized random-walk subgraph follow the reference code
-(``unsupervised_TU/aug.py``), which :mod:`sslcore_graph.augment` has in other forms
-(column masking, walk-length subgraphs). The input graph is never modified."""
+ratio (GraphCL's ``aug_ratio``, default 0.2), built on :mod:`sslcore_graph.augment` or,
+where it differs, on the reference's ``unsupervised_TU/aug.py``; inputs are never modified."""
 
 from __future__ import annotations
 

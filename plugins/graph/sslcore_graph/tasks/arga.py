@@ -67,11 +67,7 @@ class AdversarialGraphAutoEncoder(AutoEncoding, AdversarialTask):
         z, kl = self.encode(batch)
         recon = self.reconstruction_loss(z, batch.edge_index)
         regulariser = self.prior_regulariser(z)
-        metrics = {
-            "recon": recon.detach(),
-            "prior": regulariser.detach(),
-            "kl": kl.detach(),
-        }
+        metrics = {"recon": recon.detach(), "prior": regulariser.detach(), "kl": kl.detach()}
         return TaskOutput(recon + regulariser + kl, metrics)
 
 

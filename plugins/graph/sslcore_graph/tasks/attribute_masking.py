@@ -4,7 +4,7 @@ Neural Networks", ICLR)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +17,7 @@ from sslcore.paradigms import GenerativeTask, TaskOutput
 from sslcore_graph.tasks.node_views import FullGraphTask, one_full_graph
 
 Loss = Literal["auto", "bce", "mse"]
-LOSSES = ("auto", "bce", "mse")
+LOSSES = get_args(Loss)
 
 
 def feature_loss_kind(x: Tensor) -> str:
@@ -92,8 +92,6 @@ class AttributeMasking(FullGraphTask, GenerativeTask):
         h = self.encoder(corrupted)
         prediction, target = self.decoder(h[masked]), graph.x[masked]
         kind = feature_loss_kind(graph.x) if self.loss_kind == "auto" else self.loss_kind
-        if kind == "bce":
-            loss = F.binary_cross_entropy_with_logits(prediction, target)
-        else:
-            loss = F.mse_loss(prediction, target)
+        loss_fn = F.binary_cross_entropy_with_logits if kind == "bce" else F.mse_loss
+        loss = loss_fn(prediction, target)
         return TaskOutput(loss, {kind: loss.detach(), "masked": masked.float().mean()})

@@ -8,7 +8,7 @@ negative sampling), ``VGAE.reparametrize`` and ``VGAE.kl_loss`` are methods of
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import torch.nn.functional as F
 from annotated_types import Ge
@@ -53,7 +53,7 @@ class LatentGCN(nn.Module):
 
 
 Reconstruction = Literal["sampled", "dense"]
-RECONSTRUCTIONS = ("sampled", "dense")
+RECONSTRUCTIONS = get_args(Reconstruction)
 
 
 def check_reconstruction(reconstruction: str) -> str:

@@ -60,14 +60,8 @@ class StructuralFeatures(nn.Module):
 
     def forward(self, batch: Batch) -> Batch:
         out = copy.copy(batch)  # shallow: the input batch keeps its attributes
-        out.x = torch.cat(
-            [
-                batch.pos_enc,
-                self.degree_embedding(batch.degree.clamp(0, self.max_degree)),
-                batch.seed_flag.view(-1, 1),
-            ],
-            dim=1,
-        )
+        degree = self.degree_embedding(batch.degree.clamp(0, self.max_degree))
+        out.x = torch.cat([batch.pos_enc, degree, batch.seed_flag.view(-1, 1)], dim=1)
         return out
 
 
@@ -201,14 +195,6 @@ class GraphContrastiveCoding(ContrastiveTask):
             self._new_keys = None
 
     # -- transfer ----------------------------------------------------------------------
-    def node_subgraphs(self, graph: Data, nodes: np.ndarray | None = None) -> list[Data]:
-        """One RWR subgraph per node of ``graph`` (all nodes by default), budget
-        ``rw_hops``, drawn with a generator seeded by ``embed_seed`` (reproducible)."""
-        csr = csr_of(graph)
-        nodes = np.arange(graph.num_nodes) if nodes is None else np.asarray(nodes)
-        rng = np.random.default_rng(self.embed_seed)
-        return sample_subgraphs(csr, nodes, self.rw_hops, self.restart_prob, rng)
-
     def embed(self, inputs: Data | Batch) -> Tensor:
         """Node embeddings ``[num_nodes, d]`` of a graph (``Data``) or graph embeddings
         ``[num_graphs, d]`` of a ``Batch`` (see the class doc)."""
@@ -221,7 +207,10 @@ class GraphContrastiveCoding(ContrastiveTask):
                 subgraphs.append(seed_subgraph(csr, seed, np.arange(g.num_nodes)))
         else:
             check_graph_structure(inputs, "GCC input graph")
-            subgraphs = self.node_subgraphs(inputs)
+            # one RWR subgraph per node, budget rw_hops, seeded by embed_seed (reproducible)
+            rng = np.random.default_rng(self.embed_seed)
+            csr = csr_of(inputs)
+            subgraphs = sample_subgraphs(csr, np.arange(csr.num_nodes), self.rw_hops, self.restart_prob, rng)
         device = next(self.parameters()).device
         out = [
             self.encode(Batch.from_data_list(subgraphs[i : i + self.embed_chunk]).to(device))

@@ -17,8 +17,6 @@ from sslcore_graph.checks import check_graph
 from sslcore_graph.tasks._graph_views import AUGMENTATIONS
 from sslcore_graph.tasks.graph_level import graph_embeddings
 
-DEFAULT_AUGMENTATIONS = ("drop_nodes", "perturb_edges", "mask_attributes", "subgraph")
-
 
 class GraphCL(ContrastiveTask):
     r"""Agreement between two augmented views of each graph.
@@ -46,7 +44,7 @@ class GraphCL(ContrastiveTask):
     def __init__(
         self,
         encoder: nn.Module,
-        augmentations: Sequence[str] = DEFAULT_AUGMENTATIONS,
+        augmentations: Sequence[str] = ("drop_nodes", "perturb_edges", "mask_attributes", "subgraph"),
         aug_ratio: Annotated[float, Interval(ge=0, lt=1)] = 0.2,
         proj_dim: Annotated[int, Ge(1)] | None = None,
         temperature: Annotated[float, Gt(0)] = 0.2,

@@ -18,16 +18,6 @@ from sslcore_graph.corruption import shuffle_node_features
 from sslcore_graph.tasks.dgi import DeepGraphInfomax
 
 
-def fresh_copy(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` with independently re-initialised parameters (every submodule
-    with ``reset_parameters``)."""
-    other = copy.deepcopy(module)
-    for m in other.modules():
-        if m is not other and hasattr(m, "reset_parameters"):
-            m.reset_parameters()
-    return other
-
-
 class MVGRL(DeepGraphInfomax):
     r"""Cross-view node-graph mutual information between the adjacency view and a
     diffusion view of one graph.
@@ -63,7 +53,11 @@ class MVGRL(DeepGraphInfomax):
         avg_degree: Annotated[int, Ge(1)] | None = None,
     ):
         super().__init__(encoder)
-        self.diffusion_encoder = fresh_copy(encoder)
+        # a copy of the encoder, independently re-initialised (every submodule with reset_parameters)
+        self.diffusion_encoder = copy.deepcopy(encoder)
+        for m in self.diffusion_encoder.modules():
+            if m is not self.diffusion_encoder and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
         self.diffusion, self.alpha, self.t, self.avg_degree = diffusion, alpha, t, avg_degree
         Diffusion(diffusion)  # validates the method name early
         self._cache: tuple[Tensor, Tensor | None, int, Data] | None = None

@@ -8,7 +8,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.transforms import Compose
 
-from sslcore_graph.augment import DropEdges, GeneratorLike, MaskFeatures, make_generator
+from sslcore_graph.augment import DropEdges, MaskFeatures, make_generator
 from sslcore_graph.checks import check_graph
 
 
@@ -46,13 +46,13 @@ def edge_and_feature_views(
     drop_edge: tuple[float, float],
     mask_feature: tuple[float, float],
     undirected: bool = False,
-    generator: GeneratorLike = None,
 ) -> tuple[Compose, Compose]:
     r"""GRACE's two views :math:`t_k = \text{MaskFeatures}(p_{f,k}) \circ \text{DropEdges}(p_{e,k})`,
-    ``k = 1, 2``, sharing one generator. ``undirected=False`` drops every directed edge on
-    its own, as GRACE's and BGRL's reference code (``dropout_adj``), so a view of an
-    undirected graph is directed; ``True`` drops both directions of a pair together."""
-    gen = make_generator(generator)
+    ``k = 1, 2``, sharing one generator seeded from torch's global RNG. ``undirected=False``
+    drops every directed edge on its own, as GRACE's and BGRL's reference code
+    (``dropout_adj``), so a view of an undirected graph is directed; ``True`` drops both
+    directions of a pair together."""
+    gen = make_generator(None)
     return tuple(  # type: ignore[return-value]
         Compose([DropEdges(pe, undirected=undirected, generator=gen), MaskFeatures(pf, generator=gen)])
         for pe, pf in zip(drop_edge, mask_feature)
