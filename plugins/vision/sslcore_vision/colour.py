@@ -43,20 +43,10 @@ def _white(image: Tensor) -> Tensor:
     return torch.tensor(_WHITE_D65, dtype=image.dtype, device=image.device).view(3, 1, 1)
 
 
-def srgb_to_linear(rgb: Tensor) -> Tensor:
-    """Inverse sRGB gamma (IEC 61966-2-1)."""
-    return torch.where(rgb > 0.04045, ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-
-
-def linear_to_srgb(linear: Tensor) -> Tensor:
-    """sRGB gamma (IEC 61966-2-1)."""
-    high = 1.055 * linear.clamp(min=0.0031308) ** (1 / 2.4) - 0.055
-    return torch.where(linear > 0.0031308, high, 12.92 * linear)
-
-
 def rgb_to_lab(rgb: Tensor) -> Tensor:
     """sRGB in [0, 1], ``[..., 3, H, W]`` -> L*a*b*, ``[..., 3, H, W]``."""
-    xyz = _mix(_RGB_TO_XYZ, srgb_to_linear(rgb)) / _white(rgb)
+    linear = torch.where(rgb > 0.04045, ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = _mix(_RGB_TO_XYZ, linear) / _white(rgb)  # linear: inverse sRGB gamma (IEC 61966-2-1)
     f = torch.where(xyz > _DELTA**3, xyz.clamp(min=_DELTA**3) ** (1 / 3), xyz / (3 * _DELTA**2) + 4 / 29)
     fx, fy, fz = f.unbind(-3)
     return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=-3)
@@ -68,4 +58,6 @@ def lab_to_rgb(lab: Tensor) -> Tensor:
     fy = (light + 16) / 116
     f = torch.stack([fy + a / 500, fy, fy - b / 200], dim=-3)
     xyz = torch.where(f > _DELTA, f**3, 3 * _DELTA**2 * (f - 4 / 29)) * _white(lab)
-    return linear_to_srgb(_mix(_XYZ_TO_RGB, xyz))
+    linear = _mix(_XYZ_TO_RGB, xyz)
+    high = 1.055 * linear.clamp(min=0.0031308) ** (1 / 2.4) - 0.055  # sRGB gamma (IEC 61966-2-1)
+    return torch.where(linear > 0.0031308, high, 12.92 * linear)

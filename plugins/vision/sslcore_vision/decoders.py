@@ -17,23 +17,6 @@ def encoder_feature_map(encoder: nn.Module, images: Tensor) -> Tensor:
     return encoder(images)[:, :, None, None]
 
 
-@torch.no_grad()
-def feature_map_shape(encoder: nn.Module, in_channels: int, image_size: int) -> tuple[int, int, int]:
-    """``(C, h, w)`` of the encoder's feature map for ``image_size`` square inputs, probed
-    with a batch of two zero images in eval mode (the training mode is restored)."""
-    was_training = encoder.training
-    parameter = next(encoder.parameters(), None)
-    device = parameter.device if parameter is not None else None
-    encoder.eval()
-    try:
-        features = encoder_feature_map(
-            encoder, torch.zeros(2, in_channels, image_size, image_size, device=device)
-        )
-    finally:
-        encoder.train(was_training)
-    return tuple(features.shape[1:])  # type: ignore[return-value]
-
-
 def up_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """4x4 transposed convolution with stride 2 (doubles H and W) -> BatchNorm -> ReLU."""
     return nn.Sequential(
@@ -74,8 +57,17 @@ class ImageDecoder(nn.Module):
         cls, encoder: nn.Module, in_channels: int, image_size: int, out_channels: int, width: int = 32
     ) -> ImageDecoder:
         """A decoder from ``encoder``'s feature map (probed on ``image_size`` inputs with
-        ``in_channels`` channels) to ``out_channels`` x ``image_size`` x ``image_size``."""
-        channels, height, width_ = feature_map_shape(encoder, in_channels, image_size)
+        ``in_channels`` channels, a batch of two zero images in eval mode, the training mode
+        restored) to ``out_channels`` x ``image_size`` x ``image_size``."""
+        was_training, parameter = encoder.training, next(encoder.parameters(), None)
+        device = parameter.device if parameter is not None else None
+        encoder.eval()
+        try:
+            with torch.no_grad():
+                probe = torch.zeros(2, in_channels, image_size, image_size, device=device)
+                channels, height, width_ = encoder_feature_map(encoder, probe).shape[1:]
+        finally:
+            encoder.train(was_training)
         return cls(channels, out_channels, min(height, width_), image_size, width=width)
 
     def forward(self, features: Tensor, size: tuple[int, int] | None = None) -> Tensor:

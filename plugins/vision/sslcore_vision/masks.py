@@ -1,8 +1,5 @@
-"""Masks for hide-and-reconstruct tasks, drawn with torch in the collate (so DataLoader
-workers build them), the collate that applies them and the masked reconstruction loss.
-
-A mask is a bool tensor ``[N, 1, H, W]``; ``True`` marks a hidden pixel.
-"""
+"""Masks for hide-and-reconstruct tasks (bool ``[N, 1, H, W]``, ``True`` = hidden), drawn in
+the collate (the DataLoader workers), the collate that applies them and the masked MSE."""
 
 from __future__ import annotations
 

@@ -1,12 +1,5 @@
-"""Tiles of an image grid and the jigsaw permutation set, shared by the context tasks
-(relative position, jigsaw, PIRL).
-
-A :class:`TileGrid` cuts the central ``grid * cell`` square of ``S x S`` images into
-``grid x grid`` cells of side ``cell = S // grid`` and takes one square tile per cell,
-``gap`` (a fraction of the cell) smaller than the cell so that neighbouring tiles do
-not share edges, placed at a random offset inside its cell (``jitter``), then upsampled
-to ``min_tile_size`` if smaller (so strided encoders still see a few pixels).
-"""
+"""Tiles of an image grid (:class:`TileGrid`) and the jigsaw permutation set, shared by the
+context tasks (relative position, jigsaw, PIRL; see plugins/vision/README.md)."""
 
 from __future__ import annotations
 
@@ -28,7 +21,8 @@ MIN_TILE = 3
 
 @dataclass(frozen=True)
 class TileGrid:
-    """Geometry of ``grid x grid`` tiles on ``image_size x image_size`` images.
+    """Geometry of ``grid x grid`` tiles on ``image_size x image_size`` images: the central
+    ``grid * cell`` square cut into cells of side ``cell = S // grid``, one tile per cell.
 
     Args:
         image_size: side ``S`` of the (square) images.

@@ -1,8 +1,5 @@
-"""Image augmentations (torchvision.transforms.v2) and the collate functions that apply them.
-
-Every transform takes a ``uint8`` image ``[C, H, W]`` (or a batch ``[B, C, H, W]`` for
-the evaluation transform) and returns ``float32`` normalised with the dataset's mean/std.
-"""
+"""Image augmentations (torchvision.transforms.v2) and the collate functions that apply them:
+``uint8`` ``[C, H, W]`` (a batch for the evaluation transform) -> normalised ``float32``."""
 
 from __future__ import annotations
 
@@ -73,9 +70,6 @@ class LabelledImageCollate:
         images = torch.stack([image for image, _ in items])
         labels = torch.as_tensor([int(label) for _, label in items], dtype=torch.long)
         return self.transform(images), labels
-
-
-# -- views of the instance-instance tasks: BYOL's asymmetric pair, SwAV's multi-crop --
 
 
 def view_augmentation(
@@ -161,11 +155,8 @@ def multi_crop_augmentations(
 
 
 class ViewsCollate:
-    """Collate ``N`` uint8 images into one view per augmentation (BYOL's asymmetric pair).
-
-    ``samples``: list of ``[C, H, W]`` uint8 -> a tuple with, for each augmentation
-    ``t_v``, ``[N, C, H_v, W_v]`` float32. A class so DataLoader workers can pickle it.
-    """
+    """Collate ``N`` uint8 images ``[C, H, W]`` into one view ``[N, C, H_v, W_v]`` float32 per
+    augmentation ``t_v`` (BYOL's asymmetric pair). A class so DataLoader workers can pickle it."""
 
     def __init__(self, augmentations: Sequence[Callable[[Tensor], Tensor]]):
         self.augmentations = tuple(augmentations)
@@ -175,11 +166,8 @@ class ViewsCollate:
 
 
 class TwoViewCollate(ViewsCollate):
-    """Collate ``N`` uint8 images into two independently augmented views.
-
-    ``samples``: list of ``[C, H, W]`` uint8 -> ``(view1, view2)``, each ``[N, C, H, W]``
-    float32. A class (not a closure) so DataLoader workers can pickle it.
-    """
+    """Collate ``N`` uint8 images ``[C, H, W]`` into two independently augmented views
+    ``(view1, view2)``, each ``[N, C, H, W]`` float32."""
 
     def __init__(self, augmentation: Callable[[Tensor], Tensor]):
         super().__init__([augmentation, augmentation])

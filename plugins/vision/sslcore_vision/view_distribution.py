@@ -1,11 +1,6 @@
-"""One view distribution of the SimCLR / BYOL family as data, and its per-image realisation.
-
-:class:`ViewDistribution` is the single definition both augmentation paths read: the
-per-image ``torchvision.transforms.v2`` pipeline that runs in the DataLoader workers
-(:class:`ViewAugmentation`, the CPU path) and the batched one that runs on the batch's
-device (:class:`sslcore_vision.batched.BatchedViewAugmentation`). Where torchvision parses
-a setting (the colour-jitter factor ranges), both paths take torchvision's parse.
-"""
+"""One view distribution of the SimCLR / BYOL family as data (:class:`ViewDistribution`, read by
+both the per-image CPU path, :class:`ViewAugmentation`, and the batched device path; see
+plugins/vision/README.md, 'Views on the device')."""
 
 from __future__ import annotations
 

@@ -11,17 +11,13 @@ from torch import Tensor
 from sslcore_vision.batched.colour import per_image
 
 
-def gaussian_kernels(sigma: Tensor, kernel_size: int) -> Tensor:
-    """Normalised 1-D Gaussian kernels ``[B, kernel_size]`` for ``sigma [B]``."""
-    t = torch.arange(kernel_size, device=sigma.device, dtype=sigma.dtype) - (kernel_size - 1) / 2
-    return torch.softmax(-0.5 * (t / sigma[:, None]) ** 2, dim=1)
-
-
 def gaussian_blur(images: Tensor, sigma: Tensor, kernel_size: int, mask: Tensor) -> Tensor:
     """Blur the images ``[B, C, H, W]`` with ``mask [B]`` set, image ``b`` with
     ``sigma[b]`` (``[B]``), an odd ``kernel_size`` (< H, W) -> ``[B, C, H, W]``."""
     b, c, h, w = images.shape
-    weights = gaussian_kernels(sigma.to(images.dtype), kernel_size).repeat_interleave(c, dim=0)  # [B*C, k]
+    t = torch.arange(kernel_size, device=images.device, dtype=images.dtype) - (kernel_size - 1) / 2
+    kernels = torch.softmax(-0.5 * (t / sigma.to(images.dtype)[:, None]) ** 2, dim=1)  # [B, k], normalised
+    weights = kernels.repeat_interleave(c, dim=0)  # [B*C, k]
     pad = kernel_size // 2
     flat = F.pad(images.reshape(1, b * c, h, w), (pad, pad, pad, pad), mode="reflect")
     flat = F.conv2d(flat, weights.view(b * c, 1, kernel_size, 1), groups=b * c)

@@ -9,10 +9,8 @@ pixels, the triangle ``max(0, 1 - |(j + 0.5 - c_i) / s|)`` centred at
 ``s = max(1, L / S)``. Writing those weights as matrices ``R [S, H]`` and ``K [S, W]``
 whose columns outside the crop are zero, a crop resized to ``S x S`` is ``R x K^T`` per
 channel, the flip reverses the rows of ``K``, and a batch with one box per image is two
-batched matmuls. This equals torchvision's ``resized_crop`` on float images to rounding,
-downscaling included, and runs on any device without a per-image loop (on CUDA with
-PyTorch's TF32 matmul switch on, the products round to TF32: about 1e-3 of a pixel's value).
-"""
+batched matmuls: torchvision's ``resized_crop`` on float images to rounding (TF32 rounding
+where PyTorch's TF32 matmul switch is on; plugins/vision/README.md)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
 """Per-image random parameters of a :class:`~sslcore_vision.view_distribution.ViewDistribution`,
-drawn for a whole batch at once on the batch's device.
-
-Each draw follows the torchvision transform it replaces (``torchvision.transforms.v2``,
-``make_params``), but with one independent draw per image instead of one per call.
-"""
+drawn for a whole batch at once on the batch's device as torchvision's ``make_params`` draw them
+for one image."""
 
 from __future__ import annotations
 
@@ -54,16 +51,6 @@ class ViewParams:
         )
 
 
-def central_crop(height: int, width: int, ratio: tuple[float, float]) -> tuple[int, int]:
-    """RandomResizedCrop's fallback ``(h, w)``: the whole image, cut to the nearest allowed ratio."""
-    in_ratio = width / height
-    if in_ratio < min(ratio):
-        return int(round(width / min(ratio))), width
-    if in_ratio > max(ratio):
-        return height, int(round(height * max(ratio)))
-    return height, width
-
-
 def sample_boxes(
     n: int,
     height: int,
@@ -75,15 +62,19 @@ def sample_boxes(
     """``n`` crop boxes ``[n, 4]`` (top, left, h, w) of a ``height x width`` image, as
     ``RandomResizedCrop.make_params``: up to :data:`CROP_TRIES` tries of area fraction
     ``U(scale)`` and aspect ratio ``exp(U(log ratio))``, sides rounded half to even, the
-    first try that fits kept (its corner uniform over the valid positions), else
-    :func:`central_crop`."""
+    first try that fits kept (its corner uniform over the valid positions), else the central
+    crop: the whole image, cut to the nearest allowed ratio."""
     area = torch.empty(n, CROP_TRIES, device=device).uniform_(*scale) * (height * width)
     aspect = torch.empty(n, CROP_TRIES, device=device).uniform_(math.log(ratio[0]), math.log(ratio[1])).exp()
     w, h = (area * aspect).sqrt().round(), (area / aspect).sqrt().round()
     fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
     first = fits.int().argmax(dim=1, keepdim=True)  # the first try that fits (0 if none)
     found = fits.any(dim=1)
-    fallback_h, fallback_w = central_crop(height, width, ratio)
+    fallback_h, fallback_w = height, width
+    if width / height < min(ratio):
+        fallback_h = int(round(width / min(ratio)))
+    elif width / height > max(ratio):
+        fallback_w = int(round(height * max(ratio)))
     h = torch.where(found, h.gather(1, first).squeeze(1), float(fallback_h))
     w = torch.where(found, w.gather(1, first).squeeze(1), float(fallback_w))
     corner = torch.rand(2, n, device=device)

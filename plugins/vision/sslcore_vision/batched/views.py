@@ -1,10 +1,5 @@
-"""Views drawn from a whole batch of images on the batch's device.
-
-torchvision's v2 transforms draw one set of random parameters per call, so a batched
-tensor would get one crop, one flip and one jitter for all its images. Here every image
-gets its own draws (:func:`~sslcore_vision.batched.params.sample_params`) and they are
-applied with batched tensor operations; every tensor is created on the images' device.
-"""
+"""Views drawn from a whole batch of images on the batch's device, every image its own draws
+(:func:`~sslcore_vision.batched.params.sample_params`; torchvision draws one set per call)."""
 
 from __future__ import annotations
 

@@ -17,13 +17,6 @@ from sslcore_vision.datasets.image_bundle import image_bundle, seeded_subset
 from sslcore_vision.datasets.torchvision_files import checked_root, read_torchvision
 
 
-def cifar_checksums(cls: type[CIFAR10]) -> dict[str, str]:
-    """The files ``cls`` reads, relative to its root (``cifar-10-batches-py/data_batch_1``,
-    ...), with the MD5 sums torchvision checks."""
-    pairs = [*cls.train_list, *cls.test_list, (cls.meta["filename"], cls.meta["md5"])]
-    return {f"{cls.base_folder}/{f}": md5 for f, md5 in pairs}
-
-
 def split_tensors(data: CIFAR10, size: int | None) -> tuple[Tensor, Tensor]:
     """``(images [N, 3, 32, 32] uint8, labels [N] int64)`` of a torchvision CIFAR split,
     keeping a fixed random subset of ``size`` rows (all if ``None``)."""
@@ -40,19 +33,16 @@ def cifar(
     test_subset: int | None,
     download: bool,
 ) -> DatasetBundle:
-    checksums = cifar_checksums(cls)
+    # the files cls reads, relative to its root (cifar-10-batches-py/data_batch_1, ...), with their MD5 sums
+    pairs = [*cls.train_list, *cls.test_list, (cls.meta["filename"], cls.meta["md5"])]
+    checksums = {f"{cls.base_folder}/{f}": md5 for f, md5 in pairs}
     files = list(checksums)
     hint = f"(the folder {cls.base_folder}/ that {cls.filename} extracts to)"
     root = checked_root(name, root, files, download, hint=hint)
-    parts = [
-        split_tensors(
-            read_torchvision(
-                name, root, files, partial(cls, root, train=train, download=download), checksums
-            ),
-            size,
-        )
-        for train, size in ((True, train_subset), (False, test_subset))
-    ]
+    parts = []
+    for train, size in ((True, train_subset), (False, test_subset)):
+        load = partial(cls, root, train=train, download=download)
+        parts.append(split_tensors(read_torchvision(name, root, files, load, checksums), size))
     num_classes = 100 if issubclass(cls, CIFAR100) else 10
     return image_bundle(name, parts[0], parts[1], num_classes=num_classes)
 

@@ -41,21 +41,6 @@ class DecodeImage:
             ) from exc
 
 
-def decode_all(folder: ImageFolder) -> tuple[Tensor, Tensor]:
-    """Decode every image of ``folder`` once: ``(images [N, C, H, W] uint8, labels [N])``;
-    without a resize, every image must have the same size."""
-    images = [folder[i][0] for i in range(len(folder))]
-    sizes = Counter(tuple(im.shape[-2:]) for im in images)
-    if len(sizes) > 1:
-        (common, _), (other, _) = sizes.most_common(2)
-        path = folder.samples[next(i for i, im in enumerate(images) if tuple(im.shape[-2:]) == other)][0]
-        raise ConfigError(
-            f"dataset 'image-folder': images have {len(sizes)} different sizes (height x width: most are {common[0]}x{common[1]}, "
-            f"{path} is {other[0]}x{other[1]}); pass image_size=<side> to resize and center-crop them all"
-        )
-    return torch.stack(images), torch.as_tensor(folder.targets, dtype=torch.long)
-
-
 def image_folder(
     root: Path | None,
     folder: str | None = None,
@@ -89,7 +74,16 @@ def image_folder(
         data = ImageFolder(tree, transform=transform, loader=DecodeImage(channels))
     except FileNotFoundError as exc:  # no folder, no class folders or no image in them
         raise DataNotFoundError("image-folder", tree.resolve(), [layout], hint=str(exc)) from exc
-    images, labels = decode_all(data)
+    decoded = [data[i][0] for i in range(len(data))]  # every image once; without a resize, all one size
+    sizes = Counter(tuple(im.shape[-2:]) for im in decoded)
+    if len(sizes) > 1:
+        (common, _), (other, _) = sizes.most_common(2)
+        path = data.samples[next(i for i, im in enumerate(decoded) if tuple(im.shape[-2:]) == other)][0]
+        raise ConfigError(
+            f"dataset 'image-folder': images have {len(sizes)} different sizes (height x width: most are {common[0]}x{common[1]}, "
+            f"{path} is {other[0]}x{other[1]}); pass image_size=<side> to resize and center-crop them all"
+        )
+    images, labels = torch.stack(decoded), torch.as_tensor(data.targets, dtype=torch.long)
     counts = Counter(labels.tolist())
     if min(counts.values()) < 2:
         sparse = [data.classes[c] for c, n in sorted(counts.items()) if n < 2]

@@ -78,8 +78,14 @@ def extracted_root(name: str, gz_folder: Path, raw: Path) -> Path:
         (staging / raw).mkdir(parents=True)
         for f in FILES:
             decompress_idx(name, gz_folder / f"{f}.gz", staging / raw / f)
-        if target.is_dir():  # an incomplete entry (an older version's): set it aside
-            _remove_dir(target, parent)
+        if target.is_dir():  # an incomplete entry (an older version's): renamed aside, so that no
+            # other process sees it half removed, then deleted
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=parent))
+            try:
+                os.replace(target, aside / target.name)
+            except OSError:  # already removed or replaced by another process
+                pass
+            shutil.rmtree(aside, ignore_errors=True)
         try:
             os.replace(staging, target)
         except OSError:  # another process finished first
@@ -127,17 +133,6 @@ def idx_problem(path: Path) -> str:
     if size != expected:
         return f"an IDX file of shape {dims} with {size} bytes instead of {expected}"
     return ""
-
-
-def _remove_dir(path: Path, parent: Path) -> None:
-    """Remove ``path``: first renamed to a fresh name in ``parent`` (so no other process
-    sees it half removed), then deleted."""
-    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}-old-", dir=parent))
-    try:
-        os.replace(path, aside / path.name)
-    except OSError:  # already removed or replaced by another process
-        pass
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 def mnist_family(

@@ -18,7 +18,6 @@ __all__ = [
     "READ_ERRORS",
     "CorruptDataError",
     "checked_root",
-    "download_root",
     "read_torchvision",
 ]
 
@@ -43,21 +42,16 @@ READ_ERRORS = (
 )
 
 
-def download_root(dataset: str, root: Path | None) -> Path:
-    """The root torchvision downloads into when the user asked for ``download=True``."""
-    if root is None:
-        raise ConfigError(f"dataset {dataset!r}: download=True needs a data root to download into")
-    return Path(root).expanduser()
-
-
 def checked_root(
     dataset: str, root: Path | None, files: Sequence[str], download: bool, hint: str = ""
 ) -> Path:
     """``root`` when it holds every file of ``files`` (or when ``download`` asks
     torchvision to fetch them); otherwise :class:`~sslcore.DataNotFoundError` naming
     each missing file and the ``download`` option."""
-    if download:
-        return download_root(dataset, root)
+    if download:  # the root torchvision downloads into
+        if root is None:
+            raise ConfigError(f"dataset {dataset!r}: download=True needs a data root to download into")
+        return Path(root).expanduser()
     return require_files(dataset, root, files, hint=" ".join(h for h in (hint, DOWNLOAD_HINT) if h))
 
 

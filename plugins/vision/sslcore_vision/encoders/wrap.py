@@ -20,7 +20,11 @@ class WrappedImageEncoder(WrappedEncoder):
 
     def __init__(self, module: nn.Module, output_dim: int, in_channels: int | None = None):
         super().__init__(module, output_dim)
-        self.in_channels = in_channels if in_channels is not None else first_conv_channels(module)
+        if in_channels is None:  # the module's own in_channels, else its first Conv2d's, else unknown
+            declared = getattr(module, "in_channels", None)
+            conv = next((m.in_channels for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+            in_channels = declared if isinstance(declared, int) else conv
+        self.in_channels = in_channels
 
     def _run(self, images: Tensor) -> Tensor:
         if self.in_channels is not None:
@@ -57,16 +61,6 @@ class WrappedImageEncoder(WrappedEncoder):
 
     def _name(self) -> str:
         return f"wrapped {type(self.module).__name__}"
-
-
-def first_conv_channels(module: nn.Module) -> int | None:
-    """``module.in_channels`` if it declares one, else the input channels of its first
-    ``Conv2d`` (in registration order), else ``None`` (unknown: not checked)."""
-    declared = getattr(module, "in_channels", None)
-    if isinstance(declared, int):
-        return declared
-    conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
-    return conv.in_channels if conv is not None else None
 
 
 def wrap_module(module: nn.Module, output_dim: int, in_channels: int | None = None) -> WrappedImageEncoder:

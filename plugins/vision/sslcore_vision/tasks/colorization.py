@@ -31,13 +31,6 @@ def split_lab(rgb: Tensor) -> ColourBatch:
     return ColourBatch((lab[:, :1] - L_CENTRE) / L_SCALE, lab[:, 1:] / AB_SCALE)
 
 
-class LabCollate:
-    """uint8 RGB images ``[3, H, W]`` -> :class:`ColourBatch` (picklable for workers)."""
-
-    def __call__(self, samples: Sequence[Tensor]) -> ColourBatch:
-        return split_lab(torch.stack(list(samples)).float() / 255)
-
-
 def require_colour(info: Mapping[str, Any], task: str) -> None:
     """Raise :class:`~sslcore.ConfigError` unless the dataset has 3-channel RGB images
     with colour in them (``info["grey"]``, when given, is false)."""
@@ -102,7 +95,6 @@ class Colorization(GenerativeTask):
             self.register_buffer(
                 name, torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
             )
-        self.lab = LabCollate()
 
     @classmethod
     def encoder_info(cls, info: Mapping[str, Any]) -> dict[str, Any]:
@@ -120,7 +112,8 @@ class Colorization(GenerativeTask):
         return cls(encoder, decoder, info_get(info, "mean"), info_get(info, "std"))
 
     def collate(self, samples: Sequence[Tensor]) -> ColourBatch:
-        return self.lab(samples)
+        """uint8 RGB images ``[3, H, W]`` -> :class:`ColourBatch`."""
+        return split_lab(torch.stack(list(samples)).float() / 255)
 
     def predict(self, batch: ColourBatch) -> Tensor:
         """The predicted colour channels ``[N, 2, H, W]``."""

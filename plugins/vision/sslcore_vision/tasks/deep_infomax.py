@@ -34,26 +34,6 @@ def stage_maps(encoder: nn.Module, images: Tensor) -> list[Tensor]:
     return maps(images) if maps is not None else [encoder.feature_map(images)]
 
 
-def pick_local_stage(
-    encoder: nn.Module, in_channels: int, image_size: int, local_size: int
-) -> tuple[int, int]:
-    """``(index, channels)`` of the deepest stage map with at least ``local_size``
-    positions per side on ``image_size`` images (the first map if none has)."""
-    training = encoder.training
-    encoder.eval()
-    with torch.no_grad():
-        maps = stage_maps(encoder, torch.zeros(1, in_channels, image_size, image_size))
-    encoder.train(training)
-    fits = [i for i, m in enumerate(maps) if min(m.shape[2:]) >= local_size]
-    index = fits[-1] if fits else 0
-    return index, int(maps[index].shape[1])
-
-
-def local_mlp(in_channels: int, hidden: int, out: int) -> nn.Sequential:
-    """Per-position MLP on a feature map (1x1 convolutions): ``[B, in, h, w] -> [B, out, h, w]``."""
-    return nn.Sequential(nn.Conv2d(in_channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, out, 1))
-
-
 class DeepInfoMax(ContrastiveTask):
     r"""Maximise the mutual information between an image's global vector and each of
     its local features, scored by an encode-and-dot-product critic.
@@ -105,7 +85,9 @@ class DeepInfoMax(ContrastiveTask):
         require_feature_map(encoder)
         dim = encoder.output_dim
         super().__init__(encoder, head=projection_mlp(dim, hidden_dim, critic_dim))
-        self.local_head = local_mlp(local_channels or dim, hidden_dim, critic_dim)
+        # per-position MLP (1x1 convolutions): [B, in, h, w] -> [B, critic_dim, h, w]
+        conv1 = nn.Conv2d(local_channels or dim, hidden_dim, 1)
+        self.local_head = nn.Sequential(conv1, nn.ReLU(inplace=True), nn.Conv2d(hidden_dim, critic_dim, 1))
         self.normalise, self.estimator, self.temperature = normalise, estimator, temperature
         self.local_stage = local_stage
 
@@ -122,9 +104,15 @@ class DeepInfoMax(ContrastiveTask):
     ) -> DeepInfoMax:
         normalise = checked_normaliser(encoder, info, "deep_infomax")
         require_feature_map(encoder)
-        stage, channels = pick_local_stage(
-            encoder, info_get(info, "in_channels"), info_get(info, "image_size"), local_size
-        )
+        # the deepest stage map with at least local_size positions per side (the first if none has)
+        channels, size = info_get(info, "in_channels"), info_get(info, "image_size")
+        training = encoder.training
+        encoder.eval()
+        with torch.no_grad():
+            maps = stage_maps(encoder, torch.zeros(1, channels, size, size))
+        encoder.train(training)
+        stage = max((i for i, m in enumerate(maps) if min(m.shape[2:]) >= local_size), default=0)
+        channels = int(maps[stage].shape[1])
         return cls(encoder, normalise, estimator, critic_dim, hidden_dim, temperature, stage, channels)
 
     def collate(self, samples: Sequence[Tensor]) -> Tensor:
