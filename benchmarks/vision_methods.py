@@ -147,9 +147,11 @@ def _result(record: dict[str, Any]) -> dict[str, Any]:
 
 def raw_pixels(seed: int, runs: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     """The probe on standardised raw pixels (784 features) of a method run of ``seed``
-    (every grid run probes them; the first method of ``--methods`` runs if none has)."""
+    (every grid run probes them; the first method of ``--methods`` -- else simclr -- runs if
+    none has)."""
     found = [r for key, r in runs.items() if key.endswith(f"/{seed}") and "raw_pixels_accuracy" in r]
-    source = found[0] if found else pretrained_run(args.methods[0], seed, args, fresh=False)
+    method = next((m for m in args.methods if m in RECIPES), RECIPES[0])
+    source = found[0] if found else pretrained_run(method, seed, args, fresh=False)
     return {"paradigm": "baseline", "test_accuracy": source["raw_pixels_accuracy"], "from": source["run_dir"]}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -53,6 +54,19 @@ def remove_orphaned_temp_files(folder: str | Path) -> list[Path]:
     for path in orphans:
         path.unlink(missing_ok=True)
     return orphans
+
+
+def remove_tree(path: str | Path) -> None:
+    """Delete the folder ``path`` so that no other process sees it half deleted: it is
+    renamed into a fresh hidden folder beside it first (a no-op when another process
+    moved or removed it already), then deleted."""
+    path = Path(path)
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name[:12]}-old-", dir=path.parent))
+    try:
+        os.replace(path, aside / path.name)
+    except OSError:  # already replaced or removed by another process
+        pass
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def read_json(path: str | Path) -> Any:

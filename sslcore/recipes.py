@@ -20,8 +20,6 @@ from typing import Any
 from sslcore.engine.config import BUDGET_KEYS, FIELDS, TrainConfig, budget_steps
 from sslcore.errors import ConfigError, suggest
 
-#: the budget fields: a recipe's budget applies only when the user gives none of them
-BUDGET_FIELDS = BUDGET_KEYS
 #: a user budget under this fraction of the recipe's (in steps) is warned about
 SHORT_BUDGET_FRACTION = 0.1
 USE_RECIPE_HINT = (
@@ -105,7 +103,7 @@ class Recipe:
     @property
     def budget(self) -> dict[str, Any]:
         """The recipe's budget fields (``{"epochs": 200}``); empty if it sets none."""
-        return {k: self.train[k] for k in BUDGET_FIELDS if self.train.get(k) is not None}
+        return {k: self.train[k] for k in BUDGET_KEYS if self.train.get(k) is not None}
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as JSON-ready data (what ``config.json`` records as declared)."""
@@ -166,12 +164,12 @@ def apply_recipe(
     applied: dict[str, Any] = {"train": {}, "encoder": None, **{k: {} for k in options}}
     if recipe is None:
         return AppliedRecipe(train, encoder, task_options, encoder_options, dataset_options, applied)
-    user_budget = any(train.get(k) is not None for k in BUDGET_FIELDS)
+    user_budget = any(train.get(k) is not None for k in BUDGET_KEYS)
     for key, value in recipe.train.items():
-        if not (user_budget if key in BUDGET_FIELDS else key in train):
+        if not (user_budget if key in BUDGET_KEYS else key in train):
             train[key] = applied["train"][key] = value
     if not user_budget:  # a None budget field of the user's is "not given"
-        for key in BUDGET_FIELDS:
+        for key in BUDGET_KEYS:
             if train.get(key) is None:
                 train.pop(key, None)
     if encoder is None and recipe.encoder is not None:
@@ -204,7 +202,7 @@ def short_budget_warning(config: TrainConfig, recipe: Recipe | None, steps_per_e
     if recipe is None or not recipe.budget:
         return None
     theirs = recipe.budget
-    if {k: getattr(config, k) for k in BUDGET_FIELDS if getattr(config, k) is not None} == theirs:
+    if {k: getattr(config, k) for k in BUDGET_KEYS if getattr(config, k) is not None} == theirs:
         return None  # the recipe's own budget
     mine, reference = budget_steps(config.to_dict(), steps_per_epoch), budget_steps(theirs, steps_per_epoch)
     name = f"the recipe's budget is {recipe.describe_budget()}"

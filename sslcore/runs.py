@@ -24,7 +24,7 @@ from sslcore.build import build_dataset, build_task, check_run_options
 from sslcore.data import DatasetBundle
 from sslcore.engine import CheckpointDir, TrainConfig, Trainer, TrainResult, seed_everything
 from sslcore.engine import distributed as ddp
-from sslcore.engine.config import FIELDS
+from sslcore.engine.config import BUDGET_KEYS, FIELDS
 from sslcore.engine.device import resolve_device, resolve_precision
 from sslcore.engine.provenance import software_versions
 from sslcore.errors import CheckpointError, ConfigError
@@ -35,7 +35,6 @@ from sslcore.options import FLAGS, check_values, option_specs
 from sslcore.paradigms import PretextTask
 from sslcore.plugins.manager import Registry, get_registry
 from sslcore.recipes import (
-    BUDGET_FIELDS,
     AppliedRecipe,
     Recipe,
     ShortBudgetWarning,
@@ -107,7 +106,7 @@ def pretrain(
             dataset=registry.dataset(dataset).name,
             default_encoder=registry.task(task).default_encoder,
         )
-    if not any(plan.train.get(k) is not None for k in BUDGET_FIELDS):
+    if not any(plan.train.get(k) is not None for k in BUDGET_KEYS):
         raise ConfigError(
             f"no training budget: task {task!r} has no recipe budget, so give one: epochs, steps "
             "or seconds (--epochs / --steps / --seconds)"
@@ -141,9 +140,9 @@ def _resume_plan(
     """A resumed run's configuration: what its ``config.json`` recorded, with the values the
     user gives on top (see :func:`pretrain`)."""
     merged = {k: v for k, v in saved["train"].items() if k in FIELDS}
-    if any(train.get(k) is not None for k in BUDGET_FIELDS):
-        merged |= dict.fromkeys(BUDGET_FIELDS)
-    merged |= {k: v for k, v in train.items() if v is not None or k not in BUDGET_FIELDS}
+    if any(train.get(k) is not None for k in BUDGET_KEYS):
+        merged |= dict.fromkeys(BUDGET_KEYS)
+    merged |= {k: v for k, v in train.items() if v is not None or k not in BUDGET_KEYS}
     if encoder is None and not isinstance(saved.get("encoder"), dict):
         encoder = saved.get("encoder")
     record = saved.get("recipe") or {}

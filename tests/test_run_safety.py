@@ -381,3 +381,16 @@ def test_a_torn_last_metrics_line_is_tolerated_on_resume_and_reported(
     (run / "metrics.jsonl").write_text("\n".join([lines[0], "garbage", *lines[1:]]) + "\n")
     with pytest.raises(ConfigError, match=r"metrics.jsonl: line 2 is not valid JSON.*delete or repair"):
         read_jsonl(run / "metrics.jsonl")
+
+
+def test_remove_tree_deletes_a_folder_and_leaves_nothing_beside_it(tmp_path: Path) -> None:
+    from sslcore.io import remove_tree
+
+    entry = tmp_path / "entry"
+    (entry / "sub").mkdir(parents=True)
+    (entry / "sub" / "file.bin").write_bytes(b"x")
+    (tmp_path / "keep.txt").write_text("kept")
+    remove_tree(entry)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    remove_tree(entry)  # already gone (another process removed it): nothing to do, no error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]

@@ -225,14 +225,12 @@ def _run_one(
     if not np.isfinite(result.final_loss):
         raise ValueError(f"training ended with a non-finite loss ({result.final_loss})")
     device = resolve_device(train["device"])  # probe where the run trained
-    loaded: dict[str, Any] = {}  # the untrained run as it trained, kept by _evaluate
+    untrained = load_run(run_dir, random_init=True, registry=registry)
     evaluations = {
-        e.label: _evaluate(run, e, run_dir, registry, device, raw_cache, loaded) for e in run.evaluations
+        e.label: _evaluate(run, e, run_dir, registry, device, raw_cache, untrained) for e in run.evaluations
     }
     headline = evaluations[run.evaluations[0].label]
-    if not loaded:  # every evaluation overrides dataset options
-        loaded["untrained"] = load_run(run_dir, random_init=True, registry=registry)
-    random_init, bundle, config = loaded["untrained"]
+    random_init, bundle, config = untrained
     flops = flops_per_step(
         random_init.cpu(), bundle.pretrain, bundle.batch_size or config["train"]["batch_size"]
     )
@@ -288,14 +286,14 @@ def _evaluate(
     registry: Registry,
     device: torch.device,
     raw_cache: dict[str, dict[str, Any]],
-    loaded: dict[str, Any],
+    untrained: tuple[Any, Any, dict[str, Any]],
 ) -> dict[str, Any]:
     """The pretrained encoder, the same encoder at random initialisation and the raw-feature
     baseline under one protocol: their test accuracy, every number the protocol reports
     (``metrics``, with the ``seconds`` each took) and the embeddings' geometry. The raw
     baseline of data, protocol and seed already probed in this grid is reused
-    (``raw_from``: the run that probed it). ``loaded["untrained"]``: ``load_run``'s
-    random-initialised run without dataset option overrides, for the FLOPs count."""
+    (``raw_from``: the run that probed it). ``untrained``: ``load_run``'s random-initialised
+    run, used as it is when the evaluation overrides no dataset option."""
     probe, options = get_protocol(evaluation.protocol), evaluation.dataset_options
     pretrained, bundle, config = load_run(run_dir, registry=registry, dataset_options=options)
     raw_key = json.dumps(
@@ -303,10 +301,9 @@ def _evaluate(
         sort_keys=True,
         default=str,
     )
-    untrained = load_run(run_dir, random_init=True, registry=registry, dataset_options=options)
+    if options:
+        untrained = load_run(run_dir, random_init=True, registry=registry, dataset_options=options)
     random_init = untrained[0]
-    if not options:
-        loaded.setdefault("untrained", untrained)
     evalset = bundle.evaluation
     if evalset is None:
         raise ValueError(f"dataset {run.dataset!r} has no labelled evaluation data to probe")

@@ -23,6 +23,7 @@ from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
 from sslcore.data import cache_dir
 from sslcore.errors import ConfigError
+from sslcore.io import remove_tree
 from sslcore_nlp.data.text_files import TextFormatError, read_text
 
 SPECIAL_TOKENS: dict[str, str] = {
@@ -122,9 +123,9 @@ def wordpiece_from_texts(
         try:
             return load_tokenizer(target)
         except Exception:  # noqa: BLE001 - a damaged entry (cut short, edited): trained again below
-            _set_aside(target, parent)
+            remove_tree(target)
     elif target.exists():  # an entry without its tokenizer (an older version's crash)
-        _set_aside(target, parent)
+        remove_tree(target)
     tokenizer = train_wordpiece(texts, **settings)
     staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=parent))
     try:
@@ -137,17 +138,6 @@ def wordpiece_from_texts(
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # whatever a failed save left
     return load_tokenizer(target)
-
-
-def _set_aside(path: Path, parent: Path) -> None:
-    """Remove the cache entry ``path``: renamed first (no other process sees it half
-    deleted), then deleted."""
-    aside = Path(tempfile.mkdtemp(prefix=f".{path.name[:12]}-old-", dir=parent))
-    try:
-        os.replace(path, aside / path.name)
-    except OSError:  # already replaced or removed by another process
-        pass
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 def wordpiece_from_files(

@@ -15,6 +15,7 @@ from torch_geometric.datasets import TUDataset
 
 from sslcore.data import DatasetBundle, cache_dir, require_files
 from sslcore.errors import CorruptDataError
+from sslcore.io import remove_tree
 from sslcore_graph.datasets.graphs import MissingFeatures, add_missing_features, graph_bundle
 from sslcore_graph.datasets.staging import build_entry, files_key
 
@@ -176,13 +177,8 @@ def downloaded_root(name: str, cleaned: bool) -> Path:
         for sub in (f"raw{suffix}", f"processed{suffix}"):  # raw first: processed marks it complete
             if (folder / f"processed{suffix}" / "data.pt").is_file():
                 break  # another process completed it meanwhile
-            if (folder / sub).exists():  # an incomplete one (an older version's): set it aside
-                aside = Path(tempfile.mkdtemp(prefix=f".{name}-old-", dir=parent))
-                try:
-                    os.replace(folder / sub, aside / sub)
-                except OSError:  # another process moved it already
-                    pass
-                shutil.rmtree(aside, ignore_errors=True)
+            if (folder / sub).exists():  # an incomplete one (an older version's)
+                remove_tree(folder / sub)
             try:
                 os.replace(tmp / name / sub, folder / sub)
             except OSError:  # another process moved its copy first

@@ -17,6 +17,7 @@ from torchvision.datasets import MNIST
 
 from sslcore import DatasetBundle, cache_dir
 from sslcore.errors import CorruptDataError
+from sslcore.io import remove_tree
 from sslcore_vision.datasets.image_bundle import image_bundle, seeded_subset
 from sslcore_vision.datasets.torchvision_files import checked_root, read_torchvision
 
@@ -78,14 +79,8 @@ def extracted_root(name: str, gz_folder: Path, raw: Path) -> Path:
         (staging / raw).mkdir(parents=True)
         for f in FILES:
             decompress_idx(name, gz_folder / f"{f}.gz", staging / raw / f)
-        if target.is_dir():  # an incomplete entry (an older version's): renamed aside, so that no
-            # other process sees it half removed, then deleted
-            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=parent))
-            try:
-                os.replace(target, aside / target.name)
-            except OSError:  # already removed or replaced by another process
-                pass
-            shutil.rmtree(aside, ignore_errors=True)
+        if target.is_dir():  # an incomplete entry (an older version's)
+            remove_tree(target)
         try:
             os.replace(staging, target)
         except OSError:  # another process finished first
