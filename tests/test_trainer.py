@@ -776,3 +776,20 @@ def test_compile_runs_the_losses_through_torch_compile(monkeypatch: pytest.Monke
     task = AutoEncoder(VectorEncoder())
     Trainer(task, config(steps=3, compile=True)).fit(random_vectors(32))
     assert compiled == [task]  # compiled once, reused every step
+
+
+def test_cosine_ramp_and_linear_warmup() -> None:
+    from sslcore.engine import cosine_ramp, linear_warmup
+
+    assert cosine_ramp(0.0, 0.996, 1.0) == pytest.approx(0.996)
+    assert cosine_ramp(0.5, 0.996, 1.0) == pytest.approx(0.998)
+    assert cosine_ramp(1.0, 0.996, 1.0) == pytest.approx(1.0)
+    assert cosine_ramp(2.0, 0.996, 1.0) == cosine_ramp(1.0, 0.996, 1.0)  # clamped
+    values = [cosine_ramp(p / 20, 0.04, 0.07) for p in range(21)]
+    assert values == sorted(values)  # monotone from start to end
+    assert linear_warmup(0.0, 0.04, 0.07, 0.3) == pytest.approx(0.04)
+    assert linear_warmup(0.15, 0.04, 0.07, 0.3) == pytest.approx(0.055)
+    assert linear_warmup(0.3, 0.04, 0.07, 0.3) == linear_warmup(0.9, 0.04, 0.07, 0.3) == pytest.approx(0.07)
+    assert linear_warmup(0.0, 0.04, 0.07, 0.0) == pytest.approx(0.07)
+    with pytest.raises(ValueError, match="warmup must be a fraction"):
+        linear_warmup(0.5, 0.04, 0.07, 1.5)
