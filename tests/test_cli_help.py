@@ -58,7 +58,7 @@ def test_every_field_has_help_a_group_and_a_flag_with_its_choices() -> None:
 def test_choices_come_from_the_literal_hints() -> None:
     from sslcore.engine import config, device
 
-    assert config.OPTIMIZERS == literal_choices("optimizer") == ("adamw", "adam", "sgd")
+    assert config.OPTIMIZERS == literal_choices("optimizer") == ("adamw", "adam", "sgd", "lars")
     assert config.PRECISIONS == literal_choices("precision") == device.PRECISIONS
     assert config.NAN_POLICIES == literal_choices("nan_policy")
 
@@ -97,10 +97,10 @@ def test_help_shows_groups_choices_and_defaults(capsys: pytest.CaptureFixture[st
     for title in GROUPS:
         assert f"{title}:" in out
     for text in (
-        "--optimizer {adamw,adam,sgd}",
+        "--optimizer {adamw,adam,sgd,lars}",
         "--precision {auto,fp32,bf16,fp16}",
         "--nan-policy {stop,skip}",
-        "--momentum X SGD's momentum (used with optimizer sgd) (default: the task's recipe, see "
+        "--momentum X momentum of SGD and LARS (used with optimizer sgd or lars) (default: the task's recipe, see "
         "`sslcore tasks NAME`; else 0.9)",
         "--checkpoint-every N save a checkpoint every N steps (and when training ends or stops) (default: 500)",
         "--steps N optimisation steps (default: the task's recipe, see `sslcore tasks NAME`)",
@@ -209,7 +209,7 @@ def test_no_progress_still_works(
     [
         (
             ["--optimizer", "adamx"],
-            "argument --optimizer: invalid choice: 'adamx' (choose from 'adamw', 'adam', 'sgd')",
+            "argument --optimizer: invalid choice: 'adamx' (choose from 'adamw', 'adam', 'sgd', 'lars')",
         ),
         (["--precision", "bf61"], "argument --precision: invalid choice: 'bf61'"),
         (["--nan-policy", "ignore"], "argument --nan-policy: invalid choice: 'ignore'"),

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from sslcore.data import EvalSet
 from sslcore.errors import ConfigError
@@ -130,6 +131,8 @@ def test_finetune_a_single_item_set_full_batch_on_the_fitting_rows() -> None:
         ({"batch_size": 2.5}, "batch_size"),
         ({"folds": 1}, "folds"),
         ({"warmup": 1.0}, "warmup"),
+        ({"layer_decay": 0.0}, r"layer_decay must be in \(0, 1\], got 0.0"),
+        ({"layer_decay": 1.5}, r"layer_decay must be in \(0, 1\], got 1.5"),
     ],
 )
 def test_finetune_rejects_bad_options(options: dict, message: str) -> None:
@@ -159,3 +162,115 @@ def test_evaluate_a_run_with_finetune_and_its_options(registry, tmp_path: Path) 
     assert read_json(run / "eval_finetune.json")["test_accuracy"] == record["test_accuracy"]
     with pytest.raises(ConfigError, match="no option epoch; its options: lrs, epochs"):
         evaluate(run, "finetune", registry=registry, device="cpu", epoch=2)
+
+
+# -- layer-wise learning-rate decay -----------------------------------------------------------------------
+class LayeredEncoder(nn.Module):
+    """A toy encoder that numbers its layers like a ViT: ``embed`` and ``pos_embed`` are
+    layer 0, ``blocks.i`` layer ``i + 1``, the final ``norm`` layer ``num_layers``;
+    ``no_weight_decay()`` names ``pos_embed`` (timm's convention)."""
+
+    num_layers = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(DIM, 6)
+        self.pos_embed = nn.Parameter(torch.zeros(1, 6))
+        self.blocks = nn.ModuleList(nn.Linear(6, 6) for _ in range(self.num_layers))
+        self.norm = nn.LayerNorm(6)
+        self.output_dim = 6
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.embed(x) + self.pos_embed
+        for block in self.blocks:
+            h = h + torch.tanh(block(h))
+        return self.norm(h)
+
+    def layer_id(self, name: str) -> int:
+        if name.startswith(("embed.", "pos_embed")):
+            return 0
+        if name.startswith("blocks."):
+            return int(name.split(".")[1]) + 1
+        return self.num_layers
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed"}
+
+
+def first_step_groups(task: AutoEncoder, **options) -> list[dict]:
+    """The fine-tuning optimiser's groups (``lr``, ``weight_decay``, parameter ids) at its first step."""
+    seen: list[list[dict]] = []
+
+    def pre(opt, args, kwargs):
+        if not seen:
+            seen.append([{**g, "params": [id(p) for p in g["params"]]} for g in opt.param_groups])
+
+    handle = register_optimizer_step_pre_hook(pre)
+    try:
+        data = sign_data(64)
+        finetune(task, EvalSet(data, thirds(64), num_classes=2), **options)
+    finally:
+        handle.remove()
+    return seen[0]
+
+
+@pytest.mark.parametrize("decay", [0.5, 0.75, 1.0])
+def test_layer_decay_gives_each_layer_lr_times_decay_to_the_depth_above_it(decay: float) -> None:
+    torch.manual_seed(0)
+    task = AutoEncoder(LayeredEncoder())
+    encoder, lr, top = task.encoder, 0.05, LayeredEncoder.num_layers + 1
+    groups = first_step_groups(task, lrs=[lr], epochs=1, batch_size=16, warmup=0.0, layer_decay=decay)
+    lr_of = {pid: g["lr"] for g in groups for pid in g["params"]}
+    wd_of = {pid: g["weight_decay"] for g in groups for pid in g["params"]}
+    assert len(lr_of) == sum(len(g["params"]) for g in groups)  # each parameter once
+    for name, p in encoder.named_parameters():
+        expected = lr * decay ** (top - encoder.layer_id(name))
+        assert lr_of[id(p)] == pytest.approx(expected, rel=1e-12), name
+    assert lr_of[id(encoder.blocks[0].weight)] == pytest.approx(lr * decay**3)
+    assert lr_of[id(encoder.embed.weight)] == pytest.approx(lr * decay**4)
+    # the task's decoder and the linear head (the parameters not in the task) are layer L + 1: lr
+    task_ids = {id(p) for p in task.parameters()}
+    head = [pid for pid in lr_of if pid not in task_ids]
+    assert len(head) == 2 and all(lr_of[pid] == pytest.approx(lr) for pid in head)
+    assert all(lr_of[id(p)] == pytest.approx(lr) for p in task.decoder.parameters())
+    # weight decay: not on pos_embed (no_weight_decay()), biases and norms
+    assert wd_of[id(encoder.pos_embed)] == 0.0 and wd_of[id(encoder.embed.bias)] == 0.0
+    assert wd_of[id(encoder.norm.weight)] == 0.0 and wd_of[id(encoder.embed.weight)] == 0.01
+
+
+def test_layer_decay_leaves_the_task_as_it_was_and_trains() -> None:
+    torch.manual_seed(0)
+    task = AutoEncoder(LayeredEncoder())
+    before = {k: v.clone() for k, v in task.state_dict().items()}
+    data = sign_data(160)
+    result = finetune(task, EvalSet(data, thirds(160), num_classes=2), **{**FAST, "layer_decay": 0.65})
+    assert result.test_accuracy > 0.8
+    assert all(torch.equal(before[k], v) for k, v in task.state_dict().items())
+
+
+def test_layer_decay_needs_an_encoder_with_layer_ids() -> None:
+    with pytest.raises(
+        ConfigError, match=r"layer_decay < 1 needs the encoder's layers, but VectorEncoder has no num_layers"
+    ):
+        finetune(blind_task(), EvalSet(sign_data(20), None), layer_decay=0.75)
+    finetune(blind_task(), EvalSet(sign_data(40), None), folds=2, epochs=1, layer_decay=1.0)  # no decay: fine
+
+
+def test_a_layer_id_outside_the_range_is_a_config_error() -> None:
+    class Wrong(LayeredEncoder):
+        def layer_id(self, name: str) -> int:
+            return self.num_layers + 1
+
+    with pytest.raises(ConfigError, match=r"Wrong.layer_id\('pos_embed'\) is 4, outside 0..num_layers \(3\)"):
+        finetune(AutoEncoder(Wrong()), EvalSet(sign_data(40), thirds(40)), layer_decay=0.5, epochs=1)
+
+
+def test_layer_decay_is_an_option_of_evaluate(registry, tmp_path: Path) -> None:  # noqa: F811
+    run = tmp_path / "run"
+    pretrain("ae", "vecs", output=run, registry=registry, **TRAIN)
+    with pytest.raises(ConfigError, match="VectorEncoder has no num_layers"):
+        evaluate(run, "finetune", registry=registry, device="cpu", epochs=1, layer_decay=0.5)
+    with pytest.raises(ConfigError, match="layer_decay"):
+        evaluate(run, "finetune", registry=registry, device="cpu", epochs=1, layer_decay=2.0)
+    record = evaluate(run, "finetune", registry=registry, device="cpu", epochs=1, layer_decay=1.0)
+    assert record["protocol_options"] == {"epochs": 1, "layer_decay": 1.0}

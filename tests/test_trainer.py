@@ -579,7 +579,7 @@ def test_from_dict_rejects_unknown_keys_with_the_closest_valid_key() -> None:
         ({"seconds": 0}, "seconds must be > 0"),
         (
             {"steps": 1, "optimizer": "adamm"},
-            "optimizer must be one of 'adamw', 'adam', 'sgd', got 'adamm'; did you mean 'adam'",
+            "optimizer must be one of 'adamw', 'adam', 'sgd', 'lars', got 'adamm'; did you mean 'adam'",
         ),
         ({"steps": 1, "precision": "bf61"}, "precision must be one of .*, got 'bf61'; did you mean 'bf16'"),
         ({"steps": 1, "nan_policy": "ignore"}, "nan_policy must be one of 'stop', 'skip', got 'ignore'"),
@@ -793,3 +793,84 @@ def test_cosine_ramp_and_linear_warmup() -> None:
     assert linear_warmup(0.0, 0.04, 0.07, 0.0) == pytest.approx(0.07)
     with pytest.raises(ValueError, match="warmup must be a fraction"):
         linear_warmup(0.5, 0.04, 0.07, 1.5)
+
+
+# -- LARS and the weight-decay exemptions through the trainer ---------------------------------------------
+def test_lars_through_the_trainer_scales_each_weight_update_by_the_trust_ratio() -> None:
+    """First step, no weight decay: a weight matrix moves by ``lr * eta * ||w||`` (its gradient's
+    size does not matter), a bias by plain SGD ``lr * g``."""
+    from sslcore.engine.lars import LARS
+
+    task = make_autoencoder(seed=4)
+    before = params(task)
+    seen: list[tuple[torch.optim.Optimizer, float, dict[str, torch.Tensor]]] = []
+
+    def pre(opt, args, kwargs):
+        grads = {n: p.grad.detach().clone() for n, p in task.named_parameters()}
+        seen.append((opt, opt.param_groups[0]["lr"], grads))
+
+    handle = register_optimizer_step_pre_hook(pre)
+    try:
+        Trainer(task, config(steps=1, optimizer="lars", lr=0.5, weight_decay=0.0)).fit(random_vectors(16))
+    finally:
+        handle.remove()
+    ((opt, lr, grads),) = seen
+    assert isinstance(opt, LARS) and [g["lars_exclude"] for g in opt.param_groups] == [False, True]
+    after = params(task)
+    for name in ("encoder.linear.weight", "decoder.weight"):
+        moved = float((after[name] - before[name]).norm())
+        assert moved == pytest.approx(lr * 1e-3 * float(before[name].norm()), rel=1e-4), name
+    for name in ("encoder.linear.bias", "decoder.bias"):
+        assert torch.allclose(after[name], before[name] - lr * grads[name], atol=1e-7), name
+
+
+LARS_RESUME = {**RESUME_CONFIG, "optimizer": "lars", "lr": 0.5, "weight_decay": 1e-3}
+
+
+def test_lars_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path: Path) -> None:
+    data = random_vectors(36)
+    straight = crashing_contrast(seed=1, crash_at=None)
+    initial = params(straight)
+    Trainer(straight, config(**LARS_RESUME), tmp_path / "straight").fit(data)
+    assert all(not torch.equal(initial[k], v) for k, v in params(straight).items())
+
+    with pytest.raises(Interrupted):
+        Trainer(crashing_contrast(seed=1, crash_at=12), config(**LARS_RESUME), tmp_path / "resumed").fit(data)
+    assert checkpoint_steps(tmp_path / "resumed") == [5, 10]
+    resumed = crashing_contrast(seed=99, crash_at=None)
+    result = Trainer(resumed, config(**LARS_RESUME), tmp_path / "resumed").fit(data, resume=True)
+    assert result.steps == 20
+    assert_same_state(params(resumed), params(straight))
+
+
+class PosEncoder(VectorEncoder):
+    """``f(x) = tanh(W (x + p) + b)`` with a learnt ``p`` (``[1, DIM]``, a matrix: only its
+    ``no_weight_decay()`` declaration keeps it out of weight decay, timm's convention)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.linear.in_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x + self.pos_embed)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed"}
+
+
+@pytest.mark.parametrize("schedule", ["joint", "alternating"])
+def test_the_trainer_keeps_no_weight_decay_parameters_out_of_weight_decay(schedule: str) -> None:
+    from tests.toy_tasks import ToyGAN
+
+    torch.manual_seed(0)
+    task = ToyGAN(PosEncoder(), schedule=schedule)
+    with optimizer_steps() as steps:
+        Trainer(task, config(steps=1, weight_decay=0.1)).fit(random_vectors(16))
+    optimizers = list({id(s["optimizer"]): s["optimizer"] for s in steps}.values())
+    assert len(optimizers) == (2 if schedule == "alternating" else 1)
+    generator = optimizers[-1]  # the alternating schedule steps the discriminator first
+    decay, exempt = generator.param_groups
+    pos = id(task.encoder.pos_embed)
+    assert [id(p) for p in exempt["params"]].count(pos) == 1 and exempt["weight_decay"] == 0.0
+    assert pos not in {id(p) for p in decay["params"]} and decay["weight_decay"] == 0.1
+    assert {id(p) for p in decay["params"]} >= {id(task.encoder.linear.weight), id(task.decoder.weight)}

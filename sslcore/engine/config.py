@@ -21,7 +21,7 @@ from annotated_types import Ge, Gt, Interval
 from sslcore.errors import ConfigError, suggest
 from sslcore.options import value_error
 
-Optimizer = Literal["adamw", "adam", "sgd"]
+Optimizer = Literal["adamw", "adam", "sgd", "lars"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 NanPolicy = Literal["stop", "skip"]
 
@@ -74,16 +74,23 @@ class TrainConfig:
     )
     optimizer: Optimizer = _field(
         "adamw",
-        "AdamW (decoupled weight decay), Adam (L2 penalty in the gradient) or SGD with momentum",
+        "AdamW (decoupled weight decay), Adam (L2 penalty in the gradient), SGD with momentum, or LARS "
+        "(SGD with momentum whose update of each weight matrix is scaled by the trust ratio "
+        "0.001 * ||w|| / (||g|| + weight_decay * ||w||), for large batches; biases, norms and the "
+        "parameters exempt from weight decay get plain SGD with momentum)",
         "optimisation",
         recipe=True,
     )
     lr: PositiveFloat = _field(1e-3, "peak learning rate, reached after warmup", "optimisation", recipe=True)
     weight_decay: Annotated[float, Ge(0)] = _field(
-        1e-4, "weight decay on weight matrices (not on biases or norms)", "optimisation", recipe=True
+        1e-4,
+        "weight decay on weight matrices; not on biases or norms (1-D parameters) nor on what a "
+        "module's no_weight_decay() names (timm's convention, e.g. a ViT's pos_embed and cls_token)",
+        "optimisation",
+        recipe=True,
     )
     momentum: Annotated[float, Ge(0)] = _field(
-        0.9, "SGD's momentum (used with optimizer sgd)", "optimisation", recipe=True
+        0.9, "momentum of SGD and LARS (used with optimizer sgd or lars)", "optimisation", recipe=True
     )
     warmup: Annotated[float, Interval(ge=0, lt=1)] = _field(
         0.05,

@@ -29,6 +29,7 @@ from sslcore.engine import distributed as ddp
 from sslcore.engine.batch import channels_last, move_to
 from sslcore.engine.checkpoint import CheckpointDir, load_checkpoint, rng_state, set_rng_state
 from sslcore.engine.config import TrainConfig, budget_steps
+from sslcore.engine.lars import LARS
 from sslcore.engine.observability import TensorBoardLog, check_tensorboard, peak_memory_mb
 from sslcore.engine.precision import Precision
 from sslcore.engine.provenance import software_versions
@@ -87,17 +88,59 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """``config.optimizer`` with weight decay on weight matrices only (not biases or norms);
-    Adam and AdamW use torch's fused CUDA kernels when every parameter is on a GPU."""
-    params = [p for p in params if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() > 1], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0},
+def decay_exempt(module: nn.Module) -> set[int]:
+    """The ids of ``module``'s parameters a submodule declares exempt from weight decay through
+    timm's convention: a ``no_weight_decay()`` method returning parameter names relative to
+    that submodule (timm's ViT: ``{"pos_embed", "cls_token", "dist_token"}``). A name may
+    also be a submodule's (all its parameters); names that do not exist are ignored."""
+    exempt: set[int] = set()
+    for _, sub in module.named_modules():
+        declared = getattr(sub, "no_weight_decay", None)
+        if not callable(declared):
+            continue
+        names = set(declared())
+        for name, p in sub.named_parameters():
+            if name in names or any(name.startswith(n + ".") for n in names):
+                exempt.add(id(p))
+    return exempt
+
+
+def weight_decay_groups(
+    params: nn.Module | Iterable[nn.Parameter], weight_decay: float, owner: nn.Module | None = None
+) -> list[dict[str, Any]]:
+    """Two parameter groups, ``[decayed, exempt]``: weight decay ``weight_decay`` on weight
+    matrices, 0 on biases and norms (``p.dim() <= 1``) and on what ``owner``'s submodules
+    declare in ``no_weight_decay()`` (:func:`decay_exempt`; ``owner`` defaults to ``params``
+    when it is a module). Only parameters with ``requires_grad``, each once."""
+    if owner is None and isinstance(params, nn.Module):
+        owner = params
+    exempt = decay_exempt(owner) if owner is not None else set()
+    unique = {id(p): p for p in (params.parameters() if isinstance(params, nn.Module) else params)}
+    trainable = [p for p in unique.values() if p.requires_grad]
+    keep = [p for p in trainable if p.dim() > 1 and id(p) not in exempt]
+    kept = {id(p) for p in keep}
+    return [
+        {"params": keep, "weight_decay": weight_decay},
+        {"params": [p for p in trainable if id(p) not in kept], "weight_decay": 0.0},
     ]
+
+
+def make_optimizer(
+    params: nn.Module | Iterable[nn.Parameter], config: TrainConfig, owner: nn.Module | None = None
+) -> torch.optim.Optimizer:
+    """``config.optimizer`` over ``params`` (a module, or parameters of ``owner``) with the
+    parameter groups of :func:`weight_decay_groups`: no weight decay on biases, norms and
+    what a submodule's ``no_weight_decay()`` names. LARS excludes that second group from
+    its trust ratio too. Adam and AdamW use torch's fused CUDA kernels when every
+    parameter is on a GPU."""
+    groups = weight_decay_groups(params, config.weight_decay, owner)
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
-    fused = {"fused": True} if params and all(p.is_cuda for p in params) else {}
+    if config.optimizer == "lars":
+        groups[1]["lars_exclude"] = True
+        return LARS(groups, lr=config.lr, momentum=config.momentum)
+    trainable = [p for g in groups for p in g["params"]]
+    fused = {"fused": True} if trainable and all(p.is_cuda for p in trainable) else {}
     if config.optimizer == "adam":
         return torch.optim.Adam(groups, lr=config.lr, **fused)
     return torch.optim.AdamW(groups, lr=config.lr, **fused)
@@ -158,7 +201,7 @@ class Trainer:
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         keys = ("generator", "discriminator") if self.alternating else ("model",)
-        return {key: make_optimizer(self._parameters(key), self.config) for key in keys}
+        return {key: make_optimizer(self._parameters(key), self.config, self.task) for key in keys}
 
     def _loader(
         self, data: Dataset | Sequence[Any], batch_size: int, rank: int = 0, world: int = 1

@@ -5,10 +5,11 @@ weights: put a linear head on ``embed``, :math:`\hat y = W\,\mathrm{embed}(x) + 
 (``embed``: ``[B, d]``, :math:`W \in \mathbb{R}^{K \times d}`), and minimise the
 cross-entropy over the fitting rows with AdamW for ``epochs`` epochs (learning rate
 warmed up linearly over the first ``warmup`` fraction of the steps, then decayed linearly
-to 0; gradients clipped to norm 1). After each epoch the accuracy on the selection rows
-(``"val"``, or a stratified 10 % of ``"train"``) and on the test rows is measured; the
-(learning rate, epoch) with the best selection accuracy is reported with its test
-accuracy -- early stopping on the selection rows, the test rows never choose anything.
+to 0; gradients clipped to norm 1; no weight decay on biases, norms and what a module's
+``no_weight_decay()`` names, as in the trainer). After each epoch the accuracy on the
+selection rows (``"val"``, or a stratified 10 % of ``"train"``) and on the test rows is
+measured; the (learning rate, epoch) with the best selection accuracy is reported with its
+test accuracy -- early stopping on the selection rows, the test rows never choose anything.
 With ``splits=None``: stratified ``folds``-fold cross-validation, each outer training
 part split into fitting and selection rows as above (SentEval's protocol).
 
@@ -16,6 +17,12 @@ This is the GLUE-style protocol of BERT and ELECTRA (a grid of learning rates, a
 epochs, the best development-set checkpoint); the frozen protocols (linear, kNN) see
 only embeddings, this one trains the encoder: the task's weights are saved first and
 restored after every learning rate, so the task passed in is left as it was.
+
+Layer-wise learning-rate decay (``layer_decay`` :math:`\gamma < 1`, BEiT / MAE): an
+encoder with ``num_layers`` :math:`L` and ``layer_id(name)`` (0: patch embedding and
+tokens, ..., :math:`L`: the last block) trains a parameter of layer :math:`i` at
+:math:`\eta\,\gamma^{L + 1 - i}`; the head (and any task parameter outside the encoder)
+is layer :math:`L + 1`, at :math:`\eta`.
 
 Rows: one per dataset item, trained in shuffled mini-batches of ``batch_size`` items --
 or, for a dataset of a single item embedded to many rows (a transductive graph), one
@@ -39,6 +46,7 @@ from torch.utils.data import DataLoader, Subset
 
 from sslcore.data import EvalSet
 from sslcore.engine.batch import move_to
+from sslcore.engine.trainer import decay_exempt
 from sslcore.errors import ConfigError
 from sslcore.evaluation.linear import ProbeResult
 from sslcore.evaluation.splits import selection_split
@@ -120,6 +128,58 @@ def _schedule(step: int, total: int, warmup: float) -> float:
     return (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
 
 
+def _layer_ids(encoder: nn.Module) -> dict[int, int]:
+    """``{id(parameter): layer}`` from ``encoder.layer_id``; a :class:`ConfigError` when the
+    encoder has no ``num_layers`` and ``layer_id`` or a layer is outside ``0..num_layers``."""
+    if not isinstance(getattr(encoder, "num_layers", None), int) or not callable(
+        getattr(encoder, "layer_id", None)
+    ):
+        raise ConfigError(
+            f"finetune: layer_decay < 1 needs the encoder's layers, but {type(encoder).__name__} has no "
+            "num_layers (int) and layer_id(param_name) -> 0..num_layers; use layer_decay=1.0 or an "
+            "encoder that numbers its layers (e.g. a ViT)"
+        )
+    layers: dict[int, int] = {}
+    for name, p in encoder.named_parameters():
+        layer = int(encoder.layer_id(name))
+        if not 0 <= layer <= encoder.num_layers:
+            raise ConfigError(
+                f"finetune: {type(encoder).__name__}.layer_id({name!r}) is {layer}, outside "
+                f"0..num_layers ({encoder.num_layers})"
+            )
+        layers.setdefault(id(p), layer)
+    return layers
+
+
+def param_groups(
+    task: PretextTask, head: nn.Module, weight_decay: float, layer_decay: float = 1.0
+) -> list[dict[str, Any]]:
+    r"""AdamW parameter groups of ``task`` and ``head``, each with its ``lr_scale``:
+    :math:`\gamma^{L + 1 - i}` for a parameter of the encoder's layer :math:`i`
+    (``encoder.layer_id``, used when ``layer_decay`` :math:`\gamma < 1`), 1 for the head
+    and the task's other parameters; ``weight_decay`` on weight matrices not named by a
+    ``no_weight_decay()``, 0 on the rest. Only parameters with ``requires_grad``, each once."""
+    top, layer_of = 0, {}
+    if layer_decay < 1:
+        layer_of = _layer_ids(task.encoder)
+        top = task.encoder.num_layers + 1
+    exempt = decay_exempt(task)
+    unique = {id(p): p for p in [*task.parameters(), *head.parameters()] if p.requires_grad}
+    groups: dict[tuple[int, bool], dict[str, Any]] = {}
+    for key, p in unique.items():
+        layer, decay = layer_of.get(key, top), p.dim() > 1 and key not in exempt
+        group = groups.setdefault(
+            (layer, decay),
+            {
+                "params": [],
+                "weight_decay": weight_decay if decay else 0.0,
+                "lr_scale": layer_decay ** (top - layer),
+            },
+        )
+        group["params"].append(p)
+    return list(groups.values())
+
+
 def _fine_tune_once(
     task: PretextTask,
     rows: _Rows,
@@ -128,6 +188,7 @@ def _fine_tune_once(
     lr: float,
     epochs: int,
     weight_decay: float,
+    layer_decay: float,
     warmup: float,
     seed: int,
 ) -> list[tuple[float, float]]:
@@ -138,7 +199,6 @@ def _fine_tune_once(
     head.to(rows.device)
     generator = torch.Generator().manual_seed(seed)
     total = epochs * (1 if rows.single_item else math.ceil(len(split.fit) / rows.batch_size))
-    params = [p for p in task.parameters() if p.requires_grad]
     optimiser: torch.optim.Optimizer | None = None
     history, step = [], 0
     for _ in range(epochs):
@@ -152,9 +212,9 @@ def _fine_tune_once(
                     "use smaller learning rates (option lrs)"
                 )
             if optimiser is None:  # after the first forward pass a lazy head has its shape
-                optimiser = torch.optim.AdamW([*params, *head.parameters()], lr=lr, weight_decay=weight_decay)
+                optimiser = torch.optim.AdamW(param_groups(task, head, weight_decay, layer_decay), lr=lr)
             for group in optimiser.param_groups:
-                group["lr"] = lr * _schedule(step, total, warmup)
+                group["lr"] = lr * group["lr_scale"] * _schedule(step, total, warmup)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_([p for g in optimiser.param_groups for p in g["params"]], 1.0)
@@ -191,6 +251,7 @@ def finetune(
     weight_decay: Annotated[float, Ge(0)] = 0.01,
     warmup: Annotated[float, Interval(ge=0, lt=1)] = 0.1,
     folds: Annotated[int, Ge(2)] = 10,
+    layer_decay: Annotated[float, Interval(gt=0, le=1)] = 1.0,
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> ProbeResult:
@@ -202,6 +263,8 @@ def finetune(
         evalset: labelled rows with ``splits`` (``train`` / optional ``val`` / ``test``) or
             ``None`` for ``folds``-fold cross-validation.
         lrs: the learning-rate grid; the best (rate, epoch) on the selection rows is kept.
+        layer_decay: layer-wise learning-rate decay in (0, 1] (1: none); below 1 the encoder
+            needs ``num_layers`` and ``layer_id(name)`` (module docstring).
     """
     lrs = [float(lr) for lr in (lrs if isinstance(lrs, Sequence) else [lrs])]
     if not lrs or any(not lr > 0 for lr in lrs):
@@ -211,12 +274,22 @@ def finetune(
             raise ConfigError(f"finetune: {name} must be an integer >= {least}, got {value}")
     if not 0 <= warmup < 1:
         raise ConfigError(f"finetune: warmup is a fraction of the steps in [0, 1), got {warmup}")
+    if not 0 < layer_decay <= 1:
+        raise ConfigError(f"finetune: layer_decay must be in (0, 1], got {layer_decay}")
+    if layer_decay < 1:
+        _layer_ids(task.encoder)  # refuse an encoder without layer ids before any training
     y, single_item = _labels(evalset)
     num_classes = int(evalset.num_classes or y.max() + 1)
     device = torch.device(device)
     task.to(device)
     rows = _Rows(evalset, device, single_item, int(batch_size))
-    train = {"epochs": int(epochs), "weight_decay": weight_decay, "warmup": warmup, "seed": seed}
+    train = {
+        "epochs": int(epochs),
+        "weight_decay": weight_decay,
+        "layer_decay": float(layer_decay),
+        "warmup": warmup,
+        "seed": seed,
+    }
     was_training = task.training
     try:
         if evalset.splits is not None:
