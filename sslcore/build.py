@@ -19,7 +19,7 @@ from sslcore.errors import ConfigError, suggest
 from sslcore.options import EMPTY, FLAGS, Option, check_values, option_specs
 from sslcore.paradigms import PretextTask
 from sslcore.plugins.manager import Registry, get_registry
-from sslcore.plugins.specs import resolve_factory
+from sslcore.plugins.specs import EncoderSpec, resolve_factory
 
 
 def _takes_any(fn: Callable[..., Any], reserved: int) -> bool:
@@ -105,12 +105,17 @@ def option_problems(
     checks = [("task", spec, task_options), ("dataset", data, dataset_options)]
     if encoder is None:  # as sslcore.runs.pretrain resolves it: the recipe's encoder, else the default
         encoder = (spec.recipe.encoder if spec.recipe is not None else None) or spec.default_encoder
-    if isinstance(encoder, str):  # a user module takes no options (build_task says so)
-        checks.append(("encoder", registry.encoder(encoder), encoder_options))
     problems = []
+    if isinstance(encoder, str):  # a user module takes no options (build_task says so)
+        try:
+            enc_spec, encoder_options = encoder_options_of(encoder, encoder_options, registry)
+            checks.append(("encoder", enc_spec, encoder_options))
+        except ConfigError as exc:
+            problems.append(str(exc))
     for kind, component, options in checks:
         try:
-            check_component_options(kind, component.name, resolve_factory(component.factory), options or {})
+            name = encoder if kind == "encoder" else component.name
+            check_component_options(kind, name, resolve_factory(component.factory), options or {})
         except ConfigError as exc:
             problems.append(str(exc))
     return problems
@@ -151,20 +156,50 @@ def build_dataset(
     return bundle
 
 
+def encoder_options_of(
+    name: str, options: Mapping[str, Any] | None = None, registry: Registry | None = None
+) -> tuple[EncoderSpec, dict[str, Any]]:
+    """The spec encoder ``name`` resolves to and the options it is built with: those the
+    name carries (``timm:resnet18`` -> ``model="resnet18"``, see
+    :meth:`~sslcore.plugins.Registry.resolve_encoder`) and ``options``. ConfigError when
+    ``options`` give a carried option another value, or leave out a required
+    ``name_option`` (then the error says how to name one)."""
+    registry = registry or get_registry()
+    spec, carried = registry.resolve_encoder(name)
+    options = dict(options or {})
+    for key, value in carried.items():
+        if key in options and options[key] != value:
+            raise ConfigError(
+                f"encoder {name!r} names {key}={value!r} but its options give {key}={options[key]!r}; "
+                f"give the {key} once"
+            )
+    options = {**carried, **options}
+    option = spec.name_option
+    if option is not None and option not in options:
+        declared = component_option_specs("encoder", resolve_factory(spec.factory)).get(option)
+        if declared is not None and declared.default is EMPTY:
+            raise ConfigError(
+                f"encoder {name!r} needs its {option}: name the encoder {name}:<{option}> "
+                f"(e.g. --encoder {spec.name}:<{option}>) or set the option {option}=..."
+            )
+    return spec, options
+
+
 def build_encoder(
     name: str,
     info: Mapping[str, Any],
     options: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
 ) -> nn.Module:
+    """Build encoder ``name`` (``name``, ``plugin:name``, or ``name:value`` for a spec with
+    a ``name_option``) from the dataset facts ``info`` with ``options``."""
     registry = registry or get_registry()
-    spec = registry.encoder(name)
-    options = dict(options or {})
+    spec, options = encoder_options_of(name, options, registry)
     factory = resolve_factory(spec.factory)
-    check_component_options("encoder", spec.name, factory, options)
+    check_component_options("encoder", name, factory, options)
     encoder = factory(info, **options)
     if not isinstance(getattr(encoder, "output_dim", None), int):
-        raise TypeError(f"encoder {spec.name!r} has no integer output_dim")
+        raise TypeError(f"encoder {name!r} has no integer output_dim")
     return encoder
 
 

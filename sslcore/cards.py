@@ -1,6 +1,8 @@
 """A task's card, what ``sslcore tasks NAME`` prints: name, summary, taxonomy (from the task
-class), default encoder, options (default, accepted values, meaning from the factory's
-docstrings, see :func:`option_meaning`) and the recipe with its reference."""
+class), default encoder and what the task needs of an encoder (the task class's optional
+``encoder_requirements`` string, e.g. "a ViT needs tiles of at least one patch"), options
+(default, accepted values, meaning from the factory's docstrings, see
+:func:`option_meaning`) and the recipe with its reference."""
 
 from __future__ import annotations
 
@@ -34,6 +36,9 @@ def task_card(registry: Registry, name: str, width: int | None = None) -> str:
     lines += ["", "taxonomy (from the task class)"]
     lines += [f"  {key:<10} {value or '-'}" for key, value in spec.taxonomy().items()]
     lines += ["", f"default encoder  {spec.default_encoder or '- (give one with --encoder)'}"]
+    requirement = getattr(factory, "encoder_requirements", "")
+    if isinstance(requirement, str) and requirement:
+        lines += _wrap(requirement, width, " " * 17, "encoder needs    ")
     lines += ["", *_options(task_option_specs(factory), docs, spec.recipe, width)]
     lines += ["", *_recipe(spec.recipe, spec.default_encoder, width)]
     return "\n".join(lines)

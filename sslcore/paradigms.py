@@ -56,6 +56,9 @@ class PretextTask(nn.Module, ABC):
     negatives: ClassVar[Negatives] = "none"
     #: smallest batch the objective is defined for (contrastive losses need 2)
     min_batch_size: ClassVar[int] = 1
+    #: what the task needs of its encoder beyond the contract, shown by ``sslcore tasks NAME``
+    #: (e.g. "feature_map(): spatial features"); empty when any encoder does
+    encoder_requirements: ClassVar[str] = ""
     #: when True :meth:`collate` gets ``(index, sample)`` pairs, ``0 <= index < info["num_pretrain_samples"]``
     needs_indices: ClassVar[bool] = False
 

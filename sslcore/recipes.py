@@ -148,6 +148,7 @@ def apply_recipe(
     dataset_options: Mapping[str, Any] | None = None,
     dataset: str | None = None,
     default_encoder: str | None = None,
+    registry: Any = None,
 ) -> AppliedRecipe:
     """Fill what the user left unset from ``recipe``; user values always win.
 
@@ -155,7 +156,8 @@ def apply_recipe(
     replaces the recipe's whole budget; every other train field is the user's if given,
     else the recipe's. ``encoder``: ``None`` -> the recipe's encoder (else ``None``, the
     spec's ``default_encoder``). Options merge key by key; ``encoder_options`` only when
-    the run's encoder is the recipe's (by name: ``recipe.encoder or default_encoder``),
+    the run's encoder is the recipe's (by name: ``recipe.encoder or default_encoder``,
+    compared by what the names resolve to in ``registry``, see :func:`same_encoder`),
     ``dataset_options`` only when ``dataset`` (a short name) is the recipe's dataset.
     """
     train, task_options = dict(train), dict(task_options or {})
@@ -174,13 +176,34 @@ def apply_recipe(
                 train.pop(key, None)
     if encoder is None and recipe.encoder is not None:
         encoder = applied["encoder"] = recipe.encoder
-    same_encoder = isinstance(encoder, str) and _short(encoder) == _short(recipe.encoder or default_encoder)
-    if same_encoder or (encoder is None and recipe.encoder is None):  # None: the spec's default, the recipe's
+    same = isinstance(encoder, str) and same_encoder(encoder, recipe.encoder or default_encoder, registry)
+    if same or (encoder is None and recipe.encoder is None):  # None: the spec's default, the recipe's
         _merge(encoder_options, recipe.encoder_options, applied["encoder_options"])
     _merge(task_options, recipe.task_options, applied["task_options"])
     if dataset is not None and _short(dataset) == _short(recipe.dataset):
         _merge(dataset_options, recipe.dataset_options, applied["dataset_options"])
     return AppliedRecipe(train, encoder, task_options, encoder_options, dataset_options, applied, recipe)
+
+
+def same_encoder(a: str, b: str | None, registry: Any = None) -> bool:
+    """Whether encoder names ``a`` and ``b`` stand for the same encoder: ``small_cnn`` and
+    ``vision:small_cnn`` do, ``resnet18`` and ``timm:resnet18`` (a spec with a
+    ``name_option``) do not. Names with a ``:`` are resolved in ``registry`` (default: the
+    installed plugins'); names it does not know compare by their last part."""
+    if b is None:
+        return False
+    if a == b:
+        return True
+    if ":" in a or ":" in b:
+        if registry is None:
+            from sslcore.plugins.manager import get_registry
+
+            registry = get_registry()
+        try:
+            return registry.qualified_name("encoder", a) == registry.qualified_name("encoder", b)
+        except LookupError:  # unknown or ambiguous: the names alone decide
+            pass
+    return _short(a) == _short(b)
 
 
 def _short(name: str | None) -> str | None:

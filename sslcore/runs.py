@@ -105,6 +105,7 @@ def pretrain(
             dataset_options,
             dataset=registry.dataset(dataset).name,
             default_encoder=registry.task(task).default_encoder,
+            registry=registry,
         )
     if not any(plan.train.get(k) is not None for k in BUDGET_KEYS):
         raise ConfigError(

@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from sslcore import DatasetBundle, DatasetSpec, EncoderSpec, Paradigm, TaskSpec, hookimpl
-from sslcore.build import build_dataset, build_encoder, build_task, task_option_names
+from sslcore.build import build_dataset, build_encoder, build_task, option_problems, task_option_names
 from sslcore.errors import ConfigError, UnknownNameError
 from sslcore.plugins import Registry
+from sslcore.recipes import Recipe, apply_recipe, same_encoder
 from tests.toy_tasks import DIM, AutoEncoder, NoisyViewsContrast, ToyGAN, VectorEncoder, random_vectors
 
 
@@ -29,6 +30,16 @@ def vector_encoder(info, output_dim: int = 4) -> VectorEncoder:
 
 def picture_encoder(info) -> nn.Module:
     return VectorEncoder(48, 2)
+
+
+ZOO = {"small": 2, "large": 8}
+
+
+def zoo_encoder(info, model: str, scale: int = 1) -> VectorEncoder:
+    """A family of encoders named ``zoo:<model>`` (the spec's ``name_option``)."""
+    if model not in ZOO:
+        raise ConfigError(f"no zoo model {model!r}")
+    return VectorEncoder(info["dim"], ZOO[model] * scale)
 
 
 def task_function(encoder: nn.Module, info, out_dim: int = DIM) -> AutoEncoder:
@@ -160,6 +171,7 @@ class ToyPlugin:
             EncoderSpec("vec", "toy", vector_encoder),
             EncoderSpec("img", "vision", picture_encoder),
             EncoderSpec("nodim", "toy", lambda info: nn.Identity()),
+            EncoderSpec("zoo", "toy", zoo_encoder, name_option="model"),
         ]
 
     @hookimpl
@@ -219,6 +231,52 @@ def test_build_encoder(registry: Registry) -> None:
         build_encoder("vec", {"dim": DIM}, {"outputdim": 6}, registry)
     with pytest.raises(TypeError, match="encoder 'nodim' has no integer output_dim"):
         build_encoder("nodim", {}, registry=registry)
+
+
+def test_an_encoder_name_can_carry_its_name_option(registry: Registry, bundle: DatasetBundle) -> None:
+    """``zoo:<model>`` (and ``toyplug:zoo:<model>``) build the ``zoo`` spec with that model."""
+    info = {"dim": DIM}
+    assert build_encoder("zoo:large", info, registry=registry).output_dim == 8
+    assert build_encoder("toyplug:zoo:small", info, {"scale": 3}, registry).output_dim == 6
+    assert build_encoder("zoo", info, {"model": "large"}, registry).output_dim == 8
+    assert build_encoder("zoo:large", info, {"model": "large"}, registry).output_dim == 8  # the same twice
+    with pytest.raises(ConfigError, match=r"encoder 'zoo:large' names model='large' but its options give"):
+        build_encoder("zoo:large", info, {"model": "small"}, registry)
+    with pytest.raises(ConfigError, match=r"encoder 'zoo' needs its model: name the encoder zoo:<model>"):
+        build_encoder("zoo", info, registry=registry)
+    with pytest.raises(ConfigError, match=r"encoder 'zoo:small' has no option 'scal'; did you mean 'scale'"):
+        build_encoder("zoo:small", info, {"scal": 2}, registry)
+    task = build_task("ae", bundle, "zoo:small", registry=registry)
+    assert task.encoder.output_dim == 2
+    assert option_problems("ae", "vecs", "zoo", registry=registry) == [
+        "encoder 'zoo' needs its model: name the encoder zoo:<model> (e.g. --encoder zoo:<model>) "
+        "or set the option model=..."
+    ]
+    assert option_problems("ae", "vecs", "zoo:small", encoder_options={"scale": 2}, registry=registry) == []
+
+
+def test_a_name_value_needs_a_spec_with_a_name_option(registry: Registry) -> None:
+    """Only a spec that declares a ``name_option`` takes a value after its name; unknown
+    prefixes stay unknown names."""
+    with pytest.raises(UnknownNameError, match="unknown encoder 'vec:large'"):
+        build_encoder("vec:large", {"dim": DIM}, registry=registry)
+    with pytest.raises(UnknownNameError, match="unknown encoder 'nothere:large'"):
+        build_encoder("nothere:large", {"dim": DIM}, registry=registry)
+    with pytest.raises(UnknownNameError):
+        build_encoder("zoo:", {"dim": DIM}, registry=registry)
+
+
+def test_recipes_compare_encoder_names_by_what_they_resolve_to(registry: Registry) -> None:
+    """A recipe's encoder options apply to the recipe's encoder under any of its names, not
+    to another encoder whose name ends the same (``zoo:vec`` is not ``vec``)."""
+    assert same_encoder("vec", "toyplug:vec", registry)
+    assert same_encoder("zoo:small", "toyplug:zoo:small", registry)
+    assert not same_encoder("zoo:vec", "vec", registry)
+    assert not same_encoder("zoo:small", "zoo:large", registry)
+    recipe = Recipe(encoder="zoo:small", encoder_options={"scale": 2})
+    assert apply_recipe(recipe, {}, registry=registry).encoder_options == {"scale": 2}
+    assert apply_recipe(recipe, {}, "toyplug:zoo:small", registry=registry).encoder_options == {"scale": 2}
+    assert apply_recipe(recipe, {}, "zoo:large", registry=registry).encoder_options == {}
 
 
 # -- tasks -------------------------------------------------------------------------------

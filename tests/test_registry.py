@@ -268,6 +268,59 @@ def test_unknown_names_suggest_the_closest_and_list_choices(site: Site) -> None:
         reg.dataset("cora")
 
 
+def test_encoder_names_carry_the_value_of_a_name_option() -> None:
+    """An encoder spec with ``name_option`` resolves ``name:value`` and ``plugin:name:value``
+    to itself with ``{name_option: value}``; a registered name always wins."""
+
+    class Plug:
+        @hookimpl
+        def sslcore_register_encoders(self):
+            return [
+                EncoderSpec("timm", domain="toy", factory=print, name_option="model"),
+                EncoderSpec("lin", domain="toy", factory=print),
+            ]
+
+    class PluginNamedTimm:
+        @hookimpl
+        def sslcore_register_encoders(self):
+            return [EncoderSpec("fixed", domain="toy", factory=print)]
+
+    reg = Registry()
+    reg.register(Plug(), "plug")
+    reg.register(PluginNamedTimm(), "timm")
+    timm = reg.encoder("timm")
+    assert reg.resolve_encoder("timm") == (timm, {})
+    assert reg.resolve_encoder("timm:resnet18") == (timm, {"model": "resnet18"})
+    assert reg.resolve_encoder("plug:timm:vit_tiny.aug") == (timm, {"model": "vit_tiny.aug"})
+    assert reg.resolve_encoder("timm:a:b") == (timm, {"model": "a:b"})
+    assert reg.encoder("timm:resnet18") is timm
+    assert reg.encoder("timm:fixed") is reg.encoder("fixed")  # a registered qualified name wins
+    assert reg.qualified_name("encoder", "timm:resnet18") == "plug:timm:resnet18"
+    assert reg.qualified_name("encoder", "plug:timm") == "plug:timm"
+    for name in ("lin:resnet18", "plug:lin:resnet18", "nope:resnet18", "timm:", "plug:nope:x"):
+        with pytest.raises(UnknownNameError, match=f"unknown encoder {name!r}"):
+            reg.encoder(name)
+    with pytest.raises(ValueError, match="name_option must be None or an option name"):
+        EncoderSpec("bad", domain="toy", factory=print, name_option="not an option")
+
+
+def test_a_name_option_of_an_ambiguous_short_name_is_ambiguous() -> None:
+    def plug(name: str):
+        class Plug:
+            @hookimpl
+            def sslcore_register_encoders(self):
+                return [EncoderSpec("timm", domain="toy", factory=print, name_option="model")]
+
+        return Plug()
+
+    reg = Registry()
+    reg.register(plug("a"), "a")
+    reg.register(plug("b"), "b")
+    with pytest.raises(AmbiguousNameError, match="a:timm or b:timm"):
+        reg.encoder("timm:resnet18")
+    assert reg.resolve_encoder("b:timm:resnet18") == (reg.encoder("b:timm"), {"model": "resnet18"})
+
+
 # -- in-process registration ---------------------------------------------------------
 def test_register_in_process_object_and_duplicate_plugin_name() -> None:
     class Plug:

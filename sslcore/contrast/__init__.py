@@ -7,6 +7,7 @@ same signature (``backend=``).
 from sslcore.contrast.alignment_uniformity import alignment, uniformity
 from sslcore.contrast.barlow_twins import barlow_twins
 from sslcore.contrast.cross_view import cross_view
+from sslcore.contrast.dino import dino_loss, ibot_patch_loss, update_center
 from sslcore.contrast.info_nce import info_nce
 from sslcore.contrast.momentum import MomentumUpdater, cosine_momentum, ema_update, momentum_copy
 from sslcore.contrast.multi_positive import multi_positive
@@ -27,9 +28,11 @@ __all__ = [
     "bce_mi",
     "cosine_momentum",
     "cross_view",
+    "dino_loss",
     "ema_update",
     "fp32_precision",
     "get_fp32_precision",
+    "ibot_patch_loss",
     "info_nce",
     "jsd_mi",
     "momentum_copy",
@@ -40,6 +43,7 @@ __all__ = [
     "sinkhorn_knopp",
     "swav_loss",
     "uniformity",
+    "update_center",
     "vicreg",
     "vicreg_terms",
 ]

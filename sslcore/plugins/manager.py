@@ -6,7 +6,8 @@
 - ``SSLCORE_DISABLE_PLUGINS=name,...`` skips plugins; ``strict=True`` (or
   ``SSLCORE_STRICT_PLUGINS=1``) re-raises the first failure instead.
 - Names resolve as ``name`` or ``plugin:name``; a short name registered by two plugins
-  is ambiguous and the error names both qualified forms.
+  is ambiguous and the error names both qualified forms. An encoder spec with a
+  ``name_option`` also resolves ``name:value`` / ``plugin:name:value`` (``timm:resnet18``).
 - Only installed distributions are trusted: entry points are read from the
   distributions on ``sys.path`` less the entries Python adds for the working directory
   (:func:`implicit_path_entries`); a plugin found only there is not imported and is
@@ -188,7 +189,42 @@ class Registry:
         return {q: s for q, s in self._specs[kind].items() if domain is None or s.domain == domain}
 
     def get(self, kind: Kind, name: str) -> Any:
-        """Resolve ``name`` or ``plugin:name``; raises UnknownNameError / AmbiguousNameError."""
+        """Resolve ``name`` or ``plugin:name`` (an encoder also ``name:value``, see
+        :meth:`resolve_encoder`); raises UnknownNameError / AmbiguousNameError."""
+        if kind == "encoder":
+            return self.resolve_encoder(name)[0]
+        return self._lookup(kind, name)
+
+    def resolve_encoder(self, name: str) -> tuple[EncoderSpec, dict[str, str]]:
+        """The spec an encoder name stands for and the options the name carries.
+
+        ``name`` / ``plugin:name`` carry none. For a spec with a ``name_option``,
+        ``name:value`` and ``plugin:name:value`` carry ``{name_option: value}``
+        (``timm:resnet18`` -> the ``timm`` spec and ``{"model": "resnet18"}``). A registered
+        name always wins; any other name raises UnknownNameError (AmbiguousNameError for a
+        short name two plugins register)."""
+        try:
+            return self._lookup("encoder", name), {}
+        except UnknownNameError as unknown:
+            found = self._encoder_with_value(name)
+            if found is None:
+                raise unknown from None
+            return found
+
+    def _encoder_with_value(self, name: str) -> tuple[EncoderSpec, dict[str, str]] | None:
+        table = self._specs["encoder"]
+        parts = name.split(":")
+        if len(parts) >= 3 and f"{parts[0]}:{parts[1]}" in table:  # plugin:name:value
+            spec, value = table[f"{parts[0]}:{parts[1]}"], ":".join(parts[2:])
+        elif len(parts) >= 2 and any(s.name == parts[0] for s in table.values()):  # name:value
+            spec, value = self._lookup("encoder", parts[0]), ":".join(parts[1:])
+        else:
+            return None
+        if spec.name_option is None or not value:
+            return None
+        return spec, {spec.name_option: value}
+
+    def _lookup(self, kind: Kind, name: str) -> Any:
         table = self._specs[kind]
         if ":" in name:
             if name in table:
@@ -202,8 +238,15 @@ class Registry:
         raise UnknownNameError(kind, name, {s.name for s in table.values()})
 
     def qualified_name(self, kind: Kind, name: str) -> str:
+        """``plugin:name`` of what ``name`` resolves to (an encoder name that carries a
+        value keeps it: ``timm:resnet18`` -> ``vision:timm:resnet18``)."""
         spec = self.get(kind, name)
-        return next(q for q, s in self._specs[kind].items() if s is spec)
+        qualified = next(q for q, s in self._specs[kind].items() if s is spec)
+        if kind == "encoder":
+            carried = self.resolve_encoder(name)[1]
+            if carried:
+                return f"{qualified}:{carried[spec.name_option]}"
+        return qualified
 
     def task(self, name: str) -> TaskSpec:
         return self.get("task", name)

@@ -191,17 +191,34 @@ def _check_function_taxonomy(
         raise error(f"task {name!r}: a contrastive task must declare its family")
 
 
+_OPTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
-    """An encoder: ``factory(info, **options) -> nn.Module`` with ``output_dim``."""
+    """An encoder: ``factory(info, **options) -> nn.Module`` with ``output_dim``.
+
+    ``name_option``: an option of the factory whose value may follow the name, so one
+    spec stands for a family of encoders: with ``name_option="model"`` the encoder name
+    ``"timm:resnet18"`` (or ``"vision:timm:resnet18"``) builds this spec with
+    ``model="resnet18"`` (:meth:`sslcore.plugins.Registry.resolve_encoder`).
+    """
 
     name: str
     domain: str
     factory: Factory
     summary: str = ""
+    name_option: str | None = None
 
     def __post_init__(self) -> None:
         _check_common("encoder", self.name, self.domain, self.factory, self.summary)
+        if self.name_option is not None and not (
+            isinstance(self.name_option, str) and _OPTION.match(self.name_option)
+        ):
+            raise ValueError(
+                f"encoder {self.name!r}: name_option must be None or an option name (an identifier), "
+                f"got {self.name_option!r}"
+            )
 
 
 @dataclass(frozen=True)

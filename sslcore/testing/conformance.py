@@ -13,7 +13,11 @@ The sslcore pytest plugin parametrises ``task_name``, ``encoder_name`` and
 ``dataset_name`` over the plugin's registry, so every registered component gets every
 check. Other class attributes: ``plugin_module`` (register a module in-process instead
 of an installed entry point), ``data_root``, ``dataset_options`` / ``task_options``
-(per name), ``skip`` (name -> reason) and ``batch_size``.
+(per name), ``encoder_options`` (per encoder name: what the encoder is built with,
+alone and in the tasks that use it; an encoder whose spec has a required ``name_option``
+needs it here, e.g. ``{"timm": {"model": "resnet10t"}}``), ``encoders`` (task name ->
+the encoder its checks build instead of the task's default, e.g. a small ``vit`` for a
+ViT task), ``skip`` (name -> reason) and ``batch_size``.
 """
 
 from __future__ import annotations
@@ -80,6 +84,8 @@ class ConformanceSuite:
     datasets: ClassVar[Mapping[str, str]] = {}
     dataset_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     task_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    encoder_options: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    encoders: ClassVar[Mapping[str, str]] = {}
     skip: ClassVar[Mapping[str, str]] = {}
     batch_size: ClassVar[int] = 8
 
@@ -125,12 +131,19 @@ class ConformanceSuite:
             name = candidates[0].name
         return self._dataset(name, name)
 
+    def options_of_encoder(self, name: str) -> dict[str, Any]:
+        """``encoder_options`` of encoder ``name`` (looked up by its short name)."""
+        return dict(self.encoder_options.get(self.registry().encoder(name).name, {}))
+
     def build(self, task_name: str, seed: int = 0) -> tuple[PretextTask, DatasetBundle]:
         spec = self.registry().task(task_name)
         bundle = self.bundle_for(spec)
         seed_everything(seed)
         options = self.task_options.get(spec.name, {})
-        return build_task(task_name, bundle, None, options, None, self.registry()), bundle
+        encoder = self.encoders.get(spec.name)
+        used = encoder or spec.default_encoder
+        encoder_options = self.options_of_encoder(used) if used is not None else None
+        return build_task(task_name, bundle, encoder, options, encoder_options, self.registry()), bundle
 
     def samples(self, task: PretextTask, bundle: DatasetBundle) -> list[Any]:
         n = min(bundle.batch_size or self.batch_size, len(bundle.pretrain), max(self.batch_size, 2))
@@ -298,13 +311,31 @@ class ConformanceSuite:
     # --- encoders and datasets ---
 
     def test_encoder_contract(self, encoder_name: str) -> None:
+        """The encoder builds with its ``encoder_options`` (a ``name_option`` also from the
+        name, ``timm:<model>``), has a positive integer ``output_dim`` and rejects an
+        unknown option."""
         self._skip(encoder_name)
-        spec = self.registry().encoder(encoder_name)
+        registry = self.registry()
+        spec = registry.encoder(encoder_name)
         bundle = self.bundle_for(spec)
-        encoder = build_encoder(encoder_name, task_info(bundle), {}, self.registry())
+        options = self.options_of_encoder(encoder_name)
+        if spec.name_option is not None and spec.name_option not in options:
+            pytest.fail(
+                f"{encoder_name} is named with its {spec.name_option} ({encoder_name}:<{spec.name_option}>): "
+                f"give the suite one, encoder_options = {{{spec.name!r}: {{{spec.name_option!r}: ...}}}}"
+            )
+        encoder = build_encoder(encoder_name, task_info(bundle), options, registry)
         assert isinstance(encoder.output_dim, int) and encoder.output_dim > 0
+        if spec.name_option is not None:  # the same encoder, its option given in the name
+            rest = {k: v for k, v in options.items() if k != spec.name_option}
+            named = build_encoder(
+                f"{encoder_name}:{options[spec.name_option]}", task_info(bundle), rest, registry
+            )
+            assert named.output_dim == encoder.output_dim, (
+                f"{encoder_name}: the name form builds another encoder"
+            )
         with pytest.raises(ConfigError, match="no_such_option"):
-            build_encoder(encoder_name, task_info(bundle), {"no_such_option": 1}, self.registry())
+            build_encoder(encoder_name, task_info(bundle), {**options, "no_such_option": 1}, registry)
 
     def test_dataset_contract(self, dataset_name: str) -> None:
         self._skip(dataset_name)

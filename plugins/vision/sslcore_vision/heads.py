@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 
 def projection_mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
@@ -36,3 +38,75 @@ def classification_head(in_dim: int, num_classes: int, hidden_dim: int = 512) ->
     if hidden_dim == 0:
         return nn.Linear(in_dim, num_classes)
     return projection_mlp(in_dim, hidden_dim, num_classes)
+
+
+class WeightNormLinear(nn.Module):
+    r"""A bias-free linear layer with weight normalisation (Salimans & Kingma 2016):
+    :math:`W = g \odot V / \lVert V \rVert_{\text{row}}`, gains ``weight_g`` ``[out, 1]``,
+    directions ``weight_v`` ``[out, in]``. ``freeze_gain``: ``g`` stays 1 (DINO's
+    ``norm_last_layer``), so every row of ``W`` is a unit vector. Written out rather than
+    ``torch.nn.utils.parametrizations.weight_norm``, whose modules cannot be pickled (a task's
+    ``collate`` is pickled with the task for spawned DataLoader workers).
+
+    Shapes: ``[..., in_dim] -> [..., out_dim]``.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, freeze_gain: bool = True):
+        super().__init__()
+        direction = nn.Linear(in_dim, out_dim, bias=False).weight.detach()  # nn.Linear's init
+        self.weight_v = nn.Parameter(direction.clone())
+        self.weight_g = nn.Parameter(torch.ones(out_dim, 1), requires_grad=not freeze_gain)
+
+    @property
+    def weight(self) -> Tensor:
+        r"""``[out_dim, in_dim]``: :math:`g \odot V / \lVert V \rVert_{\text{row}}`."""
+        return self.weight_g * F.normalize(self.weight_v, dim=1)
+
+    def forward(self, x: Tensor, frozen: bool = False) -> Tensor:
+        """``frozen``: no gradient reaches the weights (DINO's ``freeze_last_layer``); the input still gets one."""
+        weight = self.weight
+        return F.linear(x, weight.detach() if frozen else weight)
+
+
+class DINOHead(nn.Module):
+    r"""DINO's projection head (Caron et al. 2021; iBOT's shared head):
+
+    .. math::
+        h(x) = W\,\frac{u}{\lVert u \rVert}, \qquad
+        u = \text{MLP}(x) \ (\text{Linear-GELU}^{\,L-1} \to \text{Linear to } d_b)
+
+    an MLP of ``num_layers`` linear layers (hidden ``hidden_dim``, GELU, no BatchNorm) to a
+    ``bottleneck_dim`` bottleneck, L2-normalised, then a weight-normalised bias-free layer to
+    ``out_dim`` prototype logits (:class:`WeightNormLinear`; with ``norm_last_layer`` its gain
+    is frozen at 1, so the logits are cosines in [-1, 1]). The paper's 2048 / 256 / 65536;
+    the defaults here are CPU-sized. Linear weights: truncated normal, std 0.02; biases 0.
+
+    Shapes: ``[..., in_dim] -> [..., out_dim]`` (``[N, D]`` features or ``[N, P, D]`` tokens).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int = 4096,
+        hidden_dim: int = 512,
+        bottleneck_dim: int = 128,
+        num_layers: int = 3,
+        norm_last_layer: bool = True,
+    ):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"DINOHead: num_layers must be >= 1, got {num_layers}")
+        dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [bottleneck_dim]
+        layers: list[nn.Module] = []
+        for i, (d_in, d_out) in enumerate(zip(dims, dims[1:])):
+            layers += [nn.Linear(d_in, d_out)] + ([nn.GELU()] if i < num_layers - 1 else [])
+        self.mlp = nn.Sequential(*layers)
+        for m in self.mlp:
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+        self.last_layer = WeightNormLinear(bottleneck_dim, out_dim, freeze_gain=norm_last_layer)
+
+    def forward(self, x: Tensor, frozen_last_layer: bool = False) -> Tensor:
+        """``frozen_last_layer``: the prototypes get no gradient this call (the first steps)."""
+        return self.last_layer(F.normalize(self.mlp(x), dim=-1), frozen=frozen_last_layer)

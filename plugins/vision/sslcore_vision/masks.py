@@ -112,3 +112,65 @@ def masked_mse(prediction: Tensor, target: Tensor, masks: Tensor, outside_weight
         weights = weights + outside_weight * (~masks).to(prediction.dtype)
     squared = (prediction - target).pow(2) * weights
     return squared.sum() / (weights.sum() * prediction.shape[1]).clamp(min=1.0)
+
+
+# -- MAE: random patch dropping on token sequences ---------------------------------------
+
+
+def kept_patches(num_patches: int, mask_ratio: float) -> int:
+    """Patches MAE keeps visible: ``int(num_patches * (1 - mask_ratio))``, rounded down as
+    in the reference code (0 when nothing would be left)."""
+    return int(num_patches * (1 - mask_ratio))
+
+
+class PatchShuffle(NamedTuple):
+    """One random shuffle of each image's ``N`` patches, the first ``K`` kept.
+
+    ``keep``: ``[B, K]`` int64, the kept patch indices in shuffled order; ``restore``:
+    ``[B, N]`` int64, each patch's position in the shuffled order, so
+    ``gather_tokens(shuffled, restore)`` puts a shuffled sequence back in patch order;
+    ``hidden``: ``[B, N]`` bool in patch order, ``True`` = dropped (``restore >= K``).
+    """
+
+    keep: Tensor
+    restore: Tensor
+    hidden: Tensor
+
+
+def random_patch_shuffle(
+    batch: int,
+    num_patches: int,
+    num_keep: int,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> PatchShuffle:
+    """MAE's per-sample random masking: argsort of uniform noise ``[batch, num_patches]``
+    (drawn on ``device``) is a uniform random permutation; its first ``num_keep`` entries
+    stay visible."""
+    if not 0 < num_keep <= num_patches:
+        raise ValueError(f"random_patch_shuffle: num_keep must be in 1..{num_patches}, got {num_keep}")
+    noise = torch.rand(batch, num_patches, device=device, generator=generator)
+    shuffle = noise.argsort(dim=1)
+    restore = shuffle.argsort(dim=1)
+    return PatchShuffle(shuffle[:, :num_keep], restore, restore >= num_keep)
+
+
+def gather_tokens(tokens: Tensor, index: Tensor) -> Tensor:
+    """``out[b, i] = tokens[b, index[b, i]]``: ``[B, N, D]`` and ``[B, K]`` -> ``[B, K, D]``
+    (keep patches with ``PatchShuffle.keep``, un-shuffle with ``PatchShuffle.restore``)."""
+    return tokens.gather(1, index.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+
+
+def hidden_patch_mse(prediction: Tensor, target: Tensor, hidden: Tensor) -> Tensor:
+    r"""MAE's loss: the per-patch mean squared error averaged over the hidden patches only,
+
+    .. math::
+        \mathcal{L} = \frac{\sum_{b,i} m_{bi}\, \tfrac1P \lVert \hat x_{bi} - x_{bi} \rVert^2}
+                           {\sum_{b,i} m_{bi}}
+
+    ``prediction``, ``target``: ``[B, N, P]`` patches; ``hidden``: ``[B, N]`` bool
+    (:math:`m`, ``True`` = hidden).
+    """
+    per_patch = (prediction - target).pow(2).mean(dim=-1)
+    weights = hidden.to(per_patch.dtype)
+    return (per_patch * weights).sum() / weights.sum().clamp(min=1.0)

@@ -1,5 +1,6 @@
 """Tiles of an image grid (:class:`TileGrid`) and the jigsaw permutation set, shared by the
-context tasks (relative position, jigsaw, PIRL; see plugins/vision/README.md)."""
+context tasks (relative position, jigsaw, PIRL; see plugins/vision/README.md), and the
+ViT patch sequence of an image (:func:`patchify`, :func:`unpatchify`; MAE)."""
 
 from __future__ import annotations
 
@@ -164,3 +165,42 @@ def _max_min_hamming(count: int, num_tiles: int, seed: int) -> np.ndarray:
             break
         chosen.append(int(rng.choice(np.flatnonzero(nearest == nearest.max()))))
     return columns[:, chosen].T
+
+
+def patchify(images: Tensor, patch_size: int) -> Tensor:
+    """Cut images into the row-major sequence of non-overlapping ``p x p`` patches a ViT
+    embeds (MAE's ``patchify``), each flattened in ``(row, column, channel)`` order.
+
+    Shapes: ``[B, C, H, W] -> [B, (H/p) (W/p), p * p * C]``; ``H`` and ``W`` must be
+    multiples of ``p``.
+    """
+    b, c, h, w = images.shape
+    if h % patch_size or w % patch_size:
+        raise ValueError(
+            f"patchify: {h}x{w} images are not a whole number of {patch_size}x{patch_size} patches"
+        )
+    x = images.reshape(b, c, h // patch_size, patch_size, w // patch_size, patch_size)
+    return torch.einsum("bchpwq->bhwpqc", x).reshape(b, (h // patch_size) * (w // patch_size), -1)
+
+
+def unpatchify(patches: Tensor, patch_size: int, grid: tuple[int, int]) -> Tensor:
+    """The inverse of :func:`patchify`: ``[B, h * w, p * p * C] -> [B, C, h p, w p]`` for a
+    ``grid = (h, w)`` of patches."""
+    b, n, dim = patches.shape
+    h, w = grid
+    channels = dim // patch_size**2
+    if n != h * w or channels * patch_size**2 != dim:
+        raise ValueError(
+            f"unpatchify: [{b}, {n}, {dim}] is not a {h}x{w} grid of {patch_size}x{patch_size} patches"
+        )
+    x = patches.reshape(b, h, w, patch_size, patch_size, channels)
+    return torch.einsum("bhwpqc->bchpwq", x).reshape(b, channels, h * patch_size, w * patch_size)
+
+
+def normalise_patches(patches: Tensor, eps: float = 1e-6) -> Tensor:
+    r"""Each patch standardised over its own pixels (MAE's ``norm_pix_loss`` target):
+    :math:`(x - \mu) / \sqrt{\sigma^2 + \epsilon}` with the patch's mean and unbiased
+    variance, as the reference code. Shapes: ``[..., P] -> [..., P]``."""
+    mean = patches.mean(dim=-1, keepdim=True)
+    var = patches.var(dim=-1, keepdim=True)
+    return (patches - mean) / (var + eps).sqrt()

@@ -3,6 +3,7 @@ imports neither torchvision nor the components."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sslcore import DatasetSpec, EncoderSpec, TaskSpec, hookimpl
@@ -48,14 +49,27 @@ def _colour(paper: str) -> str:
     )
 
 
-def _task(name: str, factory: str, summary: str, recipe: Recipe) -> TaskSpec:
+def _unmeasured(paper: str) -> str:
+    return f"{paper}, scaled to a CPU budget like the measured methods (not yet benchmarked here)"
+
+
+def _task(
+    name: str, factory: str, summary: str, recipe: Recipe, default_encoder: str = "small_cnn"
+) -> TaskSpec:
+    if default_encoder != "small_cnn":  # the recipe's encoder options are small_cnn's
+        recipe = replace(recipe, encoder_options={})
     return TaskSpec(
-        name, domain="vision", factory=factory, summary=summary, default_encoder="small_cnn", recipe=recipe
+        name,
+        domain="vision",
+        factory=factory,
+        summary=summary,
+        default_encoder=default_encoder,
+        recipe=recipe,
     )
 
 
-def _encoder(name: str, factory: str, summary: str) -> EncoderSpec:
-    return EncoderSpec(name, domain="vision", factory=factory, summary=summary)
+def _encoder(name: str, factory: str, summary: str, name_option: str | None = None) -> EncoderSpec:
+    return EncoderSpec(name, domain="vision", factory=factory, summary=summary, name_option=name_option)
 
 
 def _dataset(name: str, factory: str, summary: str, needs_root: bool = True) -> DatasetSpec:
@@ -194,6 +208,39 @@ def sslcore_register_tasks() -> list[TaskSpec]:
             _fashion_mnist(256, 1e-3, _colour("after Zhang et al. 2016 and Isola et al. 2017")),
         ),
         # -- generative-contrastive tasks (adversarial inpainting and colorization) --
+        _task(
+            "mae",
+            "sslcore_vision.tasks.mae:MAE",
+            "MAE: reconstruct the normalised pixels of 75% hidden patches, asymmetric ViT encoder/decoder (He et al. 2022)",
+            _fashion_mnist(256, 1.5e-3, _unmeasured("He et al. 2022"), mask_ratio=0.75),
+            default_encoder="vit_tiny",
+        ),
+        _task(
+            "dino",
+            "sslcore_vision.tasks.dino:DINO",
+            "DINO: self-distillation, student matches a centred, sharpened momentum teacher over multi-crop views (Caron et al. 2021)",
+            _fashion_mnist(256, 2e-3, _unmeasured("Caron et al. 2021")),
+        ),
+        _task(
+            "moco_v3",
+            "sslcore_vision.tasks.moco_v3:MoCoV3",
+            "MoCo v3: symmetric InfoNCE of a predictor against a momentum encoder's keys in the batch (Chen et al. 2021)",
+            _fashion_mnist(256, 2e-3, _unmeasured("Chen, Xie & He 2021")),
+        ),
+        _task(
+            "ibot",
+            "sslcore_vision.tasks.ibot:IBOT",
+            "iBOT: DINO's [CLS] self-distillation plus masked patch-token self-distillation (Zhou et al. 2022)",
+            _fashion_mnist(256, 2e-3, _unmeasured("Zhou et al. 2022")),
+            default_encoder="vit_tiny",
+        ),
+        _task(
+            "vicreg",
+            "sslcore_vision.tasks.vicreg:VICReg",
+            "VICReg: invariance, variance and covariance terms on two views' expanded embeddings (Bardes et al. 2022)",
+            _fashion_mnist(256, 1e-3, _unmeasured("Bardes, Ponce & LeCun 2022")),
+        ),
+        # -- ViT-era tasks (mae, dino, moco_v3, ibot, vicreg) --
     ]
 
 
@@ -216,6 +263,27 @@ def sslcore_register_encoders() -> list[EncoderSpec]:
             "torchvision ResNet-50 without fc, 2048-d (option: small_images for a 3x3 stride-1 stem)",
         ),
         # -- more encoders --
+        _encoder(
+            "vit_tiny",
+            "sslcore_vision.encoders.vit:vit_tiny",
+            "ViT-Tiny (timm VisionTransformer: 192-d, 12 blocks, 3 heads), [CLS] output; patch size from the image size",
+        ),
+        _encoder(
+            "vit_small",
+            "sslcore_vision.encoders.vit:vit_small",
+            "ViT-Small (timm VisionTransformer: 384-d, 12 blocks, 6 heads), [CLS] output; patch size from the image size",
+        ),
+        _encoder(
+            "vit",
+            "sslcore_vision.encoders.vit:vit",
+            "A configurable timm VisionTransformer (embed_dim, depth, num_heads, patch_size, mlp_ratio)",
+        ),
+        _encoder(
+            "timm",
+            "sslcore_vision.encoders.timm_models:timm_encoder",
+            "Any timm model as `timm:<model-name>`, features before its classifier (num_features-d); weights from a local file only",
+            name_option="model",
+        ),
     ]
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from sslcore import ConfigError
 from sslcore_vision.view_distribution import ViewAugmentation, ViewDistribution, to_normalised_float
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "ViewDistribution",
     "ViewsCollate",
     "byol_augmentations",
+    "dino_augmentations",
     "multi_crop_augmentations",
     "simclr_augmentation",
     "simclr_colour",
@@ -154,6 +156,34 @@ def multi_crop_augmentations(
     )
 
 
+def dino_augmentations(
+    image_size: int,
+    channels: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    local_size: float = 0.43,
+    global_scale: tuple[float, float] = (0.4, 1.0),
+    local_scale: tuple[float, float] = (0.05, 0.4),
+    blur: tuple[float, float, float] = (1.0, 0.1, 0.5),
+    solarize: tuple[float, float, float] = (0.0, 0.2, 0.0),
+) -> tuple[tuple[ViewAugmentation, ViewAugmentation], ViewAugmentation]:
+    """DINO's multi-crop (Caron et al. 2021, appendix; iBOT's too): ``((global_1, global_2),
+    local)`` for :class:`MultiCropCollate`. Every crop gets BYOL's colour steps (jitter
+    ``(0.4, 0.4, 0.2, 0.1)`` with p=0.8, grayscale p=0.2); Gaussian blur and solarize
+    probabilities are ``blur`` / ``solarize`` for global crop 1, global crop 2 and the local
+    crops (the paper's ``(1.0, 0.1, 0.5)`` / ``(0.0, 0.2, 0.0)``). Global crops keep the
+    side ``image_size`` with area in ``global_scale`` (paper: ``(0.4, 1)``); local crops
+    have side ``round(local_size * image_size)`` (96/224 = 0.43) and area in
+    ``local_scale`` (paper: ``(0.05, 0.4)``)."""
+    small = max(1, round(local_size * image_size))
+    sides, scales = (image_size, image_size, small), (global_scale, global_scale, local_scale)
+    first, second, local = (
+        view_augmentation(side, channels, mean, std, scale, blur_p=b, solarize_p=p)
+        for side, scale, b, p in zip(sides, scales, blur, solarize, strict=True)
+    )
+    return (first, second), local
+
+
 class ViewsCollate:
     """Collate ``N`` uint8 images ``[C, H, W]`` into one view ``[N, C, H_v, W_v]`` float32 per
     augmentation ``t_v`` (BYOL's asymmetric pair). A class so DataLoader workers can pickle it."""
@@ -175,16 +205,35 @@ class TwoViewCollate(ViewsCollate):
 
 
 class MultiCropCollate(ViewsCollate):
-    """SwAV's multi-crop batch: 2 global views ``[N, C, S, S]`` then ``num_local`` local
-    views ``[N, C, s, s]`` (sizes set by the two augmentations)."""
+    """The multi-crop batch of SwAV, DINO and iBOT: ``num_global`` global views
+    ``[N, C, S, S]`` then ``num_local`` local views ``[N, C, s, s]`` (sizes set by the
+    augmentations). ``global_augmentation``: one augmentation for every global crop, or a
+    sequence of them, global crop ``i`` drawn by ``global_augmentation[i % len]`` (DINO's
+    asymmetric pair, :func:`dino_augmentations`). The targets (codes, teacher outputs) come
+    from the global crops, so there must be at least one: :class:`~sslcore.ConfigError`
+    otherwise."""
 
     def __init__(
         self,
-        global_augmentation: Callable[[Tensor], Tensor],
+        global_augmentation: Callable[[Tensor], Tensor] | Sequence[Callable[[Tensor], Tensor]],
         local_augmentation: Callable[[Tensor], Tensor],
         num_local: int,
+        num_global: int = 2,
     ):
+        if num_global < 1:
+            raise ConfigError(
+                f"MultiCropCollate: multi-crop needs at least one global crop (the crops its targets "
+                f"come from), got num_global={num_global}; use e.g. num_global=2"
+            )
         if num_local < 0:
             raise ValueError(f"MultiCropCollate: num_local must be >= 0, got {num_local}")
-        super().__init__([global_augmentation] * 2 + [local_augmentation] * num_local)
-        self.num_local = num_local
+        globals_ = (
+            tuple(global_augmentation)
+            if isinstance(global_augmentation, Sequence)
+            else (global_augmentation,)
+        )
+        if not globals_:
+            raise ConfigError("MultiCropCollate: global_augmentation is an empty sequence; give at least one")
+        crops = [globals_[i % len(globals_)] for i in range(num_global)]
+        super().__init__(crops + [local_augmentation] * num_local)
+        self.num_global, self.num_local = num_global, num_local

@@ -19,7 +19,15 @@ ENCODERS = [
     ("resnet18", {"small_images": True}),
     ("resnet50", {}),
     ("resnet50", {"small_images": True}),
+    ("vit", {"depth": 1, "embed_dim": 32, "num_heads": 2}),
+    ("vit_tiny", {}),
+    ("vit_small", {"patch_size": 7}),
+    ("timm", {"model": "resnet10t"}),
 ]
+#: the ViTs' output is their [CLS] token, not the mean of their patch map (test_vit.py)
+CLS_OUTPUT = ("vit", "vit_tiny", "vit_small")
+#: the image size the encoders are built for (``info["image_size"]``; ViTs take other sizes too)
+BUILT_SIZE = 28
 # user modules given the contract by wrap_module: one returns feature maps, one vectors
 WRAPPED = [("wrapped", {"output": "map"}), ("wrapped", {"output": "vector"})]
 CASES = ENCODERS + WRAPPED
@@ -43,7 +51,8 @@ def encoder_for(registry):
     def build(name: str, options: tuple, channels: int):
         if name == "wrapped":
             return wrap_module(user_module(channels, dict(options)["output"]), output_dim=24)
-        return build_encoder(name, {"in_channels": channels}, dict(options), registry)
+        info = {"in_channels": channels, "image_size": BUILT_SIZE}
+        return build_encoder(name, info, dict(options), registry)
 
     return lambda name, options, channels: build(name, tuple(sorted(options.items())), channels)
 
@@ -74,6 +83,8 @@ def test_gradients_reach_every_parameter(encoder_for, name, options):
     encoder.zero_grad(set_to_none=True)
     encoder(torch.randn(4, 1, 28, 28)).square().mean().backward()
     for pname, param in encoder.named_parameters():
+        if pname == "mask_token":  # a ViT's: used only by tokens(mask=...)
+            continue
         assert param.grad is not None and torch.isfinite(param.grad).all(), pname
     first = next(p for p in encoder.parameters() if p.dim() == 4)
     assert first.grad.abs().sum() > 0
@@ -98,7 +109,9 @@ def test_missing_in_channels_is_named(registry):
         build_encoder("small_cnn", {"image_size": 28}, {}, registry)
 
 
-@pytest.mark.parametrize("name,options", [c for c in CASES if c[1].get("output") != "vector"])
+@pytest.mark.parametrize(
+    "name,options", [c for c in CASES if c[1].get("output") != "vector" and c[0] not in CLS_OUTPUT]
+)
 def test_feature_map_pools_to_the_embedding(encoder_for, name, options):
     """``feature_map`` (used by local-global and dense tasks) is the map ``forward`` averages."""
     torch.manual_seed(0)

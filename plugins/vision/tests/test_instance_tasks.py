@@ -262,6 +262,24 @@ def test_swav_multi_crop_views_and_codes_from_the_global_crops(
     assert [tuple(s.shape) for s in calls[-1][2]] == [(32, 100)] * 2  # full queues join Sinkhorn
 
 
+def test_swav_takes_any_number_of_global_crops(make_view_task, digits_bundle, samples, monkeypatch):
+    task = make_view_task("swav", num_global=3, num_local=1, queue_size=16)
+    views = task.collate(samples(digits_bundle, 8))
+    assert [tuple(v.shape) for v in views] == [(8, 1, 16, 16)] * 3 + [(8, 1, 7, 7)]
+    calls, kernel = [], swav_module.swav_loss
+    monkeypatch.setattr(
+        swav_module,
+        "swav_loss",
+        lambda scores, assign, *a: calls.append(assign) or kernel(scores, assign, *a),
+    )
+    task(views)
+    task.on_train_step_end(0.0)
+    assert calls == [(0, 1, 2)] and len(task.queues) == 3
+    assert all(len(q.negatives()) == 8 for q in task.queues)  # each global crop's features queued
+    with pytest.raises(ConfigError, match="swav needs at least 2 crops"):
+        make_view_task("swav", num_global=1, num_local=0)
+
+
 # -- Barlow Twins ----------------------------------------------------------------------
 
 

@@ -28,8 +28,9 @@ def test_entry_point_registers_the_vision_components():
     instance = "simclr moco_v2 byol simsiam swav barlow_twins pirl"
     context = "rotation relative_position jigsaw deep_infomax"
     generative = "colorization inpainting masked_denoising adversarial_inpainting adversarial_colorization"
-    assert set(info.tasks) == set(f"{instance} {context} {generative}".split())
-    assert set(info.encoders) == {"small_cnn", "resnet18", "resnet50"}
+    vit_era = "mae dino moco_v3 ibot vicreg"
+    assert set(info.tasks) == set(f"{instance} {context} {generative} {vit_era}".split())
+    assert set(info.encoders) == {"small_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small", "vit", "timm"}
     datasets = "fashion-mnist mnist cifar10 cifar100 stl10 image-folder digits sample-photos"
     assert set(info.datasets) == set(datasets.split())
 

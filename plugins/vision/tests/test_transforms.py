@@ -3,9 +3,14 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sslcore import ConfigError
+from sslcore_vision.batched import BatchedViews
 from sslcore_vision.transforms import (
     LabelledImageCollate,
+    MultiCropCollate,
     TwoViewCollate,
+    dino_augmentations,
+    multi_crop_augmentations,
     simclr_augmentation,
     simclr_colour,
     to_normalised_float,
@@ -59,3 +64,47 @@ def test_collates_stack_samples():
     batch, labels = LabelledImageCollate([0.0], [1.0])([(img, i % 2) for i, img in enumerate(images)])
     assert torch.equal(labels, torch.tensor([0, 1, 0, 1, 0]))
     assert torch.allclose(batch[:, 0, 0, 0], torch.arange(5) / 255)
+
+
+@pytest.mark.parametrize(("num_global", "num_local"), [(2, 0), (2, 3), (1, 2), (4, 1)])
+def test_multi_crop_collate_draws_global_then_local_views(num_global, num_local):
+    mean, std = [0.5], [0.5]
+    (first, second), local = dino_augmentations(16, 1, mean, std, local_size=0.5)
+    collate = MultiCropCollate((first, second), local, num_local, num_global)
+    images = [torch.randint(0, 256, (1, 16, 16), dtype=torch.uint8) for _ in range(3)]
+    views = collate(images)
+    assert [tuple(v.shape) for v in views] == [(3, 1, 16, 16)] * num_global + [(3, 1, 8, 8)] * num_local
+    # global crop i is drawn by global_augmentation[i % 2]: DINO's asymmetric pair, repeated
+    assert (
+        collate.augmentations
+        == tuple([first, second][i % 2] for i in range(num_global)) + (local,) * num_local
+    )
+    assert (collate.num_global, collate.num_local) == (num_global, num_local)
+    batched = BatchedViews([a.distribution for a in collate.augmentations])  # the device path
+    assert [tuple(v.shape) for v in batched(torch.stack(images))] == [tuple(v.shape) for v in views]
+
+
+def test_multi_crop_collate_keeps_swavs_two_global_crops_by_default():
+    global_view, local_view = multi_crop_augmentations(16, 1, [0.5], [0.5])
+    collate = MultiCropCollate(global_view, local_view, 3)
+    assert collate.augmentations == (global_view,) * 2 + (local_view,) * 3
+
+
+def test_multi_crop_needs_a_global_crop():
+    global_view, local_view = multi_crop_augmentations(16, 1, [0.5], [0.5])
+    with pytest.raises(ConfigError, match="multi-crop needs at least one global crop.*num_global=2"):
+        MultiCropCollate(global_view, local_view, num_local=4, num_global=0)
+    with pytest.raises(ConfigError, match="empty sequence"):
+        MultiCropCollate([], local_view, num_local=4)
+    with pytest.raises(ValueError, match="num_local must be >= 0"):
+        MultiCropCollate(global_view, local_view, num_local=-1)
+
+
+def test_dino_augmentations_are_the_papers_crops_blur_and_solarize():
+    (first, second), local = dino_augmentations(224, 3, [0.5] * 3, [0.25] * 3)
+    d1, d2, dl = first.distribution, second.distribution, local.distribution
+    assert (d1.size, d2.size, dl.size) == (224, 224, 96)  # 96 / 224 = 0.43
+    assert d1.scale == d2.scale == (0.4, 1.0) and dl.scale == (0.05, 0.4)
+    assert (d1.blur_p, d2.blur_p, dl.blur_p) == (1.0, 0.1, 0.5)
+    assert (d1.solarize_p, d2.solarize_p, dl.solarize_p) == (0.0, 0.2, 0.0)
+    assert d1.jitter == (0.4, 0.4, 0.2, 0.1) and d1.jitter_p == 0.8 and d1.grayscale_p == 0.2

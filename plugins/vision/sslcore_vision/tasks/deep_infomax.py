@@ -68,6 +68,10 @@ class DeepInfoMax(ContrastiveTask):
     signal = "local features vs the global summary of the same image"
     family = "context-instance"
     negatives = "end-to-end"
+    encoder_requirements = (
+        "feature_map() (every registered encoder has one; a wrapped module must return [B, C, h, w] maps); "
+        "with a ViT the local features are its patch tokens on their grid"
+    )
 
     def __init__(
         self,

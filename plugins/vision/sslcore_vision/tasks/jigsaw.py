@@ -11,6 +11,7 @@ from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from sslcore.data import info_get
+from sslcore_vision.encoders import TILE_REQUIREMENT, require_whole_patch
 from sslcore_vision.heads import classification_head
 from sslcore_vision.patches import TileGrid, hamming_permutations, shuffle_tiles
 from sslcore_vision.tasks.pseudo_label import PseudoLabelTask, checked_normaliser
@@ -36,6 +37,7 @@ class Jigsaw(PseudoLabelTask):
     """
 
     signal = "permutation of shuffled image tiles"
+    encoder_requirements = TILE_REQUIREMENT
     permutations: Tensor
 
     def __init__(
@@ -80,6 +82,7 @@ class Jigsaw(PseudoLabelTask):
         ``gap=0.15``, ``patch_jitter=1``); the permutation set is fixed by ``seed``.
         Too small images raise ``ConfigError``."""
         tiles = TileGrid(info_get(info, "image_size"), grid, gap, patch_jitter, min_tile_size).check("jigsaw")
+        require_whole_patch(encoder, tiles.output_size, "jigsaw")
         normalise = checked_normaliser(encoder, info, "jigsaw")
         permutations = hamming_permutations(num_permutations, tiles.num_tiles, seed)
         return cls(encoder, tiles, normalise, permutations, hidden_dim=hidden_dim)

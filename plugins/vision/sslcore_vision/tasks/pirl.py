@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from sslcore import ConfigError, ContrastiveTask, TaskOutput, info_nce
 from sslcore_vision.batched import StackedImages
+from sslcore_vision.encoders import TILE_REQUIREMENT, require_whole_patch
 from sslcore_vision.patches import TileGrid, shuffle_tiles
 from sslcore_vision.tasks.image_views import AugmentOn, AugmentsOnDevice, device_views, image_facts
 from sslcore_vision.transforms import ViewsCollate, simclr_augmentation
@@ -94,6 +95,7 @@ class PIRL(AugmentsOnDevice, ContrastiveTask):
     signal = "invariance of an image's representation to its jigsaw transform"
     family = "instance-instance"
     negatives = "memory-bank"
+    encoder_requirements = TILE_REQUIREMENT
     needs_indices = True
 
     def __init__(
@@ -140,6 +142,7 @@ class PIRL(AugmentsOnDevice, ContrastiveTask):
         empty pretraining set size raise ``ConfigError``."""
         facts = image_facts(encoder, info, "pirl")
         tiles = TileGrid(facts.image_size, grid, gap, patch_jitter, min_tile_size).check("pirl")
+        require_whole_patch(encoder, tiles.output_size, "pirl")
         num_samples = info.get("num_pretrain_samples")
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ConfigError(

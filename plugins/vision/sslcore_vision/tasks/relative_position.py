@@ -11,6 +11,7 @@ from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from sslcore.data import info_get
+from sslcore_vision.encoders import TILE_REQUIREMENT, require_whole_patch
 from sslcore_vision.heads import classification_head
 from sslcore_vision.patches import TileGrid
 from sslcore_vision.tasks.pseudo_label import PseudoLabelTask, checked_normaliser
@@ -45,6 +46,7 @@ class RelativePosition(PseudoLabelTask):
     """
 
     signal = "position of a patch relative to the centre patch"
+    encoder_requirements = TILE_REQUIREMENT
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class RelativePosition(PseudoLabelTask):
         :class:`~sslcore_vision.patches.TileGrid` (Doersch: a gap of half a patch,
         jitter of a few pixels); too small images raise ``ConfigError``."""
         tiles = TileGrid(info_get(info, "image_size"), 3, gap, patch_jitter, min_tile_size)
+        require_whole_patch(encoder, tiles.output_size, "relative_position")
         normalise = checked_normaliser(encoder, info, "relative_position")
         return cls(encoder, tiles.check("relative_position"), normalise, hidden_dim=hidden_dim)
 

@@ -11,15 +11,12 @@ import torch.nn.functional as F
 from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 
-from sslcore import TaskOutput
+from sslcore import ConfigError, TaskOutput
 from sslcore.contrast import NegativeQueue, swav_loss
 from sslcore_vision.batched import StackedImages
 from sslcore_vision.heads import projection_mlp
 from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, image_facts
 from sslcore_vision.transforms import MultiCropCollate, multi_crop_augmentations
-
-#: the two global crops are views 0 and 1; only they get codes
-GLOBAL_VIEWS = (0, 1)
 
 
 class SwAV(ImageViewsTask):
@@ -28,11 +25,12 @@ class SwAV(ImageViewsTask):
     .. math::
         z_v = \frac{g(f(x_v))}{\lVert g(f(x_v)) \rVert}, \quad S^{(v)} = z_v C^\top, \quad
         Q^{(a)} = \text{Sinkhorn}_\varepsilon(S^{(a)}), \qquad
-        \mathcal{L} = \frac12 \sum_{a \in \{1, 2\}} \frac{1}{V - 1} \sum_{v \ne a}
+        \mathcal{L} = \frac1G \sum_{a=1}^{G} \frac{1}{V - 1} \sum_{v \ne a}
             \text{CE}\big(Q^{(a)}, \text{softmax}(S^{(v)} / \tau)\big)
 
-    over ``V = 2 + num_local`` crops: 2 global ``[N, C, S, S]`` and ``num_local`` small
-    ``[N, C, s, s]`` ones, which only predict (:func:`sslcore.contrast.swav_loss`).
+    over ``V = G + num_local`` crops: ``G = num_global`` global ``[N, C, S, S]`` (the
+    paper's 2) and ``num_local`` small ``[N, C, s, s]`` ones, which only predict
+    (:func:`sslcore.contrast.swav_loss`).
     Prototypes ``C`` ``[num_prototypes, proj_dim]`` are a bias-free linear layer whose rows
     are renormalised after every step (:meth:`on_train_step_end`). With ``queue_size > 0``
     the projections of earlier batches' global crops join the Sinkhorn-Knopp problem once
@@ -52,6 +50,7 @@ class SwAV(ImageViewsTask):
         global_augmentation: Callable[[Tensor], Tensor],
         local_augmentation: Callable[[Tensor], Tensor],
         num_local: Annotated[int, Ge(0)] = 2,
+        num_global: Annotated[int, Ge(1)] = 2,
         proj_dim: Annotated[int, Ge(1)] = 128,
         hidden_dim: Annotated[int, Ge(1)] = 512,
         num_prototypes: Annotated[int, Ge(1)] = 100,
@@ -62,13 +61,19 @@ class SwAV(ImageViewsTask):
         freeze_prototypes: Annotated[int, Ge(0)] = 0,
         augment_on: AugmentOn = "auto",
     ):
+        if num_global + num_local < 2:
+            raise ConfigError(
+                f"swav needs at least 2 crops to predict one from another, got num_global={num_global} "
+                f"and num_local={num_local}; use e.g. num_global=2"
+            )
         head = projection_mlp(encoder.output_dim, hidden_dim, proj_dim)
-        views = MultiCropCollate(global_augmentation, local_augmentation, num_local)
+        views = MultiCropCollate(global_augmentation, local_augmentation, num_local, num_global)
         super().__init__(encoder, head, views, augment_on)
+        self.num_global = num_global
         self.prototypes = nn.Linear(proj_dim, num_prototypes, bias=False)
         self.normalise_prototypes()
         self.queues = nn.ModuleList(
-            [NegativeQueue(queue_size, proj_dim) for _ in GLOBAL_VIEWS] if queue_size else []
+            [NegativeQueue(queue_size, proj_dim) for _ in range(num_global)] if queue_size else []
         )
         self.temperature, self.epsilon, self.sinkhorn_iterations = temperature, epsilon, sinkhorn_iterations
         self.freeze_prototypes = freeze_prototypes
@@ -94,7 +99,7 @@ class SwAV(ImageViewsTask):
         """Multi-crop views (:func:`~sslcore_vision.transforms.multi_crop_augmentations`):
         local crops of side ``local_size`` times the image side; SimCLR's colour strength
         ``jitter`` and, with ``blur``, Gaussian blur with p=0.5; other options (with
-        ``num_local``) go to ``__init__``."""
+        ``num_local``, ``num_global``) go to ``__init__``."""
         facts = image_facts(encoder, info, "swav")
         crops = multi_crop_augmentations(*facts, local_size=local_size, jitter=jitter, blur=0.5 * blur)
         return cls(encoder, *crops, **options)
@@ -107,8 +112,9 @@ class SwAV(ImageViewsTask):
         batch = self.as_views(batch)
         n = len(batch[0])
         # one encoder pass per crop resolution, one projector pass over all crops
-        groups = [torch.cat(batch[:2])] + ([torch.cat(batch[2:])] if len(batch) > 2 else [])
-        z = F.normalize(self.head(torch.cat([self.encoder(g) for g in groups])), dim=1)
+        g = self.num_global
+        groups = [torch.cat(batch[:g])] + ([torch.cat(batch[g:])] if len(batch) > g else [])
+        z = F.normalize(self.head(torch.cat([self.encoder(crops) for crops in groups])), dim=1)
         prototypes = self.prototypes.weight  # [num_prototypes, proj_dim]
         if self._steps_done < self.freeze_prototypes:
             prototypes = prototypes.detach()
@@ -118,10 +124,10 @@ class SwAV(ImageViewsTask):
             with torch.no_grad():
                 queue_scores = [self.prototypes(q.negatives()) for q in self.queues]
         loss = swav_loss(
-            scores, GLOBAL_VIEWS, self.temperature, self.epsilon, self.sinkhorn_iterations, queue_scores
+            scores, tuple(range(g)), self.temperature, self.epsilon, self.sinkhorn_iterations, queue_scores
         )
         if self.training and self.queues:
-            self._new_features = list(z.detach()[: 2 * n].split(n))
+            self._new_features = list(z.detach()[: g * n].split(n))
         return TaskOutput(loss)
 
     def on_train_step_end(self, progress: float) -> None:
