@@ -129,6 +129,13 @@ def parse_args() -> argparse.Namespace:
         help="pretraining budget per run (wall clock; default: the recipes', 900 s)",
     )
     p.add_argument("--steps", type=int, default=None, help="also cap pretraining at this many steps")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="what the seconds count: wall clock (the tables') or the training process's CPU time, "
+        "which other programs on the machine do not shorten (docs/training.md)",
+    )
     p.add_argument("--probes", nargs="+", default=list(PROBES), choices=list(PROBES))
     p.add_argument(
         "--task-opt",
@@ -207,6 +214,7 @@ def grid_runs(record: dict[str, Any], args: argparse.Namespace) -> dict[str, Gri
             seed,
             {"seconds": RECIPE_SECONDS[task]} | budget if budget else {},
             task_options=dict(args.task_options),
+            train={"clock": args.clock} if args.clock != "wall" else {},
             evaluations=evaluations,
             data_root=str(args.data_root.resolve()),
         )
@@ -233,6 +241,7 @@ def stored_run(run: GridRun, found: dict[str, Any], args: argparse.Namespace) ->
         "family": found["family"],
         "budget_seconds": run.budget.get("seconds", RECIPE_SECONDS[run.task]),
         "budget_steps": run.budget.get("steps"),
+        "clock": run.train.get("clock", "wall"),
         **{k: found[k] for k in ("steps", "epochs", "samples", "final_loss")},
         "seconds": found["train_seconds"],
         "logs": training_summary(Path(found["run_dir"]), found["train_seconds"]),

@@ -8,12 +8,13 @@ import math
 import os
 import pickle
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 import sslcore.engine.trainer as trainer_module
@@ -153,6 +154,22 @@ def test_seconds_only_budget_drives_the_schedule_progress() -> None:
     result = Trainer(Watching(VectorEncoder()), config(seconds=0.1, log_every=10**6)).fit(random_vectors(16))
     assert result.steps == len(progress) >= 1
     assert all(0 <= a <= b <= 1 for a, b in zip(progress, progress[1:]))
+
+
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_cpu_clock_does_not_count_time_the_process_waits(clock: str) -> None:
+    # each step waits 50 ms without using the CPU (like a process the OS keeps waiting on a
+    # busy machine): 0.5 s of wall clock ends the run after about 10 steps, 0.5 s of CPU
+    # time does not end it before the 20-step cap
+    class Waiting(AutoEncoder):
+        def forward(self, batch: Tensor) -> TaskOutput:
+            time.sleep(0.05)
+            return super().forward(batch)
+
+    cfg = config(seconds=0.5, steps=20, clock=clock, log_every=10**6)
+    result = Trainer(Waiting(VectorEncoder()), cfg).fit(random_vectors(16))
+    assert (result.steps == 20) == (clock == "cpu")
+    assert result.seconds < 0.5 if clock == "cpu" else 0.5 <= result.seconds
 
 
 def test_batch_size_argument_overrides_the_config() -> None:

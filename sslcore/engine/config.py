@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,7 @@ from sslcore.options import value_error
 Optimizer = Literal["adamw", "adam", "sgd", "lars"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 NanPolicy = Literal["stop", "skip"]
+Clock = Literal["wall", "cpu"]
 
 OPTIMIZERS: tuple[str, ...] = typing.get_args(Optimizer)
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
@@ -65,7 +67,16 @@ class TrainConfig:
         None, "passes over the pretraining set (fractions allowed)", "budget", recipe=True
     )
     steps: PositiveInt | None = _field(None, "optimisation steps", "budget", recipe=True)
-    seconds: PositiveFloat | None = _field(None, "seconds of wall-clock training", "budget", recipe=True)
+    seconds: PositiveFloat | None = _field(
+        None, "seconds of training, measured by `clock`", "budget", recipe=True
+    )
+    clock: Clock = _field(
+        "wall",
+        "what `seconds` counts: wall-clock time, or the CPU time of the training process (all its "
+        "threads, not its data-loading workers), which other programs sharing the machine do not "
+        "consume: a time budget that gives the same training on a busy machine as on an idle one",
+        "budget",
+    )
     batch_size: Count = _field(
         256,
         "samples per step; under torchrun the global batch, split evenly over the processes",
@@ -196,6 +207,13 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def budget_clock(clock: Clock) -> Callable[[], float]:
+    """The seconds counter a time budget reads (``TrainConfig.clock``): ``time.perf_counter``
+    for ``"wall"``, ``time.process_time`` (this process's CPU time over all its threads) for
+    ``"cpu"``. Only differences of its values mean anything."""
+    return time.process_time if clock == "cpu" else time.perf_counter
+
+
 def budget_steps(budget: Mapping[str, Any], steps_per_epoch: int) -> int | None:
     """The steps a budget (``steps`` / ``epochs`` / ``seconds`` values) allows with
     ``steps_per_epoch``: the smaller of ``steps`` and ``ceil(epochs * steps_per_epoch)``;
@@ -211,7 +229,10 @@ def budget_steps(budget: Mapping[str, Any], steps_per_epoch: int) -> int | None:
 #: each field's resolved type hint (``Annotated`` ranges kept)
 HINTS: dict[str, Any] = typing.get_type_hints(TrainConfig, include_extras=True)
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
-BUDGET_KEYS: tuple[str, ...] = tuple(n for n, f in FIELDS.items() if f.metadata.get("group") == "budget")
+#: the budget amounts (``clock`` says how ``seconds`` are counted; it is not an amount)
+BUDGET_KEYS: tuple[str, ...] = tuple(
+    n for n, f in FIELDS.items() if f.metadata.get("group") == "budget" and n != "clock"
+)
 
 
 def field_problem(name: str, value: Any) -> str | None:

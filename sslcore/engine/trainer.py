@@ -28,7 +28,7 @@ from sslcore.data import IndexedDataset
 from sslcore.engine import distributed as ddp
 from sslcore.engine.batch import channels_last, move_to
 from sslcore.engine.checkpoint import CheckpointDir, load_checkpoint, rng_state, set_rng_state
-from sslcore.engine.config import TrainConfig, budget_steps
+from sslcore.engine.config import TrainConfig, budget_clock, budget_steps
 from sslcore.engine.lars import LARS
 from sslcore.engine.observability import TensorBoardLog, check_tensorboard, peak_memory_mb
 from sslcore.engine.precision import Precision
@@ -335,7 +335,8 @@ class Trainer:
         self._watch = FiniteWatch(self.device) if self.world == 1 and cfg.nan_policy == "stop" else None
         window_skipped, window_samples, first_step = 0, 0, pos.step
         elapsed_before = agreed_elapsed = pos.elapsed
-        start = window_start = time.perf_counter()
+        clock = budget_clock(cfg.clock)
+        start, window_start = clock(), time.perf_counter()
         interrupted: str | None = None
         bar = tqdm(
             total=total_steps,
@@ -350,7 +351,7 @@ class Trainer:
                 fractions.append(pos.step / total_steps)
             if cfg.seconds:
                 # every rank must use the same learning rate: the agreed elapsed time under DDP
-                now = agreed_elapsed if self.world > 1 else elapsed_before + time.perf_counter() - start
+                now = agreed_elapsed if self.world > 1 else elapsed_before + clock() - start
                 fractions.append(now / cfg.seconds)
             return min(max(fractions), 1.0)
 
@@ -387,7 +388,7 @@ class Trainer:
                             )
                     self.task.on_train_step_end(progress())
                     bar.update(1)
-                    elapsed = elapsed_before + time.perf_counter() - start
+                    elapsed = elapsed_before + clock() - start
                     # ranks agree on the samples seen, on stopping (signal) and on the time budget
                     count, stop_votes, elapsed_sum = ddp.all_sum(
                         [float(count), float(signals.received is not None), elapsed], self.device
@@ -435,7 +436,7 @@ class Trainer:
         return TrainResult(
             steps=pos.step,
             epochs=pos.epoch + pos.batch_in_epoch / max(steps_per_epoch, 1),
-            seconds=elapsed_before + time.perf_counter() - start,
+            seconds=elapsed_before + clock() - start,
             final_loss=float(pos.last_loss),
             samples=pos.samples,
             checkpoint=self.last_checkpoint,
