@@ -16,6 +16,7 @@ from sslcore.contrast.negative_cosine import negative_cosine
 from sslcore.contrast.nt_xent import nt_xent
 from sslcore.contrast.precision import fp32_precision, get_fp32_precision, set_fp32_precision
 from sslcore.contrast.queue import NegativeQueue
+from sslcore.contrast.scaled_cosine import scaled_cosine_error
 from sslcore.contrast.swav import sinkhorn_knopp, swav_loss
 from sslcore.contrast.vicreg import VICRegTerms, vicreg, vicreg_terms
 
@@ -39,6 +40,7 @@ __all__ = [
     "multi_positive",
     "negative_cosine",
     "nt_xent",
+    "scaled_cosine_error",
     "set_fp32_precision",
     "sinkhorn_knopp",
     "swav_loss",

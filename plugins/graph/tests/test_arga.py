@@ -105,3 +105,44 @@ def test_a_graph_without_edges_is_rejected() -> None:
     task = make(AdversarialVariationalGraphAutoEncoder)
     with pytest.raises(ValueError, match="no edges"):
         task.discriminator_loss(Data(x=torch.randn(3, 8), edge_index=torch.empty(2, 0, dtype=torch.long)))
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_reconstruction_steps_leave_the_discriminator_and_the_prior_out(name: str, small_graph: Data) -> None:
+    torch.manual_seed(0)
+    task = TASKS[name](build_gcn({"num_features": 8}, output_dim=32), latent_dim=16, reconstruction_steps=2)
+    d_opt = torch.optim.Adam(task.discriminator_parameters(), lr=0.01)
+    batch = task.collate([small_graph])
+    phases = []
+    for _ in range(6):  # the reference code's epochs: k = 2 reconstruction steps, then D and G
+        before = snapshot(task.discriminator_parameters())
+        d_opt.zero_grad(set_to_none=True)
+        task.discriminator_loss(batch).loss.backward()
+        d_opt.step()
+        moved = any(changed(before, task.discriminator_parameters()))
+        prior = task.generator_loss(batch).metrics["prior"]
+        assert (prior > 0) == moved  # the prior term only in the adversarial step
+        phases.append(moved)
+        task.on_train_step_end(0.0)
+    assert phases == [False, False, True, False, False, True]
+    assert task.state_dict()["_extra_state"] == {"steps_taken": 6}  # checkpointed with the weights
+    resumed = TASKS[name](
+        build_gcn({"num_features": 8}, output_dim=32), latent_dim=16, reconstruction_steps=2
+    )
+    resumed.load_state_dict(task.state_dict())
+    assert resumed.steps_taken == 6 and resumed.adversarial_step == task.adversarial_step
+
+
+def test_the_trainer_follows_the_reconstruction_schedule(small_graph: Data) -> None:
+    def fit(steps: int) -> tuple[bool, bool]:
+        torch.manual_seed(0)
+        encoder = build_gcn({"num_features": 8}, output_dim=32)
+        task = AdversarialGraphAutoEncoder(encoder, reconstruction_steps=3)
+        gen, disc = snapshot(task.generator_parameters()), snapshot(task.discriminator_parameters())
+        Trainer(task, TrainConfig(steps=steps, lr=0.01, log_every=1), None).fit([small_graph], batch_size=1)
+        assert task.steps_taken == steps
+        gen_moved = all(changed(gen, task.generator_parameters()))
+        return gen_moved, any(changed(disc, task.discriminator_parameters()))
+
+    assert fit(3) == (True, False)  # three reconstruction steps: D untouched
+    assert fit(4) == (True, True)  # the fourth is the adversarial step

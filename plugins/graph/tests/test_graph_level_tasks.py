@@ -87,6 +87,70 @@ def test_random_walk_subgraph_is_connected_and_of_the_target_size() -> None:
     assert view.edge_index.shape[1] == 2 * 7
 
 
+def ego_like(n: int = 20) -> Data:
+    """A centre (node 0, marker column 1) joined to a ring of ``n - 1`` nodes: every node
+    is one or two hops from the centre, as in an ego-network."""
+    ring = torch.arange(1, n)
+    edges = torch.cat(
+        [torch.stack([torch.zeros(n - 1, dtype=torch.long), ring]), torch.stack([ring, ring % (n - 1) + 1])],
+        1,
+    )
+    x = torch.cat([torch.rand(n, 5) + 0.1, (torch.arange(n) == 0).float().view(-1, 1)], 1)
+    return Data(x=x, edge_index=to_undirected(edges), num_nodes=n)
+
+
+@pytest.mark.parametrize("view", [drop_nodes, mask_attributes])
+def test_keep_centre_keeps_node_0_unchanged_in_every_view(view) -> None:
+    torch.manual_seed(0)
+    g = ego_like()
+    lost = 0
+    for _ in range(40):
+        kept = view(g, 0.3, keep_centre=True)
+        assert torch.equal(kept.x[0], g.x[0])  # still node 0, features untouched
+        lost += int(not torch.equal(view(g, 0.3).x[0], g.x[0]))
+    assert lost > 0  # without keep_centre the centre is dropped or masked
+
+
+def test_keep_centre_starts_the_random_walk_subgraph_at_node_0() -> None:
+    g = Data(
+        x=torch.arange(10.0).view(-1, 1),
+        edge_index=to_undirected(torch.stack([torch.arange(9), torch.arange(1, 10)])),
+    )
+    starts = set()
+    for seed in range(10):
+        torch.manual_seed(seed)
+        assert torch.equal(random_walk_subgraph(g, 0.2, keep_centre=True).x.view(-1), torch.arange(8.0))
+        starts.add(int(random_walk_subgraph(g, 0.2).x.min()))
+    assert len(starts) > 1  # without it the path's kept interval starts anywhere
+
+
+def test_zero_mask_token_zeroes_a_ratio_of_rows() -> None:
+    torch.manual_seed(0)
+    g = ego_like()
+    view = mask_attributes(g, 0.2, token="zero")
+    zeroed = (view.x == 0).all(1)
+    assert int(zeroed.sum()) == 4 and torch.equal(view.x[~zeroed], g.x[~zeroed])
+    noisy = mask_attributes(g, 0.2)  # the default token: Gaussian noise, not zeros
+    assert not (noisy.x == 0).all(1).any()
+    with pytest.raises(ValueError, match="token"):
+        mask_attributes(g, 0.2, token="mean")
+
+
+def test_graphcl_passes_keep_centre_and_mask_token_to_its_views() -> None:
+    torch.manual_seed(0)
+    g = ego_like()
+    task = GraphCL(
+        TinyGIN(in_features=6), augmentations=["mask_attributes"], mask_token="zero", keep_centre=True
+    )
+    v1, v2 = task.collate([g] * 8)
+    for views in (v1, v2):
+        centres = views.x[views.ptr[:-1]]
+        assert torch.equal(centres, g.x[0].expand_as(centres))
+        assert int((views.x == 0).all(1).sum()) == 8 * int(0.2 * g.num_nodes)
+    with pytest.raises(ValueError, match="mask_token"):
+        GraphCL(TinyGIN(), mask_token="mean")
+
+
 # -- GraphCL --------------------------------------------------------------------------
 def test_graphcl_views_pair_each_graph_with_itself() -> None:
     graphs = tiny_graphs(6)

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch_geometric.data import Data
+from torch_geometric.utils import to_dense_adj
 
 from sslcore.build import build_dataset, build_task
 from sslcore.contrast import nt_xent
@@ -132,3 +133,50 @@ def test_mvgrl_encoders_start_independent_and_both_learn(small_graph: Data) -> N
     task(small_graph).loss.backward()
     assert a.grad.abs().sum() > 0 and b.grad.abs().sum() > 0
     assert task.head.weight.grad.abs().sum() > 0  # DGI's bilinear discriminator
+
+
+def test_mvgrl_sub_samples_blocks_of_the_whole_graphs_diffusion(small_graph: Data) -> None:
+    task = make("mvgrl", sample_size=40, num_samples=3)
+    small_graph.node_id = torch.arange(90)  # travels into the samples: their nodes' ids
+    full = task.diffusion_view(small_graph)
+    dense_full = to_dense_adj(full.edge_index, edge_attr=full.edge_weight, max_num_nodes=90)[0]
+    pairs = task.views(small_graph)
+    assert len(pairs) == 3
+    for adjacency, diffused in pairs:
+        nodes = adjacency.node_id
+        assert adjacency.num_nodes == diffused.num_nodes == 40 and len(nodes.unique()) == 40
+        assert torch.equal(adjacency.x, diffused.x) and torch.equal(adjacency.x, small_graph.x[nodes])
+        block = to_dense_adj(diffused.edge_index, edge_attr=diffused.edge_weight, max_num_nodes=40)[0]
+        torch.testing.assert_close(block, dense_full[nodes][:, nodes])  # not a diffusion of the sample
+        induced = to_dense_adj(adjacency.edge_index, max_num_nodes=40)[0]
+        whole = to_dense_adj(small_graph.edge_index, max_num_nodes=90)[0]
+        assert torch.equal(induced, whole[nodes][:, nodes])
+
+
+def test_mvgrl_trains_on_its_samples_and_embeds_the_whole_graph(small_graph: Data, monkeypatch) -> None:
+    task = make("mvgrl", sample_size=30, num_samples=2)
+    seen: list[int] = []
+    forward = type(task.encoder).forward
+
+    def recording(self, data):
+        seen.append(int(data.num_nodes))
+        return forward(self, data)
+
+    monkeypatch.setattr(type(task.encoder), "forward", recording)
+    out = task(small_graph)
+    assert torch.isfinite(out.loss) and 0 <= float(out.metrics["disc_acc"]) <= 1
+    assert seen == [30] * 8  # 2 samples x (2 views + 2 corrupted views)
+    seen.clear()
+    assert task.embed(small_graph).shape == (90, 32) and seen == [90, 90]
+    whole = make("mvgrl", sample_size=500)  # larger than the graph: one whole-graph pair
+    assert [a.num_nodes for a, _ in whole.views(small_graph)] == [90]
+
+
+def test_mvgrl_loss_is_the_mean_over_its_samples(small_graph: Data) -> None:
+    task = make("mvgrl", sample_size=30, num_samples=3)
+    torch.manual_seed(1)
+    loss = task(small_graph).loss
+    torch.manual_seed(1)
+    pairs = task.views(small_graph)
+    expected = torch.stack([task.contrast(a, b)[0] for a, b in pairs]).mean()
+    torch.testing.assert_close(loss, expected)

@@ -11,7 +11,7 @@ from torch_geometric.transforms import NormalizeFeatures
 from sslcore.data import DatasetBundle, cache_dir, require_files
 from sslcore_graph.datasets.planetoid_files import checked_raw_files
 from sslcore_graph.datasets.staging import build_entry, files_key
-from sslcore_graph.datasets.transductive import transductive_bundle
+from sslcore_graph.datasets.transductive import DEFAULT_FANOUT, BatchNodes, Fanout, transductive_bundle
 
 
 def raw_file_names(name: str) -> list[str]:
@@ -67,36 +67,56 @@ def planetoid(
     normalize_features: bool = True,
     link_split: bool = False,
     link_seed: int = 0,
+    batch_nodes: BatchNodes = None,
+    fanout: Fanout = DEFAULT_FANOUT,
 ) -> DatasetBundle:
     """Planetoid graph ``name`` (``Cora``, ``CiteSeer``, ``PubMed``), public split.
 
     Features are row-normalised (``NormalizeFeatures``) as in DGI unless
     ``normalize_features=False``. The graph is undirected as stored by Planetoid.
     ``link_split=True`` holds out 5 % / 10 % of the edges (seed ``link_seed``) for the
-    ``link`` protocol; pretraining then sees the training edges only.
+    ``link`` protocol; pretraining then sees the training edges only. ``batch_nodes`` /
+    ``fanout``: mini-batch pretraining on sampled subgraphs (see ``transductive_bundle``).
     """
     raw_dir = find_raw_dir(name, root)
     transform = NormalizeFeatures() if normalize_features else None
     data = Planetoid(str(writable_root(name, raw_dir)), name, split="public", transform=transform)[0]
-    return transductive_bundle(name.lower(), data, link_split=link_split, link_seed=link_seed)
+    return transductive_bundle(
+        name.lower(), data, link_split=link_split, link_seed=link_seed, batch_nodes=batch_nodes, fanout=fanout
+    )
 
 
 def cora(
-    root: Path | None, normalize_features: bool = True, link_split: bool = False, link_seed: int = 0
+    root: Path | None,
+    normalize_features: bool = True,
+    link_split: bool = False,
+    link_seed: int = 0,
+    batch_nodes: BatchNodes = None,
+    fanout: Fanout = DEFAULT_FANOUT,
 ) -> DatasetBundle:
     """Cora: 2708 papers, 1433 bag-of-words features, 7 classes, 140/500/1000 split."""
-    return planetoid("Cora", root, normalize_features, link_split, link_seed)
+    return planetoid("Cora", root, normalize_features, link_split, link_seed, batch_nodes, fanout)
 
 
 def citeseer(
-    root: Path | None, normalize_features: bool = True, link_split: bool = False, link_seed: int = 0
+    root: Path | None,
+    normalize_features: bool = True,
+    link_split: bool = False,
+    link_seed: int = 0,
+    batch_nodes: BatchNodes = None,
+    fanout: Fanout = DEFAULT_FANOUT,
 ) -> DatasetBundle:
     """CiteSeer: 3327 papers, 3703 features, 6 classes, 120/500/1000 split."""
-    return planetoid("CiteSeer", root, normalize_features, link_split, link_seed)
+    return planetoid("CiteSeer", root, normalize_features, link_split, link_seed, batch_nodes, fanout)
 
 
 def pubmed(
-    root: Path | None, normalize_features: bool = True, link_split: bool = False, link_seed: int = 0
+    root: Path | None,
+    normalize_features: bool = True,
+    link_split: bool = False,
+    link_seed: int = 0,
+    batch_nodes: BatchNodes = None,
+    fanout: Fanout = DEFAULT_FANOUT,
 ) -> DatasetBundle:
     """PubMed: 19717 papers, 500 TF-IDF features, 3 classes, 60/500/1000 split."""
-    return planetoid("PubMed", root, normalize_features, link_split, link_seed)
+    return planetoid("PubMed", root, normalize_features, link_split, link_seed, batch_nodes, fanout)

@@ -5,10 +5,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+import torch.nn.functional as F
 from annotated_types import Ge, Interval
+from torch import Tensor
 from torch_geometric.nn import GATConv
 
 from sslcore_graph.encoders.message_passing import GraphEncoder, JumpingKnowledge, Readout, in_features_of
+
+
+class GATLayer(GATConv):
+    r"""PyG's ``GATConv`` whose input features are first dropped out with probability
+    ``input_dropout`` (training only): :math:`h' = \mathrm{GAT}(\mathrm{dropout}(h), A)`,
+    the GAT paper's and GraphMAE's ``in_drop`` / ``feat_drop``. ``input_dropout=0`` is
+    ``GATConv`` exactly (same parameters and state-dict keys)."""
+
+    def __init__(self, *args: Any, input_dropout: float = 0.0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.input_dropout = input_dropout
+
+    def forward(self, x: Tensor, edge_index: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if self.input_dropout > 0:
+            x = F.dropout(x, self.input_dropout, self.training)
+        return super().forward(x, edge_index, *args, **kwargs)
 
 
 def build_gat(
@@ -23,23 +41,45 @@ def build_gat(
     dropout: Annotated[float, Interval(ge=0, le=1)] = 0.0,
     jk: JumpingKnowledge = "last",
     readout: Readout = "mean",
+    input_dropout: Annotated[float, Interval(ge=0, lt=1)] = 0.0,
+    residual: bool = False,
+    negative_slope: Annotated[float, Ge(0)] = 0.2,
 ) -> GraphEncoder:
     r"""GAT: ``num_layers`` ``GATConv`` layers of ``heads`` attention heads whose outputs are
     concatenated (each head ``width // heads`` units, so ``hidden_dim`` and ``output_dim``
-    must be divisible by ``heads``), each layer followed by ELU:
+    must be divisible by ``heads``), each layer followed by the optional ``norm`` and the
+    ``activation`` (ELU by default, also after the last layer):
 
     .. math::
-        h_v' = \big\Vert_{k=1}^{K} \sum_{u \in \mathcal N(v) \cup \{v\}} \alpha^k_{vu} W^k h_u
+        h_v' = \sigma\Big(\big\Vert_{k=1}^{K} \sum_{u \in \mathcal N(v) \cup \{v\}}
+            \alpha^k_{vu} W^k \tilde h_u \;[+\, W_r \tilde h_v]\Big), \qquad
+        \alpha^k_{vu} = \mathrm{softmax}_u\big(\mathrm{LeakyReLU}_{s}(a^{k\top}[W^k \tilde h_v \Vert
+            W^k \tilde h_u])\big)
 
-    Output ``[num_nodes, output_dim]``; ``graph_embed`` ``[num_graphs, output_dim]`` (mean
-    readout by default). Edge weights are ignored.
+    Options beyond the shared ones (``dropout`` drops each layer's *output*):
+
+    - ``input_dropout``: dropout on each layer's *input* :math:`\tilde h = \mathrm{dropout}(h)`
+      (the GAT paper's and GraphMAE's ``in_drop``; none after the last layer);
+    - ``attention_dropout``: dropout on the attention coefficients :math:`\alpha` (``attn_drop``);
+    - ``residual``: add a linear projection of the layer's input (``GATConv(residual=True)``);
+    - ``negative_slope`` :math:`s` of the attention's LeakyReLU (0.2).
+
+    GraphMAE's Cora encoder is ``hidden_dim=output_dim=512, heads=4, activation="prelu",
+    input_dropout=0.2, attention_dropout=0.1``. Output ``[num_nodes, output_dim]``;
+    ``graph_embed`` ``[num_graphs, output_dim]`` (mean readout by default). Edge weights are
+    ignored.
     """
     for what, width in (("hidden_dim", hidden_dim), ("output_dim", output_dim)):
         if heads < 1 or width % heads:
             raise ValueError(f"gat: {what}={width} must be divisible by heads={heads}")
+    if not 0 <= input_dropout < 1:
+        raise ValueError(f"gat: input_dropout must be in [0, 1), got {input_dropout}")
 
     def make_conv(i: int, o: int) -> GATConv:
-        return GATConv(i, o // heads, heads=heads, concat=True, dropout=attention_dropout)
+        return GATLayer(
+            i, o // heads, heads=heads, concat=True, dropout=attention_dropout,
+            negative_slope=negative_slope, residual=residual, input_dropout=input_dropout,
+        )  # fmt: skip
 
     return GraphEncoder(
         make_conv, in_features_of(info, "gat"), hidden_dim, output_dim, num_layers,

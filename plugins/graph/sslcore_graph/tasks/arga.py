@@ -31,9 +31,22 @@ class AdversarialGraphAutoEncoder(AutoEncoding, AdversarialTask):
     PyG's ``ARGA.discriminator_loss`` / ``ARGA.reg_loss``. In the discriminator step
     :math:`Z` is computed without gradient, so only :math:`D` is updated; the generator
     step updates the encoder only (the trainer's generator optimiser holds every
-    parameter outside :math:`D`). ``D`` is the paper's MLP
+    parameter outside :math:`D`). ``D`` is the reference code's MLP
     ``latent_dim -> 64 -> 32 -> 1`` (ReLU). :meth:`embed` returns :math:`Z` (:math:`\mu`
     for ARVGA) ``[N, latent_dim]``.
+
+    ``reconstruction_steps`` :math:`k` (default 0: every step is a discriminator step and
+    a generator step, the paper's Algorithm 1) is the reference code's schedule: each of
+    its epochs makes :math:`k` reconstruction-only updates of the encoder
+    (:math:`\mathcal{L}_{\text{recon}}` [+ KL], no adversarial term), then one
+    discriminator and one generator update. Trainer step :math:`t` (counted from 0, kept in
+    checkpoints) is such an adversarial step when :math:`t \bmod (k + 1) = k`; in the
+    other steps :meth:`discriminator_loss` is a zero that reaches no discriminator
+    parameter (so its optimiser leaves :math:`D` alone) and :meth:`generator_loss` has no
+    prior term. A reference epoch is thus :math:`k + 1` trainer steps.
+
+    Options: ``reconstruction_steps``: reconstruction-only steps before each adversarial
+    step (0: every step is adversarial; the reference code: 5).
     """
 
     domain = "graph"
@@ -49,6 +62,7 @@ class AdversarialGraphAutoEncoder(AutoEncoding, AdversarialTask):
         latent_dim: Annotated[int, Ge(1)] = 16,
         discriminator_hidden: tuple[Annotated[int, Ge(1)], ...] = (64, 32),
         reconstruction: Reconstruction = "sampled",
+        reconstruction_steps: Annotated[int, Ge(0)] = 0,
     ):
         discriminator = MLP([latent_dim, *discriminator_hidden, 1], act="relu", norm=None)
         super().__init__(
@@ -56,8 +70,21 @@ class AdversarialGraphAutoEncoder(AutoEncoding, AdversarialTask):
         )
         self.decoder = InnerProductDecoder()
         self.reconstruction = check_reconstruction(reconstruction)
+        self.reconstruction_steps = reconstruction_steps
+        #: trainer steps taken: a Python int (reading a device tensor each step would wait for
+        #: the GPU), saved in checkpoints as the module's extra state so a resumed run keeps its phase
+        self.steps_taken = 0
+
+    @property
+    def adversarial_step(self) -> bool:
+        """Whether the current step updates :math:`D` and adds the prior term (always when
+        ``reconstruction_steps`` is 0)."""
+        k = self.reconstruction_steps
+        return self.steps_taken % (k + 1) == k
 
     def discriminator_loss(self, batch: Data) -> TaskOutput:
+        if not self.adversarial_step:  # a reconstruction-only step: D keeps its weights
+            return TaskOutput(next(self.generator_parameters()).sum() * 0.0)
         with torch.no_grad():
             z, _ = self.encode(batch)
         loss = self.prior_discriminator_loss(z)
@@ -66,9 +93,19 @@ class AdversarialGraphAutoEncoder(AutoEncoding, AdversarialTask):
     def generator_loss(self, batch: Data) -> TaskOutput:
         z, kl = self.encode(batch)
         recon = self.reconstruction_loss(z, batch.edge_index)
-        regulariser = self.prior_regulariser(z)
+        regulariser = self.prior_regulariser(z) if self.adversarial_step else z.new_zeros(())
         metrics = {"recon": recon.detach(), "prior": regulariser.detach(), "kl": kl.detach()}
         return TaskOutput(recon + regulariser + kl, metrics)
+
+    def on_train_step_end(self, progress: float) -> None:
+        """Count the step (the schedule of ``reconstruction_steps``)."""
+        self.steps_taken += 1
+
+    def get_extra_state(self) -> dict[str, int]:
+        return {"steps_taken": self.steps_taken}
+
+    def set_extra_state(self, state: dict[str, int]) -> None:
+        self.steps_taken = int(state["steps_taken"])
 
 
 class AdversarialVariationalGraphAutoEncoder(AdversarialGraphAutoEncoder):

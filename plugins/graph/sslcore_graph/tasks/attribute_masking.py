@@ -14,7 +14,7 @@ from torch_geometric.data import Data
 
 from sslcore.data import info_get
 from sslcore.paradigms import GenerativeTask, TaskOutput
-from sslcore_graph.tasks.node_views import FullGraphTask, one_full_graph
+from sslcore_graph.tasks.node_views import FullGraphTask
 
 Loss = Literal["auto", "bce", "mse"]
 LOSSES = get_args(Loss)
@@ -80,8 +80,9 @@ class AttributeMasking(FullGraphTask, GenerativeTask):
         return masked
 
     def collate(self, samples: list[Data]) -> tuple[Data, Tensor]:
-        """``[graph] -> (graph, masked)``: one full graph per step and its masked nodes."""
-        graph = one_full_graph(samples, self.label)
+        """``[graph] -> (graph, masked)``: one full graph per step (the checks of
+        :meth:`FullGraphTask.collate`) and its masked nodes."""
+        graph = super().collate(samples)
         return graph, self.draw_mask(graph.num_nodes)
 
     def forward(self, batch: tuple[Data, Tensor]) -> TaskOutput:

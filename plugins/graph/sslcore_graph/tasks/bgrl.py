@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 
 from sslcore.contrast import MomentumUpdater, momentum_copy, negative_cosine
 from sslcore.paradigms import ContrastiveTask, TaskOutput
-from sslcore_graph.tasks.node_views import FullGraphTask, edge_and_feature_views
+from sslcore_graph.tasks.node_views import FullGraphTask, edge_and_feature_views, seed_nodes
 
 #: resolution of the momentum schedule over training progress in [0, 1]
 _SCHEDULE_STEPS = 10_000
@@ -41,6 +41,8 @@ class BGRL(FullGraphTask, ContrastiveTask):
     ``--encoder-opt norm=batch_norm``). :meth:`embed` returns :math:`f_\theta(G)`
     ``[num_nodes, output_dim]``.
     """
+
+    minibatch = True  # the loss covers the seed nodes of a sampled subgraph
 
     domain = "graph"
     signal = "agreement of augmented node views with a bootstrapped momentum target"
@@ -75,9 +77,10 @@ class BGRL(FullGraphTask, ContrastiveTask):
 
     def forward(self, batch: Data) -> TaskOutput:
         v1, v2 = (view(batch) for view in self.views)
-        p1, p2 = self.head(self.encoder(v1)), self.head(self.encoder(v2))
+        seeds = seed_nodes(batch)  # all nodes, or a sampled subgraph's seeds (the loss's nodes)
+        p1, p2 = self.head(self.encoder(v1)[seeds]), self.head(self.encoder(v2)[seeds])
         with torch.no_grad():
-            t1, t2 = self.target_encoder(v1), self.target_encoder(v2)
+            t1, t2 = self.target_encoder(v1)[seeds], self.target_encoder(v2)[seeds]
         loss = (negative_cosine(p1, t2) + negative_cosine(p2, t1)) / 2
         return TaskOutput(loss)
 

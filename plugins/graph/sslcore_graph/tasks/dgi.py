@@ -9,7 +9,7 @@ from torch_geometric.data import Data
 from sslcore.contrast import bce_mi
 from sslcore.paradigms import ContrastiveTask, TaskOutput
 from sslcore_graph.corruption import shuffle_node_features
-from sslcore_graph.tasks.node_views import FullGraphTask
+from sslcore_graph.tasks.node_views import FullGraphTask, seed_nodes
 
 
 class DeepGraphInfomax(FullGraphTask, ContrastiveTask):
@@ -27,7 +27,14 @@ class DeepGraphInfomax(FullGraphTask, ContrastiveTask):
     (BCE with logits, :func:`sslcore.contrast.bce_mi`). One batch is one full graph
     (``batch_size = 1``); the corruption is drawn in :meth:`forward`. :meth:`embed`
     returns :math:`H`.
+
+    Mini-batch (a subgraph sampled around ``B`` seed nodes, ``--dataset-opt
+    batch_nodes=B``): :math:`P` permutes the subgraph's rows, and the sums and the summary
+    :math:`s` run over the seed nodes only (:func:`~sslcore_graph.tasks.node_views.seed_nodes`),
+    as DGI's Reddit / PPI set-up.
     """
+
+    minibatch = True  # the loss covers the seed nodes of a sampled subgraph
 
     domain = "graph"
     signal = "node-summary mutual information"
@@ -50,8 +57,9 @@ class DeepGraphInfomax(FullGraphTask, ContrastiveTask):
         return h @ self.head(s)
 
     def forward(self, batch: Data) -> TaskOutput:
-        h = self.encoder(batch)
-        h_corrupted = self.encoder(shuffle_node_features(batch))
+        seeds = seed_nodes(batch)
+        h = self.encoder(batch)[seeds]
+        h_corrupted = self.encoder(shuffle_node_features(batch))[seeds]
         s = self.summary(h)
         pos, neg = self.discriminate(h, s), self.discriminate(h_corrupted, s)
         accuracy = torch.cat([pos > 0, ~(neg > 0)]).float().mean()

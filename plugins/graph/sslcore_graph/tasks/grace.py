@@ -11,7 +11,7 @@ from torch_geometric.data import Data
 
 from sslcore.contrast import nt_xent
 from sslcore.paradigms import ContrastiveTask, TaskOutput
-from sslcore_graph.tasks.node_views import FullGraphTask, edge_and_feature_views
+from sslcore_graph.tasks.node_views import FullGraphTask, edge_and_feature_views, seed_nodes
 
 
 class GRACE(FullGraphTask, ContrastiveTask):
@@ -39,8 +39,13 @@ class GRACE(FullGraphTask, ContrastiveTask):
     Defaults are the paper's Cora settings (p_e = 0.2 / 0.4, p_f = 0.3 / 0.4, tau = 0.4,
     projection 128 -> 128); its encoder is ``gcn`` with ``num_layers=2, hidden_dim=256,
     output_dim=128, activation="relu"``. One batch is one full graph; :meth:`embed`
-    returns :math:`f(G)` ``[num_nodes, output_dim]``.
+    returns :math:`f(G)` ``[num_nodes, output_dim]``. Mini-batch (``--dataset-opt
+    batch_nodes=B``): both views are drawn from the same sampled subgraph and the loss runs
+    over its ``B`` seed nodes (:func:`~sslcore_graph.tasks.node_views.seed_nodes`), the
+    other seeds being the negatives.
     """
+
+    minibatch = True  # the loss covers the seed nodes of a sampled subgraph
 
     domain = "graph"
     signal = "node identity across two augmented views"
@@ -69,8 +74,9 @@ class GRACE(FullGraphTask, ContrastiveTask):
         )
 
     def project(self, graph: Data) -> Tensor:
-        """:math:`g(f(G))` ``[num_nodes, proj_dim]``."""
-        return self.head(self.encoder(graph))
+        """:math:`g(f(G))` of the seed nodes: ``[num_nodes, proj_dim]`` for a full graph,
+        ``[batch_size, proj_dim]`` for a sampled subgraph."""
+        return self.head(self.encoder(graph)[seed_nodes(graph)])
 
     def forward(self, batch: Data) -> TaskOutput:
         u, v = (self.project(view(batch)) for view in self.views)

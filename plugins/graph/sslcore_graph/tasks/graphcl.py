@@ -4,7 +4,8 @@ graph level."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Literal
 
 import torch
 from annotated_types import Ge, Gt, Interval
@@ -32,8 +33,16 @@ class GraphCL(ContrastiveTask):
         \mathcal{L} = \text{NT-Xent}_\tau(z^{(1)}, z^{(2)})
 
     over the :math:`2N` views of a batch of :math:`N` graphs, :math:`\tau = 0.2` (the
-    reference code's ``T``). :meth:`embed` returns :math:`f(G)` ``[num_graphs, d]`` (node
-    embeddings ``[num_nodes, d]`` for a single ``Data`` with a node-level encoder).
+    reference code's ``T``).
+
+    ``mask_token``: what attribute masking puts in a masked node's row, ``"noise"``
+    (:math:`\mathcal N(0.5, 0.5^2)`, the reference's TU code) or ``"zero"`` (its Cora code,
+    for high-dimensional sparse features). ``keep_centre``: node 0 is never dropped,
+    masked or left out of a subgraph (for ego-networks labelled by their centre, node 0;
+    see :mod:`sslcore_graph.tasks._graph_views`).
+
+    :meth:`embed` returns :math:`f(G)` ``[num_graphs, d]`` (node embeddings
+    ``[num_nodes, d]`` for a single ``Data`` with a node-level encoder).
     """
 
     domain = "graph"
@@ -48,6 +57,8 @@ class GraphCL(ContrastiveTask):
         aug_ratio: Annotated[float, Interval(ge=0, lt=1)] = 0.2,
         proj_dim: Annotated[int, Ge(1)] | None = None,
         temperature: Annotated[float, Gt(0)] = 0.2,
+        mask_token: Literal["noise", "zero"] = "noise",
+        keep_centre: bool = False,
     ):
         dim = encoder.output_dim
         proj_dim = proj_dim or dim
@@ -59,12 +70,21 @@ class GraphCL(ContrastiveTask):
             raise ValueError(f"graphcl: augmentations must be a non-empty subset of {sorted(AUGMENTATIONS)}")
         if not 0 <= aug_ratio < 1:
             raise ValueError(f"graphcl: aug_ratio must be in [0, 1), got {aug_ratio}")
+        if mask_token not in ("noise", "zero"):
+            raise ValueError(f"graphcl: mask_token must be 'noise' or 'zero', got {mask_token!r}")
         self.augmentations, self.aug_ratio, self.temperature = tuple(augmentations), aug_ratio, temperature
+        self.mask_token, self.keep_centre = mask_token, keep_centre
+        self._views = {
+            name: partial(AUGMENTATIONS[name], keep_centre=keep_centre)
+            if name != "mask_attributes"
+            else partial(AUGMENTATIONS[name], keep_centre=keep_centre, token=mask_token)
+            for name in self.augmentations
+        }
 
     def augment(self, graph: Data) -> Data:
         """One view: an augmentation drawn uniformly from ``augmentations``."""
         name = self.augmentations[int(torch.randint(len(self.augmentations), ()))]
-        view = AUGMENTATIONS[name](graph, self.aug_ratio)
+        view = self._views[name](graph, self.aug_ratio)
         view.num_nodes = view.num_nodes  # stored on every view, so any mix of views batches
         return view
 
