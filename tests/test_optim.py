@@ -284,10 +284,11 @@ def test_decay_exempt_accepts_a_submodule_name() -> None:
 def test_lars_from_the_config_excludes_the_zero_decay_group() -> None:
     model = TwoViTs()
     opt = make_optimizer(
-        model, TrainConfig(steps=1, optimizer="lars", lr=0.3, momentum=0.8, weight_decay=0.01)
+        model, TrainConfig(steps=1, optimizer="lars", lr=0.3, momentum=0.8, weight_decay=0.01, lars_eta=0.02)
     )
     assert isinstance(opt, LARS)
     decay, exempt = opt.param_groups
     assert (decay["lars_exclude"], exempt["lars_exclude"]) == (False, True)
-    assert (decay["momentum"], decay["lr"], decay["weight_decay"]) == (0.8, 0.3, 0.01)
+    assert (decay["momentum"], decay["lr"], decay["weight_decay"], decay["eta"]) == (0.8, 0.3, 0.01, 0.02)
+    assert make_optimizer(model, TrainConfig(steps=1, optimizer="lars")).param_groups[0]["eta"] == 0.001
     assert id(model.encoder.pos_embed) in ids(exempt["params"])

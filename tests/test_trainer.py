@@ -609,6 +609,7 @@ def test_from_dict_rejects_unknown_keys_with_the_closest_valid_key() -> None:
         ({"steps": 1, "keep_checkpoints": 0}, "keep_checkpoints must be >= 1, got 0"),
         ({"steps": "10"}, "steps must be an int > 0 or None, got str '10'"),
         ({"steps": 1, "momentum": -0.5}, "momentum must be >= 0, got -0.5"),
+        ({"steps": 1, "lars_eta": 0.0}, "lars_eta must be > 0, got 0.0"),
         ({"steps": 1, "num_workers": -1}, "num_workers must be >= 0, got -1"),
         ({"steps": 1, "progress_bar": "no"}, "progress_bar must be True or False, got str 'no'"),
         ({"steps": 1, "channels_last": 1}, "channels_last must be True or False or None, got int 1"),

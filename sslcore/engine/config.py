@@ -87,7 +87,7 @@ class TrainConfig:
         "adamw",
         "AdamW (decoupled weight decay), Adam (L2 penalty in the gradient), SGD with momentum, or LARS "
         "(SGD with momentum whose update of each weight matrix is scaled by the trust ratio "
-        "0.001 * ||w|| / (||g|| + weight_decay * ||w||), for large batches; biases, norms and the "
+        "lars_eta * ||w|| / (||g|| + weight_decay * ||w||), for large batches; biases, norms and the "
         "parameters exempt from weight decay get plain SGD with momentum)",
         "optimisation",
         recipe=True,
@@ -102,6 +102,13 @@ class TrainConfig:
     )
     momentum: Annotated[float, Ge(0)] = _field(
         0.9, "momentum of SGD and LARS (used with optimizer sgd or lars)", "optimisation", recipe=True
+    )
+    lars_eta: PositiveFloat = _field(
+        0.001,
+        "LARS's trust coefficient eta (used with optimizer lars): 0.001 as You et al. and lightly, "
+        "0.02 as solo-learn's SimCLR/BYOL recipes",
+        "optimisation",
+        recipe=True,
     )
     warmup: Annotated[float, Interval(ge=0, lt=1)] = _field(
         0.05,

@@ -138,7 +138,7 @@ def make_optimizer(
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
     if config.optimizer == "lars":
         groups[1]["lars_exclude"] = True
-        return LARS(groups, lr=config.lr, momentum=config.momentum)
+        return LARS(groups, lr=config.lr, momentum=config.momentum, eta=config.lars_eta)
     trainable = [p for g in groups for p in g["params"]]
     fused = {"fused": True} if trainable and all(p.is_cuda for p in trainable) else {}
     if config.optimizer == "adam":

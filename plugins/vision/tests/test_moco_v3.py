@@ -130,3 +130,30 @@ def test_options_are_checked(registry, digits_bundle):
         build_task("moco_v3", digits_bundle, task_options={"temperature": 0.0}, registry=registry)
     with pytest.raises(ConfigError, match="base_momentum"):
         build_task("moco_v3", digits_bundle, task_options={"base_momentum": 1.5}, registry=registry)
+
+
+def test_freeze_patch_embed_keeps_a_vits_patch_projection_at_its_initialisation(
+    registry, digits_bundle, samples
+):
+    torch.manual_seed(0)
+    vit_options = {"depth": 1, "embed_dim": 32, "num_heads": 2}
+    task = build_task(
+        "moco_v3",
+        digits_bundle,
+        "vit",
+        encoder_options=vit_options,
+        task_options={"proj_dim": 16, "hidden_dim": 24, "freeze_patch_embed": True},
+        registry=registry,
+    )
+    patch = params(task.encoder.vit.patch_embed)
+    assert patch and all(not p.requires_grad for p in task.encoder.vit.patch_embed.parameters())
+    blocks = params(task.encoder.vit.blocks)
+    views = task.collate(samples(digits_bundle))
+    train_steps(lambda step: task(views), task, steps=3, lr=1e-2, optimizer=torch.optim.AdamW)
+    assert all(torch.equal(v, patch[k]) for k, v in params(task.encoder.vit.patch_embed).items())
+    assert any(not torch.equal(v, blocks[k]) for k, v in params(task.encoder.vit.blocks).items())
+
+
+def test_freeze_patch_embed_on_a_cnn_names_the_fix(registry, digits_bundle):
+    with pytest.raises(ConfigError, match="SmallCNN has no 'patch_embed' module; use a ViT encoder"):
+        build_task("moco_v3", digits_bundle, task_options={"freeze_patch_embed": True}, registry=registry)

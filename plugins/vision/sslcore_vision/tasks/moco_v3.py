@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 
-from sslcore import TaskOutput, info_nce
+from sslcore import ConfigError, TaskOutput, info_nce
 from sslcore_vision.batched import StackedImages
 from sslcore_vision.tasks.image_views import AugmentOn, ImageViewsTask, byol_views
 from sslcore_vision.tasks.momentum_target import MomentumTarget
@@ -35,6 +35,21 @@ def batchnorm_mlp(num_layers: int, in_dim: int, hidden_dim: int, out_dim: int) -
     return nn.Sequential(*layers)
 
 
+def freeze_patch_embedding(encoder: nn.Module) -> None:
+    """Stop the gradient of every ``patch_embed`` submodule of ``encoder`` (a ViT's patch
+    projection: ours, or a ``timm:`` ViT's), so it stays at its random initialisation;
+    a :class:`~sslcore.ConfigError` when ``encoder`` has none (a CNN)."""
+    found = [m for name, m in encoder.named_modules() if name.rsplit(".", 1)[-1] == "patch_embed"]
+    if not found:
+        raise ConfigError(
+            f"MoCo v3: freeze_patch_embed=True needs an encoder with a patch projection (a ViT: "
+            f"vit_tiny, vit_small, vit or a timm ViT), but {type(encoder).__name__} has no "
+            f"'patch_embed' module; use a ViT encoder or leave freeze_patch_embed=False"
+        )
+    for module in found:
+        module.requires_grad_(False)
+
+
 class MoCoV3(ImageViewsTask):
     r"""Find each view's momentum-encoded key among the other view's keys of the batch.
 
@@ -52,6 +67,8 @@ class MoCoV3(ImageViewsTask):
     code's cross-entropy of ``q @ k.T / tau`` against the diagonal. The factor
     :math:`2\tau` is the reference code's (it keeps the gradient scale independent of
     :math:`\tau`). Each view is its own BatchNorm batch, as in the reference code.
+    ``freeze_patch_embed=True`` keeps a ViT's patch projection at its random initialisation
+    (the paper's stability trick, section 4.2; :func:`freeze_patch_embedding`).
 
     Batch: ``(view1, view2)``, each ``[N, C, H, W]`` float.
     ``embed(images [N, C, H, W]) -> [N, output_dim]``: the encoder ``f``.
@@ -69,7 +86,10 @@ class MoCoV3(ImageViewsTask):
         temperature: Annotated[float, Gt(0)] = 0.2,
         base_momentum: Annotated[float, Interval(ge=0, le=1)] = 0.99,
         augment_on: AugmentOn = "auto",
+        freeze_patch_embed: bool = False,
     ):
+        if freeze_patch_embed:
+            freeze_patch_embedding(encoder)
         head = batchnorm_mlp(3, encoder.output_dim, hidden_dim, proj_dim)
         super().__init__(encoder, head, ViewsCollate(augmentations), augment_on)
         self.predictor = batchnorm_mlp(2, proj_dim, hidden_dim, proj_dim)
