@@ -62,6 +62,20 @@ def _autoencoder(lr: float, reference: str) -> Recipe:
     )
 
 
+def _adversarial_autoencoder(reference: str) -> Recipe:
+    """ARGA / ARVGA as benchmarked: :func:`_autoencoder`'s set-up (GCN 32 -> 16, dense
+    reconstruction, raw features, 10 % of the edges held out) with the paper's Adam at a
+    constant lr 0.001 for the discriminator and the generator, 400 alternating steps."""
+    return Recipe(
+        train={"epochs": 400, "lr": 0.001, **ADAM_CONSTANT},
+        encoder_options={"output_dim": 32},
+        task_options={"reconstruction": "dense"},
+        dataset="cora",
+        dataset_options={"link_split": True, "normalize_features": False},
+        reference=reference,
+    )
+
+
 @hookimpl
 def sslcore_register_tasks() -> list[TaskSpec]:
     return [
@@ -276,20 +290,23 @@ def sslcore_register_tasks() -> list[TaskSpec]:
             "arga",
             "tasks.arga:AdversarialGraphAutoEncoder",
             "ARGA: graph auto-encoder + MLP discriminator pushing embeddings to a Gaussian prior",
-            recipe=_autoencoder(
-                0.005,
-                "Pan et al. 2018: VGAE's settings at lr 0.005. "
-                f"Measured: {CORA}: link AUC 89.32 / AP 88.55 (paper 92.4 / 93.2)",
+            recipe=_adversarial_autoencoder(
+                "Pan et al. 2018: GCN 32 -> 16, discriminator 16 -> 64 -> 32 -> 1 (the reference code's), "
+                "Adam lr 0.001 for both players (the paper's), constant, 400 alternating steps "
+                "(chosen on the validation edges: 200 steps at lr 0.005 with cosine decay gave val AUC "
+                "86.95, 400 at 0.001 gave 89.13). Measured: "
+                f"{CORA}: link AUC 91.09 / AP 91.06, seed 0 (paper 92.4 / 93.2; before: 89.32 / 88.55)",
             ),
         ),
         _task(
             "arvga",
             "tasks.arga:AdversarialVariationalGraphAutoEncoder",
             "ARVGA: variational graph auto-encoder + MLP discriminator against a Gaussian prior",
-            recipe=_autoencoder(
-                0.005,
-                "Pan et al. 2018: VGAE's settings at lr 0.005. "
-                f"Measured: {CORA}: link AUC 87.99 / AP 87.24 (paper 92.4 / 92.6)",
+            recipe=_adversarial_autoencoder(
+                "Pan et al. 2018: ARGA's recipe (GCN 32 -> 16 Gaussian, discriminator 16 -> 64 -> 32 -> 1, "
+                "Adam lr 0.001, 400 alternating steps). Measured: "
+                f"{CORA}: link AUC 90.65 / AP 90.21, seed 0 (paper 92.4 / 92.6; before, VGAE's settings at lr "
+                "0.005: 87.99 / 87.24)",
             ),
         ),
     ]
