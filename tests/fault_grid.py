@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -111,6 +112,9 @@ class Faults:
 
 def attempt(output: str, fault: dict[str, Any] | None = None, counts: str | None = None) -> None:
     """Run the grid into ``output`` under ``fault``; exits with the status described above."""
+    # a shell starts a background job (``cmd &``) with SIGINT ignored, and children inherit
+    # that: restore Python's handler so that a SIGINT fault interrupts wherever it fires
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     torch.set_num_threads(1)
     faults = Faults(fault)
     faults.install()
