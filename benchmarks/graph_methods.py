@@ -75,6 +75,7 @@ from _common import provenance, run_benchmark_grid, write_result
 from threadpoolctl import threadpool_limits
 
 from sslcore.compare.grid import Evaluation, GridRun
+from sslcore.engine.config import BUDGET_KEYS
 from sslcore.io import atomic_write_text, read_json
 from sslcore.plugins.manager import get_registry
 from sslcore.recipes import Recipe
@@ -194,7 +195,7 @@ def result(record: dict[str, Any], method: Method) -> dict[str, Any]:
     probe = record["metrics"]["pretrained"]["seconds"]  # the headline protocol's
     train = dict(recipe.train)
     if method.budget:  # a budget replaces the recipe's whole budget
-        train = {k: v for k, v in train.items() if k not in ("epochs", "steps", "seconds")} | method.budget
+        train = {k: v for k, v in train.items() if k not in BUDGET_KEYS} | method.budget
     out: dict[str, Any] = {
         "task": record["task"],
         "dataset": record["dataset"],
