@@ -192,6 +192,56 @@ def test_gat_residual_and_negative_slope_reach_the_layers() -> None:
         build_gat({"num_features": 8}, input_dropout=1.0)
 
 
+def xavier_std(tensor: torch.Tensor, gain: float) -> float:
+    """``xavier_normal_``'s standard deviation for ``tensor``'s fans (PyTorch's convention)."""
+    fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(tensor)
+    return gain * (2.0 / (fan_in + fan_out)) ** 0.5
+
+
+def pyg_glorot_std(tensor: torch.Tensor) -> float:
+    """PyG's ``glorot``: uniform with bound ``sqrt(6 / (size(-2) + size(-1)))``."""
+    return (2.0 / (tensor.size(-2) + tensor.size(-1))) ** 0.5
+
+
+@pytest.mark.parametrize("init", ["glorot", "xavier_normal"])
+def test_gat_init_draws_the_weights_and_attention_vectors_at_its_scale(init: str) -> None:
+    torch.manual_seed(0)
+    encoder = build_gat(
+        {"num_features": 512}, hidden_dim=512, output_dim=512, heads=4, residual=True, init=init
+    )
+
+    def expected(weight: torch.Tensor) -> float:  # xavier_normal: a normal of gain sqrt(2)
+        return pyg_glorot_std(weight) if init == "glorot" else xavier_std(weight, 2**0.5)
+
+    for conv in encoder.convs:
+        params = (
+            (conv.lin.weight, 0.02),
+            (conv.res.weight, 0.02),
+            (conv.att_src, 0.15),
+            (conv.att_dst, 0.15),
+        )
+        for weight, tol in params:
+            assert weight.std().item() == pytest.approx(expected(weight), rel=tol)
+        bound = 3**0.5 * pyg_glorot_std(conv.lin.weight)  # glorot's uniform bound
+        assert (conv.lin.weight.abs().max().item() > bound) == (init == "xavier_normal")  # normal tails
+        assert torch.count_nonzero(conv.bias) == 0
+        conv.reset_parameters()  # a reset keeps the layer's initialisation
+        assert conv.lin.weight.std().item() == pytest.approx(expected(conv.lin.weight), rel=0.02)
+
+
+def test_gat_init_reaches_graphmaes_decoder_and_rejects_unknown_names() -> None:
+    torch.manual_seed(0)
+    task = make(
+        num_features=256, encoder_options={"hidden_dim": 256, "output_dim": 256}, decoder_init="xavier_normal"
+    )
+    weight = task.decoder.lin.weight  # [256, 256], one head
+    assert task.decoder.init == "xavier_normal"
+    assert weight.std().item() == pytest.approx(xavier_std(weight, 2**0.5), rel=0.03)
+    assert all(conv.init == "glorot" for conv in task.encoder.convs)  # the encoder's own option
+    with pytest.raises(ValueError, match=r"init must be one of \('glorot', 'xavier_normal'\), got 'kaiming'"):
+        build_gat({"num_features": 8}, init="kaiming")
+
+
 def test_graphmae_trains_on_the_sampled_subgraphs_of_a_batch_nodes_dataset() -> None:
     from sslcore.build import build_dataset, build_task
 

@@ -15,7 +15,7 @@ from torch_geometric.nn import GCNConv
 from sslcore.contrast import scaled_cosine_error
 from sslcore.data import info_get
 from sslcore.paradigms import GenerativeTask, TaskOutput
-from sslcore_graph.encoders.gat import GATLayer
+from sslcore_graph.encoders.gat import GATInit, GATLayer
 from sslcore_graph.tasks.node_views import FullGraphTask, seed_nodes
 
 Decoder = Literal["gat", "gcn"]
@@ -62,7 +62,8 @@ class GraphMAE(FullGraphTask, GenerativeTask):
 
     :math:`W` ``[d, d]`` (no bias) maps the encoder output to the decoder input, the masked
     rows of which are set to zero again ("re-mask") so the decoder :math:`g`, one GNN layer
-    (``decoder="gat"``: a single-head GAT layer as the paper, or ``"gcn"``), must rebuild
+    (``decoder="gat"``: a single-head GAT layer as the paper, initialised by ``decoder_init``
+    as the ``gat`` encoder's ``init``; or ``"gcn"``), must rebuild
     them from their neighbours; :math:`\gamma` = ``gamma`` (the paper's ``alpha_l``; loss
     :func:`sslcore.contrast.scaled_cosine_error`). Only masked nodes enter the loss.
 
@@ -95,6 +96,7 @@ class GraphMAE(FullGraphTask, GenerativeTask):
         decoder: Decoder = "gat",
         decoder_input_dropout: Annotated[float, Interval(ge=0, lt=1)] = 0.2,
         decoder_attention_dropout: Annotated[float, Interval(ge=0, le=1)] = 0.1,
+        decoder_init: GATInit = "glorot",
     ):
         if not 0 < mask_rate < 1:
             raise ValueError(f"GraphMAE: mask_rate must be in (0, 1), got {mask_rate}")
@@ -119,6 +121,7 @@ class GraphMAE(FullGraphTask, GenerativeTask):
                 heads=1,
                 dropout=decoder_attention_dropout,
                 input_dropout=decoder_input_dropout,
+                init=decoder_init,
             )
         else:
             conv = GCNConv(dim, num_features)
