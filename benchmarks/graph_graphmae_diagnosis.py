@@ -6,7 +6,7 @@ L2 2e-4, cosine decay to 0 per epoch, 1500 full-graph epochs) in a plain loop, a
 reference's ``main_transductive.py`` does, with two switches for the reference code's
 choices that differ from sslcore's defaults:
 
-- ``--init ref``: the reference GAT layers' initialisation, ``xavier_normal_(gain=1.414)``
+- ``--init ref``: the reference GAT layers' initialisation, ``xavier_normal_(gain=sqrt 2)``
   of the linear weights and the attention vectors, bias 0 (``pyg``: PyG ``GATConv``'s
   glorot-uniform, sslcore's);
 - ``--decay-all``: Adam's L2 penalty on every parameter, biases, PReLU slopes and the mask
@@ -44,6 +44,7 @@ from sslcore.build import build_dataset, build_task
 from sslcore.evaluation.embeddings import extract_embeddings
 from sslcore.evaluation.linear import linear_probe
 from sslcore.io import atomic_write_json, read_json
+from sslcore_graph.encoders.gat import xavier_normal_gat_
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "graph_graphmae_diagnosis.json"
@@ -54,12 +55,10 @@ TASK = {"mask_rate": 0.5, "replace_rate": 0.05, "gamma": 3.0, "decoder": "gat"}
 
 
 def reference_init(task: nn.Module) -> None:
-    """The reference GAT layers' initialisation on every ``GATConv`` of ``task``."""
+    """The reference GAT layers' initialisation on every ``GATConv`` of ``task``, applied
+    after building it (the ``gat`` encoder's ``init="xavier_normal"`` draws it per layer)."""
     for conv in (m for m in task.modules() if isinstance(m, GATConv)):
-        nn.init.xavier_normal_(conv.lin.weight, gain=1.414)
-        nn.init.xavier_normal_(conv.att_src, gain=1.414)
-        nn.init.xavier_normal_(conv.att_dst, gain=1.414)
-        nn.init.zeros_(conv.bias)
+        xavier_normal_gat_(conv)
 
 
 def reference_probe(X: np.ndarray, y: np.ndarray, splits: dict[str, np.ndarray], seed: int) -> float:

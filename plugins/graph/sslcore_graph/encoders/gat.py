@@ -16,6 +16,20 @@ GATInit = Literal["glorot", "xavier_normal"]
 GAT_INITS = get_args(GATInit)
 
 
+def xavier_normal_gat_(conv: GATConv) -> None:
+    """Re-initialise any PyG ``GATConv`` in place as the GAT / GraphMAE reference code:
+    ``xavier_normal_(gain=calculate_gain("relu"))`` on the linear weights (``lin`` or
+    ``lin_src`` / ``lin_dst``, the residual ``res``) and the attention vectors, bias zero."""
+    gain = nn.init.calculate_gain("relu")
+    for lin in (conv.lin, conv.lin_src, conv.lin_dst, conv.res):
+        if lin is not None:
+            nn.init.xavier_normal_(lin.weight, gain=gain)
+    nn.init.xavier_normal_(conv.att_src, gain=gain)
+    nn.init.xavier_normal_(conv.att_dst, gain=gain)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+
+
 class GATLayer(GATConv):
     r"""PyG's ``GATConv`` whose input features are first dropped out with probability
     ``input_dropout`` (training only): :math:`h' = \mathrm{GAT}(\mathrm{dropout}(h), A)`,
@@ -39,14 +53,7 @@ class GATLayer(GATConv):
     def reset_parameters(self) -> None:
         super().reset_parameters()
         if getattr(self, "init", "glorot") == "xavier_normal":  # unset while GATConv.__init__ runs
-            gain = nn.init.calculate_gain("relu")
-            for lin in (self.lin, self.lin_src, self.lin_dst, self.res):
-                if lin is not None:
-                    nn.init.xavier_normal_(lin.weight, gain=gain)
-            nn.init.xavier_normal_(self.att_src, gain=gain)
-            nn.init.xavier_normal_(self.att_dst, gain=gain)
-            if self.bias is not None:
-                nn.init.zeros_(self.bias)
+            xavier_normal_gat_(self)
 
     def forward(self, x: Tensor, edge_index: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         if self.input_dropout > 0:
