@@ -68,6 +68,17 @@ class WeightNormLinear(nn.Module):
         return F.linear(x, weight.detach() if frozen else weight)
 
 
+class TokenBatchNorm(nn.BatchNorm1d):
+    """:class:`~torch.nn.BatchNorm1d` over the last dimension of ``[..., D]`` (features
+    ``[N, D]`` or tokens ``[N, P, D]``): the statistics pool every leading index.
+
+    Shapes: ``[..., D] -> [..., D]``.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+
+
 class DINOHead(nn.Module):
     r"""DINO's projection head (Caron et al. 2021; iBOT's shared head):
 
@@ -75,7 +86,8 @@ class DINOHead(nn.Module):
         h(x) = W\,\frac{u}{\lVert u \rVert}, \qquad
         u = \text{MLP}(x) \ (\text{Linear-GELU}^{\,L-1} \to \text{Linear to } d_b)
 
-    an MLP of ``num_layers`` linear layers (hidden ``hidden_dim``, GELU, no BatchNorm) to a
+    an MLP of ``num_layers`` linear layers (hidden ``hidden_dim``, GELU; with ``batch_norm``,
+    the reference's ``use_bn``, a :class:`TokenBatchNorm` before each GELU) to a
     ``bottleneck_dim`` bottleneck, L2-normalised, then a weight-normalised bias-free layer to
     ``out_dim`` prototype logits (:class:`WeightNormLinear`; with ``norm_last_layer`` its gain
     is frozen at 1, so the logits are cosines in [-1, 1]). The paper's 2048 / 256 / 65536;
@@ -92,6 +104,7 @@ class DINOHead(nn.Module):
         bottleneck_dim: int = 128,
         num_layers: int = 3,
         norm_last_layer: bool = True,
+        batch_norm: bool = False,
     ):
         super().__init__()
         if num_layers < 1:
@@ -99,7 +112,10 @@ class DINOHead(nn.Module):
         dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [bottleneck_dim]
         layers: list[nn.Module] = []
         for i, (d_in, d_out) in enumerate(zip(dims, dims[1:])):
-            layers += [nn.Linear(d_in, d_out)] + ([nn.GELU()] if i < num_layers - 1 else [])
+            layers.append(nn.Linear(d_in, d_out))
+            if i < num_layers - 1:
+                layers += [TokenBatchNorm(d_out)] if batch_norm else []
+                layers.append(nn.GELU())
         self.mlp = nn.Sequential(*layers)
         for m in self.mlp:
             if isinstance(m, nn.Linear):

@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 import sslcore_vision.tasks.dino as dino_module
 from sslcore import ConfigError, Paradigm
@@ -15,7 +16,7 @@ from sslcore.build import build_task, task_option_specs
 from sslcore.contrast import update_center
 from sslcore.engine.schedule import cosine_ramp
 from sslcore.testing.steps import train_steps
-from sslcore_vision.heads import DINOHead
+from sslcore_vision.heads import DINOHead, TokenBatchNorm
 from sslcore_vision.tasks.dino import DINO, teacher_entropy
 from sslcore_vision.transforms import dino_augmentations
 
@@ -153,6 +154,22 @@ def test_collapse_metrics_come_from_the_teachers_outputs(make_dino, digits_bundl
     expected = torch.special.entr(torch.softmax((teacher - task.center) / 0.055, dim=-1)).sum(-1).mean()
     assert entropy.item() == pytest.approx(expected.item(), rel=1e-5)
     assert out.metrics["teacher_temperature"] == pytest.approx(0.055)
+
+
+def test_head_batch_norm_normalises_each_hidden_layer_over_every_token(make_dino, digits_bundle, samples):
+    """``head_batch_norm``: a BatchNorm before each hidden GELU (the reference's use_bn), whose
+    statistics pool features ``[N, D]`` and tokens ``[N, P, D]`` alike; off by default."""
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in make_dino().head.modules())
+    task = make_dino(head_batch_norm=True)
+    norms = [m for m in task.head.mlp if isinstance(m, TokenBatchNorm)]
+    assert len(norms) == 2 and all(n.num_features == SMALL["hidden_dim"] for n in norms)
+    assert [type(m) for m in task.head.mlp[1:3]] == [TokenBatchNorm, nn.GELU]
+    hidden = task.head.mlp[0](torch.randn(4, 5, 32))  # [N, P, D] tokens, as iBOT's patch head
+    flat = nn.BatchNorm1d(SMALL["hidden_dim"]).train()
+    torch.testing.assert_close(norms[0](hidden), flat(hidden.reshape(20, -1)).reshape(hidden.shape))
+    views = views_of(task, digits_bundle, samples)
+    task(views).loss.backward()
+    assert norms[0].weight.grad is not None and norms[0].weight.grad.abs().sum() > 0
 
 
 def test_last_layer_is_frozen_for_the_first_steps(make_dino, digits_bundle, samples):

@@ -98,6 +98,8 @@ class DINO(ImageViewsTask):
     ``hidden_dim``: width of the head's MLP (the paper's 2048).
     ``bottleneck_dim``: the head's L2-normalised bottleneck (the paper's 256).
     ``norm_last_layer``: keep the last layer's weight-norm gain at 1 (the paper's stabiliser).
+    ``head_batch_norm``: BatchNorm in the head's MLP (the reference's ``use_bn_in_head``; off,
+    as for the paper's ViTs).
     ``student_temperature``: the student's softmax temperature (0.1).
     ``teacher_temperature``: the teacher's (sharpening) temperature after the warm-up (0.04, the paper's 0.04-0.07).
     ``warmup_teacher_temperature``: the teacher's temperature at the start of training (0.04).
@@ -130,6 +132,7 @@ class DINO(ImageViewsTask):
         hidden_dim: Annotated[int, Ge(1)] = 512,
         bottleneck_dim: Annotated[int, Ge(1)] = 128,
         norm_last_layer: bool = True,
+        head_batch_norm: bool = False,
         student_temperature: Annotated[float, Gt(0)] = 0.1,
         teacher_temperature: Annotated[float, Gt(0)] = 0.04,
         warmup_teacher_temperature: Annotated[float, Gt(0)] = 0.04,
@@ -146,7 +149,12 @@ class DINO(ImageViewsTask):
                 f"num_global={num_global} and num_local={num_local}; use e.g. num_global=2"
             )
         head = DINOHead(
-            encoder.output_dim, out_dim, hidden_dim, bottleneck_dim, norm_last_layer=norm_last_layer
+            encoder.output_dim,
+            out_dim,
+            hidden_dim,
+            bottleneck_dim,
+            norm_last_layer=norm_last_layer,
+            batch_norm=head_batch_norm,
         )
         views = MultiCropCollate(global_augmentation, local_augmentation, num_local, num_global)
         super().__init__(encoder, head, views, augment_on)
