@@ -12,6 +12,7 @@ from sslcore.recipes import Recipe
 #: the vision benchmark's encoder: small_cnn of width 64 (the default is 32), 256-d output
 SMALL_CNN = {"width": 64, "output_dim": 256}
 FASHION = "docs/benchmarks.md, 'Vision plugin methods on Fashion-MNIST' (benchmarks/vision_methods.py)"
+VIT_ERA = "docs/benchmarks.md, 'ViT-era vision methods on Fashion-MNIST' (benchmarks/vision_vit_era.py)"
 
 
 def _fashion_mnist(batch_size: int, lr: float, reference: str, **task_options: object) -> Recipe:
@@ -231,7 +232,15 @@ def sslcore_register_tasks() -> list[TaskSpec]:
             "ibot",
             "sslcore_vision.tasks.ibot:IBOT",
             "iBOT: DINO's [CLS] self-distillation plus masked patch-token self-distillation (Zhou et al. 2022)",
-            _fashion_mnist(256, 2e-3, _unmeasured("Zhou et al. 2022")),
+            _fashion_mnist(
+                64,
+                3e-4,
+                "Zhou et al. 2022, scaled to a CPU budget for its default vit_tiny: batch 64, learning "
+                "rate 3e-4 and BatchNorm in the head, since batch 256 at 2e-3 drifts to the uniform "
+                f"teacher in 900 s. Measured: {VIT_ERA}: 80.63 % linear probe against 75.62 % at "
+                "random init (7 px patches, seed 0)",
+                head_batch_norm=True,
+            ),
             default_encoder="vit_tiny",
         ),
         _task(
