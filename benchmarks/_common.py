@@ -19,10 +19,21 @@ from sslcore.locks import FolderLockedError
 from sslcore.runs import versions
 
 
+def cpu_model() -> str:
+    """The processor's name (Linux ``/proc/cpuinfo``, else ``platform.processor()``): a
+    budget counted in CPU-seconds buys a different number of steps on another processor."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor()
+
+
 def provenance(**machine: Any) -> dict[str, Any]:
     """Machine, versions and time of a benchmark record; ``machine`` adds load figures etc."""
     return {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), **machine},
+        "machine": {"platform": platform.platform(), "cpu": cpu_model(), "cpus": os.cpu_count(), **machine},
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

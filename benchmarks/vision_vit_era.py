@@ -15,6 +15,7 @@ with them did not beat its random initialisation in the budget (72.8 % vs 73.3 %
 
     .venv/bin/python benchmarks/vision_vit_era.py [--rows dino moco_v3@vit_tiny ...]
         [--seeds 0 1] [--seconds 900] [--clock cpu] [--threads 1] [--data-root DIR]
+        [--task-opt KEY=JSON ...]  (a screen of task options over the rows': give its own --output)
 
 Writes ``benchmarks/results/vision_vit_era.json`` (each finished run at once; a rerun skips
 what is there, ``--force`` reruns) and prints a Markdown table with the acceptance verdict:
@@ -94,6 +95,13 @@ def parse_args() -> argparse.Namespace:
         metavar="KEY=JSON",
         help=f"an option of the ViT rows' encoder (default: {VIT_OPTIONS})",
     )
+    p.add_argument(
+        "--task-opt",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="a task option for every row of this call, over ROW_OPTIONS (a screen: give a separate --output)",
+    )
     p.add_argument("--data-root", type=Path, default=DATA_ROOT, help="folder holding fashion-mnist/")
     p.add_argument("--output", type=Path, default=RESULTS)
     p.add_argument("--force", action="store_true", help="rerun rows already in the results")
@@ -105,15 +113,25 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def vit_options(pairs: list[str]) -> dict[str, Any]:
-    """:data:`VIT_OPTIONS` updated by the ``--vit-opt KEY=JSON`` pairs."""
-    options = dict(VIT_OPTIONS)
+def key_values(flag: str, pairs: list[str]) -> dict[str, Any]:
+    """``KEY=JSON`` command-line pairs (``flag``'s) as a dict."""
+    options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"--vit-opt {pair!r}: expected KEY=VALUE, e.g. depth=6")
-        options[key] = json.loads(value)
+            raise SystemExit(f"{flag} {pair!r}: expected KEY=JSON, e.g. depth=6 or mask_ratio=[0.25,0.5]")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise SystemExit(
+                f"{flag} {pair!r}: the value is not JSON ({error}); quote strings: key='\"block\"'"
+            ) from None
     return options
+
+
+def vit_options(pairs: list[str]) -> dict[str, Any]:
+    """:data:`VIT_OPTIONS` updated by the ``--vit-opt KEY=JSON`` pairs."""
+    return VIT_OPTIONS | key_values("--vit-opt", pairs)
 
 
 def grid_run(row: str, seed: int, args: argparse.Namespace, fresh: bool) -> dict[str, Any]:
@@ -121,6 +139,8 @@ def grid_run(row: str, seed: int, args: argparse.Namespace, fresh: bool) -> dict
     task, _, encoder = row.partition("@")
     budget = {} if args.seconds is None else {"seconds": args.seconds}
     options = {} if args.recipe_only else dict(ROW_OPTIONS.get(row, {}))
+    if args.task_opt:
+        options["task_options"] = options.get("task_options", {}) | key_values("--task-opt", args.task_opt)
     run = GridRun(
         task,
         "fashion-mnist",
