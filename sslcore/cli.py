@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("evaluate", help="evaluate a run's embeddings (frozen or fine-tuned); prints test accuracy")
     p.add_argument("run_dir")
-    p.add_argument("--protocol", default="linear", help="linear, knn, link or finetune")
+    p.add_argument("--protocol", default="linear", help="linear, linear_adam, knn, link or finetune")
     for flag, text in (
         ("--protocol-opt", "a protocol option (e.g. for finetune: lrs=[1e-4,3e-4] epochs=4 batch_size=32)"),
         (

@@ -324,8 +324,9 @@ def _run_encoder(
     return given
 
 
-def _check_protocol_options(name: str, probe: Any, options: Mapping[str, Any]) -> None:
-    """Unknown keyword options of a protocol, and bad values, fail before anything is loaded."""
+def check_protocol_options(name: str, probe: Any, options: Mapping[str, Any]) -> None:
+    """Unknown keyword options of protocol ``name`` (the function ``probe``) and bad values:
+    a :class:`ConfigError` before anything is loaded."""
     fixed = {"X", "y", "splits", "task", "evalset", "seed", "device"}
     known = [p for p in inspect.signature(probe).parameters if p not in fixed]
     unknown = sorted(set(options) - set(known))
@@ -352,7 +353,7 @@ def evaluate(
     ``eval_<protocol>[_random][_<key>-<value>...].json`` (the last part names the
     ``dataset_options`` overrides, see :func:`load_run`, as does ``encoder``)."""
     probe = get_protocol(protocol)
-    _check_protocol_options(protocol, probe, protocol_options)
+    check_protocol_options(protocol, probe, protocol_options)
     dev = resolve_device(device)  # before anything loads
     run_dir = _require_run_folder(run_dir)
     with FolderLock(run_dir):  # not while the run trains, nor beside another evaluation of it

@@ -3,6 +3,7 @@ registered in-process (no domain plugin needed)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -144,3 +145,15 @@ def test_plugins_command_with_every_plugin_disabled() -> None:
         check=True,
     )
     assert "no sslcore plugins installed" in proc.stdout
+
+
+def test_evaluate_help_names_every_protocol() -> None:
+    """The help is written out (the CLI starts without importing the protocols): it must
+    follow the registry."""
+    from sslcore.cli import build_parser
+    from sslcore.evaluation import PROTOCOLS, TASK_PROTOCOLS
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    protocol = next(a for a in commands.choices["evaluate"]._actions if a.dest == "protocol")
+    named = set(protocol.help.replace(" or ", ", ").split(", "))
+    assert named == set(PROTOCOLS) | set(TASK_PROTOCOLS)

@@ -193,6 +193,52 @@ def test_a_single_protocol_run_keeps_its_folder_name() -> None:
     assert run.run_id.endswith(hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8])
 
 
+def test_a_multi_protocol_run_without_protocol_options_keeps_its_folder_name() -> None:
+    """Grids written before protocol options existed resume into the same run folders: an
+    evaluation without options hashes as ``{protocol, dataset_options}``."""
+    import hashlib
+
+    text = GRID.replace("budget = ", 'protocol = ["knn", {protocol = "linear"}]\nbudget = ')
+    run = parse_grid(text).runs[0]
+    config = dataclasses.asdict(run)
+    config["evaluations"] = [
+        {"protocol": "knn", "dataset_options": {}},
+        {"protocol": "linear", "dataset_options": {}},
+    ]
+    assert run.run_id.endswith(hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8])
+
+
+def test_protocol_options_of_a_grid_reach_the_protocol(registry: Registry, tmp_path: Path) -> None:
+    table = '{protocol = "linear_adam", options = {epochs = 3, weight_decay = 0.0}}'
+    text = GRID.replace("budget = ", f'protocol = ["linear", {table}]\nbudget = ')
+    grid = parse_grid(text.replace("seeds = [0, 1]", "seeds = [0]"))
+    run = grid.runs[0]
+    (adam,) = run.evaluations[1:]
+    assert adam.options == {"epochs": 3, "weight_decay": 0.0}
+    assert adam.label == "linear_adam_epochs-3_weight_decay-0.0"
+    assert run.run_id != parse_grid(text.replace("epochs = 3", "epochs = 4")).runs[0].run_id
+    (record, *_) = run_grid(grid, tmp_path, registry=registry, log=quiet)
+    evaluation = record["evaluations"][adam.label]
+    for which in ("pretrained", "random_init", "raw"):
+        metrics = evaluation["metrics"][which]
+        assert 1 <= metrics["selected"]["epoch"] <= 3 and 0.0 <= evaluation[which] <= 1.0
+
+
+def test_bad_protocol_options_of_a_grid_fail_before_any_run(registry: Registry, tmp_path: Path) -> None:
+    for options, message in (
+        ("{epoch = 3}", r"protocol 'linear_adam' has no option epoch; its options: lr, weight_decay, epochs"),
+        ("{weight_decay = -1.0}", r"weight_decay"),
+    ):
+        text = GRID.replace(
+            "budget = ", f'protocol = {{protocol = "linear_adam", options = {options}}}\nbudget = '
+        )
+        with pytest.raises(GridError, match=message):
+            run_grid(parse_grid(text), tmp_path, registry=registry, log=quiet)
+        assert not (tmp_path / "runs").exists()
+    with pytest.raises(GridError, match=r"key 'protocol' must be a protocol name"):
+        parse_grid(GRID.replace("budget = ", 'protocol = {protocol = "knn", options = 3}\nbudget = '))
+
+
 def test_an_interrupted_grid_resumes_without_redoing_finished_runs(
     registry: Registry, tmp_path: Path
 ) -> None:

@@ -330,7 +330,7 @@ def test_get_protocol() -> None:
     assert get_protocol("linear") is linear_probe and get_protocol("knn") is knn_probe
     with pytest.raises(
         UnknownNameError,
-        match=r"unknown protocol 'linera'; did you mean 'linear'\? Valid choices: finetune, knn, linear, link",
+        match=r"unknown protocol 'linera'; did you mean 'linear'\? Valid choices: finetune, knn, linear, linear_adam, link",
     ):
         get_protocol("linera")
 

@@ -344,7 +344,18 @@ def _benchmark_runs(name: str) -> dict[str, dict[str, Any]]:
 
 def test_graph_recipes_are_what_the_graph_benchmark_ran() -> None:
     runs = _benchmark_runs("graph_methods")
-    for task in ("dgi", "grace", "bgrl", "mvgrl", "attribute_masking", "gae", "vgae", "arga", "arvga"):
+    for task in (
+        "dgi",
+        "grace",
+        "bgrl",
+        "mvgrl",
+        "graphmae",
+        "attribute_masking",
+        "gae",
+        "vgae",
+        "arga",
+        "arvga",
+    ):
         used, recipe = runs[task]["recipe"], INSTALLED.task(task).recipe
         assert _method_fields(recipe.train) == _method_fields(used["train"]), task
         assert (recipe.dataset, dict(recipe.task_options)) == (used["dataset"], used["task_options"]), task

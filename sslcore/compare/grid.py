@@ -21,7 +21,9 @@ A grid file::
     protocol = "linear"         # optional: overrides settings.protocol; a list evaluates
                                 # each run with several, the first is the headline number:
                                 # ["link", "linear"], or tables that also override dataset
-                                # options: [{protocol = "linear", dataset_options = {probe = "mr"}}]
+                                # options: [{protocol = "linear", dataset_options = {probe = "mr"}}],
+                                # or set the protocol's own options:
+                                # [{protocol = "linear_adam", options = {weight_decay = 0.0}}]
 
 Unknown keys and wrong types raise :class:`GridError` naming the file, the line and
 the key (with the closest valid key). The budget keys and the settings ``device`` and
@@ -59,15 +61,23 @@ class GridError(ConfigError):
 @dataclass(frozen=True)
 class Evaluation:
     """A protocol a grid run is evaluated with; ``dataset_options`` override the run's
-    (``{"probe": "mr"}``: a text run probed on another labelled set, same tokenizer)."""
+    (``{"probe": "mr"}``: a text run probed on another labelled set, same tokenizer);
+    ``options`` are the protocol's own (``{"weight_decay": 0.0}`` for ``linear_adam``)."""
 
     protocol: str
     dataset_options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
-        """``linear``, ``linear_probe-mr``: the key of its numbers in a record."""
-        return self.protocol + "".join(f"_{k}-{v}" for k, v in sorted(self.dataset_options.items()))
+        """``linear``, ``linear_probe-mr``, ``linear_adam_epochs-100``: the key of its
+        numbers in a record (the dataset options, then the protocol options)."""
+        parts = [*sorted(self.dataset_options.items()), *sorted(self.options.items())]
+        return self.protocol + "".join(f"_{k}-{_label_value(v)}" for k, v in parts)
+
+
+def _label_value(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,9 @@ class GridRun:
         config = asdict(self)
         if self.evaluations == (Evaluation(self.protocol),):
             config["protocol"] = config.pop("evaluations")[0]["protocol"]
+        for evaluation in config.get("evaluations", ()):
+            if not evaluation["options"]:  # as runs hashed before protocol options existed
+                del evaluation["options"]
         digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
         budget = "-".join(f"{k}{v:g}" for k, v in sorted(self.budget.items())) or "recipe"
         parts = [self.task, self.dataset, self.encoder or "default", budget, f"seed{self.seed}", digest]
@@ -200,14 +213,14 @@ def _expand(group: Mapping[str, Any], settings: Mapping[str, Any], where: _Locat
 
 
 def _evaluations(value: Any, where: _Locator, index: int) -> tuple[Evaluation, ...]:
-    """``protocol``: a name, or a list of names and ``{protocol, dataset_options}`` tables."""
+    """``protocol``: a name, or a list of names and ``{protocol, dataset_options, options}`` tables."""
     found = []
     for item in value if isinstance(value, list) and value else [value]:
         if isinstance(item, Mapping):
-            _check_keys(item, ("protocol", "dataset_options"), where, "a protocol table", index)
-            item_options = item.get("dataset_options", {})
-            if isinstance(item.get("protocol"), str) and isinstance(item_options, Mapping):
-                found.append(Evaluation(item["protocol"], dict(item_options)))
+            _check_keys(item, ("protocol", "dataset_options", "options"), where, "a protocol table", index)
+            tables = [item.get(key, {}) for key in ("dataset_options", "options")]
+            if isinstance(item.get("protocol"), str) and all(isinstance(t, Mapping) for t in tables):
+                found.append(Evaluation(item["protocol"], *map(dict, tables)))
                 continue
         elif isinstance(item, str) and item:
             found.append(Evaluation(item))
@@ -215,7 +228,8 @@ def _evaluations(value: Any, where: _Locator, index: int) -> tuple[Evaluation, .
         raise where.error(
             "protocol",
             "must be a protocol name, or a list of names and tables such as "
-            '{protocol = "linear", dataset_options = {probe = "mr"}}',
+            '{protocol = "linear", dataset_options = {probe = "mr"}} or '
+            '{protocol = "linear_adam", options = {epochs = 100}}',
             index,
         )
     return tuple(found)

@@ -40,7 +40,7 @@ from sslcore.io import atomic_write_text, read_jsonl, remove_orphaned_temp_files
 from sslcore.locks import FolderLock
 from sslcore.plugins.manager import Registry, get_registry
 from sslcore.recipes import USE_RECIPE_HINT, ShortBudgetWarning, apply_recipe
-from sslcore.runs import load_run, pretrain
+from sslcore.runs import check_protocol_options, load_run, pretrain
 
 RESULTS = "results.jsonl"
 
@@ -72,10 +72,14 @@ def check_grid(grid: Grid, registry: Registry) -> None:
             if run.encoder is not None:
                 registry.encoder(run.encoder)
             for evaluation in run.evaluations:
-                get_protocol(evaluation.protocol)
+                check_protocol_options(
+                    evaluation.protocol, get_protocol(evaluation.protocol), evaluation.options
+                )
         except UnknownNameError as exc:
             problems.append(str(exc))
             continue
+        except ConfigError as exc:
+            problems.append(str(exc))
         if dataset.needs_root and (run.data_root is None or not Path(run.data_root).is_dir()):
             where = "no data_root is set" if run.data_root is None else f"{run.data_root} is not a folder"
             problems.append(
@@ -296,11 +300,17 @@ def _evaluate(
     run, used as it is when the evaluation overrides no dataset option."""
     probe, options = get_protocol(evaluation.protocol), evaluation.dataset_options
     pretrained, bundle, config = load_run(run_dir, registry=registry, dataset_options=options)
-    raw_key = json.dumps(
-        [config["dataset"], config["dataset_options"], options, evaluation.protocol, run.seed, run.data_root],
-        sort_keys=True,
-        default=str,
-    )
+    key = [
+        config["dataset"],
+        config["dataset_options"],
+        options,
+        evaluation.protocol,
+        run.seed,
+        run.data_root,
+    ]
+    if evaluation.options:  # keys without them read as before protocol options existed
+        key.append(evaluation.options)
+    raw_key = json.dumps(key, sort_keys=True, default=str)
     if options:
         untrained = load_run(run_dir, random_init=True, registry=registry, dataset_options=options)
     random_init = untrained[0]
@@ -332,9 +342,9 @@ def _evaluate(
             out["raw"], out["raw_error"] = None, str(exc)
             continue
         probed = (
-            probe(model, evalset, seed=run.seed, device=device)
+            probe(model, evalset, seed=run.seed, device=device, **evaluation.options)
             if task_protocol
-            else probe_embeddings(probe, X, y, evalset.splits, run.seed, device)
+            else probe_embeddings(probe, X, y, evalset.splits, run.seed, device, **evaluation.options)
         )
         out[which] = probed.test_accuracy
         out["metrics"][which] = _protocol_metrics(probed) | {"seconds": time.perf_counter() - start}

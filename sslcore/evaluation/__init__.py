@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sslcore.errors import UnknownNameError
+from sslcore.evaluation.adam_linear import adam_linear_probe
 from sslcore.evaluation.embeddings import extract_embeddings
 from sslcore.evaluation.finetune import finetune
 from sslcore.evaluation.knn import knn_probe
@@ -17,6 +18,7 @@ PROTOCOLS: dict[str, Callable[..., ProbeResult]] = {
     "linear": linear_probe,
     "knn": knn_probe,
     "link": link_prediction,
+    "linear_adam": adam_linear_probe,
 }
 #: protocols that train the task itself (``protocol(task, evalset, seed=, device=, **options)``)
 #: instead of reading frozen embeddings
@@ -51,6 +53,7 @@ __all__ = [
     "PROTOCOLS",
     "TASK_PROTOCOLS",
     "ProbeResult",
+    "adam_linear_probe",
     "extract_embeddings",
     "finetune",
     "get_protocol",

@@ -99,12 +99,12 @@ def linear_probe(
     """
     where = _resolve_device(X, device)
     use_torch = _uses_torch(solver, where)
-    _check_inputs(X, y, splits)
-    y_np = _numpy(y)
+    check_probe_inputs(X, y, splits)
+    y_np = as_numpy(y)
     if use_torch:
         fit_score = _torch_fit_score(X, y, max_iter, where)
         return _protocol(fit_score, y_np, splits, Cs, seed, max_selection_rows, folds)
-    X_np = _numpy(X)
+    X_np = as_numpy(X)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if splits is None:
@@ -127,25 +127,28 @@ def _uses_torch(solver: str, device: torch.device) -> bool:
     return solver == "torch" or (solver == "auto" and device.type != "cpu")
 
 
-def _check_inputs(X: Array, y: Array, splits: dict[str, np.ndarray] | None) -> None:
-    """Clear errors for shapes, empty splits and non-finite features (before any fitting)."""
+def check_probe_inputs(
+    X: Array, y: Array, splits: dict[str, np.ndarray] | None, probe: str = "linear_probe"
+) -> None:
+    """Clear errors for shapes, empty splits and non-finite features (before any fitting),
+    naming the ``probe`` that got them."""
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
         raise ValueError(
-            f"linear_probe needs X [n, d] and y [n]; got shapes {tuple(X.shape)} and {tuple(y.shape)}"
+            f"{probe} needs X [n, d] and y [n]; got shapes {tuple(X.shape)} and {tuple(y.shape)}"
         )
     for name, rows in (splits or {}).items():
         if len(rows) == 0:
-            raise ValueError(f"linear_probe: evaluation split {name!r} is empty")
+            raise ValueError(f"{probe}: evaluation split {name!r} is empty")
     finite = torch.isfinite(X).all(1) if isinstance(X, torch.Tensor) else np.isfinite(X).all(1)
-    bad = np.flatnonzero(~_numpy(finite))
+    bad = np.flatnonzero(~as_numpy(finite))
     if len(bad):
         raise ValueError(
-            f"linear_probe: X holds NaN or infinite values in {len(bad)} of {len(X)} rows "
-            f"(first: row {bad[0]})"
+            f"{probe}: X holds NaN or infinite values in {len(bad)} of {len(X)} rows (first: row {bad[0]})"
         )
 
 
-def _numpy(a: Array) -> np.ndarray:
+def as_numpy(a: Array) -> np.ndarray:
+    """``a`` as a numpy array (a torch tensor is copied to the CPU)."""
     return a.numpy(force=True) if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
