@@ -27,7 +27,7 @@ from sslcore.engine import distributed as ddp
 from sslcore.engine.config import BUDGET_KEYS, FIELDS
 from sslcore.engine.device import resolve_device, resolve_precision
 from sslcore.engine.provenance import software_versions
-from sslcore.errors import CheckpointError, ConfigError
+from sslcore.errors import CheckpointError, ConfigError, suggest
 from sslcore.evaluation import extract_embeddings, get_protocol, is_task_protocol, probe_embeddings
 from sslcore.io import atomic_write_json, read_json
 from sslcore.locks import FolderLock
@@ -331,8 +331,9 @@ def check_protocol_options(name: str, probe: Any, options: Mapping[str, Any]) ->
     known = [p for p in inspect.signature(probe).parameters if p not in fixed]
     unknown = sorted(set(options) - set(known))
     if unknown:
+        hint = (suggest(unknown[0], known) if len(unknown) == 1 else "") or "."
         raise ConfigError(
-            f"protocol {name!r} has no option {', '.join(unknown)}; its options: {', '.join(known)}"
+            f"protocol {name!r} has no option {', '.join(unknown)}{hint} Its options: {', '.join(known)}"
         )
     check_values(f"protocol {name!r}", option_specs(probe, exclude=fixed), options, FLAGS["protocol"])
 

@@ -226,7 +226,11 @@ def test_protocol_options_of_a_grid_reach_the_protocol(registry: Registry, tmp_p
 
 def test_bad_protocol_options_of_a_grid_fail_before_any_run(registry: Registry, tmp_path: Path) -> None:
     for options, message in (
-        ("{epoch = 3}", r"protocol 'linear_adam' has no option epoch; its options: lr, weight_decay, epochs"),
+        (
+            "{epoch = 3}",
+            r"protocol 'linear_adam' has no option epoch; did you mean 'epochs'\? Its options: lr, "
+            "weight_decay, epochs",
+        ),
         ("{weight_decay = -1.0}", r"weight_decay"),
     ):
         text = GRID.replace(
