@@ -160,7 +160,9 @@ def test_evaluate_a_run_with_finetune_and_its_options(registry, tmp_path: Path) 
     assert record["protocol"] == "finetune" and record["selected"]["lr"] in (0.01, 0.05)
     assert record["protocol_options"] == {"lrs": [0.01, 0.05], "epochs": 2}
     assert read_json(run / "eval_finetune.json")["test_accuracy"] == record["test_accuracy"]
-    with pytest.raises(ConfigError, match=r"no option epoch; did you mean 'epochs'\? Its options: lrs, epochs"):
+    with pytest.raises(
+        ConfigError, match=r"no option epoch; did you mean 'epochs'\? Its options: lrs, epochs"
+    ):
         evaluate(run, "finetune", registry=registry, device="cpu", epoch=2)
 
 

@@ -207,7 +207,8 @@ class Diffusion(BaseTransform):
     - ``"heat"``: :math:`S = \exp(t\,(T - I))` (``t``, MVGRL: 5),
 
     sparsified (``sparsification``, GDC's ``sparsification_kwargs``; default: threshold
-    keeping an average degree ``avg_degree``) and normalised (``normalization``, GDC's
+    keeping an average degree ``avg_degree``, every non-zero entry when that is at least
+    the number of nodes) and normalised (``normalization``, GDC's
     ``normalization_out``; ``"sym"``). An undirected input gives exactly symmetric weights
     (an entry kept on one side of the threshold only is mirrored, pairs are averaged).
     Deterministic. The result is a weighted graph: ``edge_index`` ``[2, E']`` and
@@ -229,20 +230,28 @@ class Diffusion(BaseTransform):
             raise ValueError(f"Diffusion: method must be 'ppr' or 'heat', got {method!r}")
         self.method = method
         diffusion = {"method": "ppr", "alpha": alpha} if method == "ppr" else {"method": "heat", "t": t}
-        self.gdc = GDC(
-            self_loop_weight=1.0,
-            normalization_in="sym",
-            normalization_out=normalization,
-            diffusion_kwargs=diffusion,
-            sparsification_kwargs=sparsification or {"method": "threshold", "avg_degree": avg_degree},
-            exact=True,
-        )
+
+        def gdc(sparsify: dict[str, Any]) -> GDC:
+            return GDC(
+                self_loop_weight=1.0,
+                normalization_in="sym",
+                normalization_out=normalization,
+                diffusion_kwargs=diffusion,
+                sparsification_kwargs=sparsify,
+                exact=True,
+            )
+
+        self.gdc = gdc(sparsification or {"method": "threshold", "avg_degree": avg_degree})
+        #: an average degree of at least the node count keeps every non-zero entry: the dense diffusion
+        self.avg_degree = None if sparsification else avg_degree
+        self.dense_gdc = gdc({"method": "threshold", "eps": torch.finfo(torch.float32).tiny})  # > 0
 
     def forward(self, data: Data) -> Data:
         weight = getattr(data, "edge_weight", None)
         data.edge_attr = weight.float() if isinstance(weight, Tensor) else None
         undirected = is_undirected(data.edge_index, num_nodes=data.num_nodes)
-        data = self.gdc(data)
+        dense = self.avg_degree is not None and self.avg_degree >= data.num_nodes
+        data = (self.dense_gdc if dense else self.gdc)(data)
         edge_index, edge_weight = data.edge_index, data.edge_attr
         if undirected:  # exact symmetry (the dense inverse / exponential is symmetric up to rounding)
             edge_index, edge_weight = to_undirected(edge_index, edge_weight, data.num_nodes, reduce="mean")

@@ -183,6 +183,20 @@ def test_diffusion_sparsifies_to_the_average_degree() -> None:
     assert is_undirected(view.edge_index, view.edge_weight, num_nodes=200)
 
 
+@pytest.mark.parametrize("avg_degree", [40, 41, 1000])
+def test_an_average_degree_of_the_node_count_or_more_keeps_the_dense_diffusion(avg_degree: int) -> None:
+    """PyG's threshold indexes past the end of the sorted entries there: every non-zero entry
+    is kept instead (two components: the pairs across them stay out)."""
+    data = random_graph(n=40, num_edges=80)
+    data.edge_index = data.edge_index[:, (data.edge_index < 30).all(0) | (data.edge_index >= 30).all(0)]
+    view = Diffusion("ppr", avg_degree=avg_degree)(data)
+    expected = dense_diffusion(data, "ppr")
+    assert view.edge_index.shape[1] == int((expected > 0).sum()) < 40 * 40 and (view.edge_weight > 0).all()
+    dense = to_dense_adj(view.edge_index, edge_attr=view.edge_weight, max_num_nodes=40)[0]
+    torch.testing.assert_close(dense, expected, atol=1e-5, rtol=1e-4)
+    assert Diffusion("ppr", avg_degree=39)(random_graph(n=40, num_edges=80)).edge_index.shape[1] < 40 * 40
+
+
 def test_diffusion_rejects_an_unknown_method() -> None:
     with pytest.raises(ValueError, match="ppr"):
         Diffusion("katz")
