@@ -4,6 +4,7 @@ wrap the task in DDP, and agree on per-step facts."""
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -72,7 +73,11 @@ def init_from_env(device: str = "auto") -> bool:
 
 
 def destroy() -> None:
+    """Destroy the process group, after collecting garbage: a DDP wrapper left in a reference
+    cycle keeps the group alive past ``destroy_process_group``, to be torn down at interpreter
+    exit, where gloo's threads can abort the process (SIGABRT) after a finished run."""
     if is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 
