@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from annotated_types import Ge, Gt
 
-from sslcore.evaluation.linear import Array, ProbeResult, as_numpy, check_probe_inputs
+from sslcore.evaluation.linear import Array, ProbeResult, as_numpy, check_probe_inputs, probe_device
 from sslcore.evaluation.splits import selection_split
 
 PROTOCOL = "linear_adam"
@@ -64,7 +64,7 @@ def adam_linear_probe(
     check_probe_inputs(X, y, splits, PROTOCOL)
     y_np = as_numpy(y).astype(np.int64)
     fit, select, test = selection_split(y_np, splits, seed)
-    where = torch.device(device) if device is not None else getattr(X, "device", torch.device("cpu"))
+    where = probe_device(X, device)
     X_t = torch.as_tensor(X, dtype=torch.float32, device=where)
     y_t = torch.as_tensor(y_np, device=where)
     rows = {

@@ -97,7 +97,7 @@ def linear_probe(
             ``"auto"``: torch on an accelerator (CUDA, MPS, ...), scikit-learn on the CPU, so
             CPU figures are scikit-learn's. Both solvers serve both protocols.
     """
-    where = _resolve_device(X, device)
+    where = probe_device(X, device)
     use_torch = _uses_torch(solver, where)
     check_probe_inputs(X, y, splits)
     y_np = as_numpy(y)
@@ -113,7 +113,8 @@ def linear_probe(
         return _protocol(fit_score, y_np, splits, Cs, seed, max_selection_rows, folds)
 
 
-def _resolve_device(X: Array, device: torch.device | str | None) -> torch.device:
+def probe_device(X: Array, device: torch.device | str | None) -> torch.device:
+    """Where a probe fits: ``device``, or where ``X`` is when it is ``None`` (the CPU for numpy)."""
     if device is not None:
         return torch.device(device)
     return X.device if isinstance(X, torch.Tensor) else torch.device("cpu")
