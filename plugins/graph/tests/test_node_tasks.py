@@ -115,6 +115,38 @@ def test_mvgrl_embeds_the_sum_of_both_views(small_graph: Data) -> None:
     torch.testing.assert_close(task.embed(small_graph), expected)
 
 
+def plain_ppr(graph: Data, alpha: float) -> torch.Tensor:
+    """MVGRL's dense PPR matrix as its reference code computes it: T = D^-1/2 (A + I) D^-1/2,
+    S = alpha (I - (1 - alpha) T)^-1, in float64."""
+    a = to_dense_adj(graph.edge_index, max_num_nodes=graph.num_nodes)[0].double()
+    a = a + torch.eye(graph.num_nodes, dtype=a.dtype)
+    d = a.sum(1).rsqrt()
+    t = d[:, None] * a * d[None, :]
+    return alpha * torch.linalg.inv(torch.eye(graph.num_nodes, dtype=a.dtype) - (1 - alpha) * t)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_mvgrl_diffusion_encoder_reads_the_ppr_matrix(small_graph: Data, normalize: bool) -> None:
+    """Default (the reference): H = PReLU(S X W + b) with S the dense PPR matrix as it is.
+    ``normalize_diffusion=True``: S normalised symmetrically, then GCN's self-loops and
+    normalisation on top."""
+    torch.manual_seed(0)
+    encoder = build_gcn({"num_features": 8}, hidden_dim=16, output_dim=16, num_layers=1)
+    task = MVGRL(encoder, alpha=0.2, avg_degree=small_graph.num_nodes, normalize_diffusion=normalize).eval()
+    s = plain_ppr(small_graph, 0.2)
+    if normalize:
+        d = s.sum(1).rsqrt()
+        s = d[:, None] * s * d[None, :] + torch.eye(small_graph.num_nodes, dtype=s.dtype)
+        d = s.sum(1).rsqrt()
+        s = d[:, None] * s * d[None, :]
+    conv, act = task.diffusion_encoder.convs[0], task.diffusion_encoder.acts[0]
+    expected = act(s.float() @ conv.lin(small_graph.x) + conv.bias)
+    diffused = task.diffusion_view(small_graph)
+    torch.testing.assert_close(task.diffusion_encoder(diffused), expected, atol=1e-5, rtol=1e-4)
+    # the adjacency view keeps GCN's normalisation either way
+    assert task.encoder.convs[0].normalize
+
+
 def test_mvgrl_diffusion_is_cached_per_graph_and_matches_its_degree(small_graph: Data) -> None:
     task = make("mvgrl")
     first, second = task.diffusion_view(small_graph), task.diffusion_view(small_graph)

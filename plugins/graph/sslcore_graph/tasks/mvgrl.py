@@ -10,6 +10,7 @@ import torch
 from annotated_types import Ge, Gt, Interval
 from torch import Tensor, nn
 from torch_geometric.data import Data
+from torch_geometric.nn import GCNConv
 
 from sslcore.contrast import bce_mi
 from sslcore.paradigms import TaskOutput
@@ -23,10 +24,14 @@ class MVGRL(DeepGraphInfomax):
     diffusion view of one graph.
 
     Views: :math:`\alpha` = the graph (``encoder`` :math:`f_\alpha`) and :math:`\beta` =
-    its diffusion (PPR with ``alpha`` or heat kernel with ``t``, sparsified to an average
-    degree ``avg_degree``, default the graph's own; :class:`~sslcore_graph.augment.Diffusion`),
+    its diffusion :math:`S` (PPR with ``alpha`` or heat kernel with ``t``, sparsified to an
+    average degree ``avg_degree``, default the graph's own; :class:`~sslcore_graph.augment.Diffusion`),
     encoded by a second encoder :math:`f_\beta` (a re-initialised copy of ``encoder``,
-    reading the diffusion weights as ``edge_weight``). Node embeddings
+    reading the diffusion weights as ``edge_weight``). As in the reference code, a ``gcn``
+    encoder aggregates with :math:`S` as it is, :math:`H^\beta = \sigma(S X W)` (its diagonal is
+    the self-loop); ``normalize_diffusion=True`` instead normalises :math:`S` symmetrically and
+    lets the GCN add self-loops and normalise again (sslcore's behaviour before the option;
+    lower on Cora: docs/graph.md, "MVGRL"). Node embeddings
     :math:`H^\alpha, H^\beta` ``[n, d]``, summaries :math:`s^v = \sigma(\mathrm{mean}_i h^v_i)`
     and DGI's bilinear discriminator :math:`D(h, s) = h^\top W s` and corruption (one row
     permutation of the features shared by both views, giving :math:`\tilde H^\alpha,
@@ -49,6 +54,7 @@ class MVGRL(DeepGraphInfomax):
     Options: ``sample_size``: nodes per training sample (None: the whole graph per step).
     ``num_samples``: samples per step (the reference code's batch, 4).
     ``avg_degree``: average degree the diffusion is sparsified to (None: the graph's own).
+    ``normalize_diffusion``: renormalise the diffusion view (see above; default False, the paper).
     """
 
     minibatch = False  # its diffusion view is of the whole graph (or of its own samples)
@@ -65,6 +71,7 @@ class MVGRL(DeepGraphInfomax):
         avg_degree: Annotated[int, Ge(1)] | None = None,
         sample_size: Annotated[int, Ge(2)] | None = None,
         num_samples: Annotated[int, Ge(1)] = 4,
+        normalize_diffusion: bool = False,
     ):
         super().__init__(encoder)
         # a copy of the encoder, independently re-initialised (every submodule with reset_parameters)
@@ -72,8 +79,11 @@ class MVGRL(DeepGraphInfomax):
         for m in self.diffusion_encoder.modules():
             if m is not self.diffusion_encoder and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
+            if isinstance(m, GCNConv) and not normalize_diffusion:
+                m.normalize = False  # S's weights as they are, no added self-loops
         self.diffusion, self.alpha, self.t, self.avg_degree = diffusion, alpha, t, avg_degree
         self.sample_size, self.num_samples = sample_size, num_samples
+        self.normalize_diffusion = normalize_diffusion
         Diffusion(diffusion)  # validates the method name early
         self._cache: tuple[Tensor, Tensor | None, int, Data] | None = None
 
@@ -90,7 +100,11 @@ class MVGRL(DeepGraphInfomax):
             n = int(graph.num_nodes)
             degree = self.avg_degree or max(1, round(graph.edge_index.shape[1] / n))
             structure = Data(edge_index=graph.edge_index, edge_weight=weight, num_nodes=n)
-            diffused = Diffusion(self.diffusion, alpha=self.alpha, t=self.t, avg_degree=degree)(structure)
+            normalization = "sym" if self.normalize_diffusion else None
+            diffusion = Diffusion(
+                self.diffusion, alpha=self.alpha, t=self.t, avg_degree=degree, normalization=normalization
+            )
+            diffused = diffusion(structure)
             cache = self._cache = (graph.edge_index, weight, n, diffused)
         view = copy.copy(graph)
         view.edge_index, view.edge_weight = cache[3].edge_index, cache[3].edge_weight
