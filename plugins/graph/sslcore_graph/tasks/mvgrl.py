@@ -31,7 +31,7 @@ class MVGRL(DeepGraphInfomax):
     encoder aggregates with :math:`S` as it is, :math:`H^\beta = \sigma(S X W)` (its diagonal is
     the self-loop); ``normalize_diffusion=True`` instead normalises :math:`S` symmetrically and
     lets the GCN add self-loops and normalise again (sslcore's behaviour before the option;
-    lower on Cora: docs/graph.md, "MVGRL"). Node embeddings
+    lower on Cora: docs/graph.md, "MVGRL, BGRL, ARGA / ARVGA"). Node embeddings
     :math:`H^\alpha, H^\beta` ``[n, d]``, summaries :math:`s^v = \sigma(\mathrm{mean}_i h^v_i)`
     and DGI's bilinear discriminator :math:`D(h, s) = h^\top W s` and corruption (one row
     permutation of the features shared by both views, giving :math:`\tilde H^\alpha,
