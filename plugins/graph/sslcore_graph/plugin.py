@@ -148,12 +148,14 @@ def sslcore_register_tasks() -> list[TaskSpec]:
             "MVGRL: cross-view node-graph mutual information between adjacency and PPR-diffusion views",
             recipe=_adam_on_cora(
                 100,
-                0.001,
-                "Hassani & Khasahmadi 2020, Cora: PPR alpha 0.2, GCN 512 per view, Adam lr 0.001; a fixed "
-                "100 epochs on the full graph (the paper's 4 samples of 2000 nodes per step: "
+                0.002,
+                "Hassani & Khasahmadi 2020, Cora: PPR alpha 0.2, GCN 512 per view, Adam; a fixed 100 "
+                "epochs on the full graph (the paper's 4 samples of 2000 nodes per step: "
                 "--task-opt sample_size=2000) instead of early stopping, the diffusion cut to 64 entries "
                 "per node on average (the reference keeps it dense) and aggregated unnormalised, as the "
-                f"reference. Measured: {CORA}: 82.98 +- 0.36 %, 5 seeds (paper 86.8 +- 0.5)",
+                "reference; lr 0.002 instead of the paper's 0.001 (mean validation accuracy of seeds 0-3: "
+                "82.05 against 81.50; 0.003: 81.65). Measured: "
+                f"{CORA}: 83.44 +- 0.66 %, 5 seeds (paper 86.8 +- 0.5; lr 0.001: 82.98 +- 0.36)",
                 task_options={"avg_degree": 64},
             ),
         ),
