@@ -67,13 +67,11 @@ def adam_linear_probe(
     where = probe_device(X, device)
     X_t = torch.as_tensor(X, dtype=torch.float32, device=where)
     y_t = torch.as_tensor(y_np, device=where)
-    rows = {
-        name: torch.as_tensor(idx, device=where)
-        for name, idx in (("fit", fit), ("select", select), ("test", test))
-    }
+    (X_fit, y_fit), *scored = [  # gathered once: the fitting rows, then the validation and test rows
+        (X_t[index], y_t[index]) for index in (torch.as_tensor(i, device=where) for i in (fit, select, test))
+    ]
     weight, bias = _init_linear(X_t.shape[1], int(y_np.max()) + 1, seed, where)
     optimizer = torch.optim.Adam([weight, bias], lr=lr, weight_decay=weight_decay)
-    X_fit, y_fit = X_t[rows["fit"]], y_t[rows["fit"]]
     # validation and test accuracy of every epoch, kept on the device: one host sync at the end
     accuracy = torch.empty(epochs, 2, device=where)
     for epoch in range(epochs):
@@ -81,9 +79,8 @@ def adam_linear_probe(
         F.cross_entropy(X_fit @ weight.T + bias, y_fit).backward()
         optimizer.step()
         with torch.no_grad():
-            for column, name in enumerate(("select", "test")):
-                logits = X_t[rows[name]] @ weight.T + bias
-                accuracy[epoch, column] = (logits.argmax(1) == y_t[rows[name]]).float().mean()
+            for column, (X_rows, y_rows) in enumerate(scored):
+                accuracy[epoch, column] = ((X_rows @ weight.T + bias).argmax(1) == y_rows).float().mean()
     val, test_acc = accuracy.cpu().double().unbind(1)
     best = epochs - 1 - int(val.flip(0).argmax())  # the latest epoch of best validation accuracy
     return ProbeResult(
