@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from sslcore.engine.config import FIELDS, GROUPS, HINTS
+from sslcore.engine.config import BUDGET_KEYS, FIELDS, GROUPS, HINTS
 from sslcore.errors import ConfigError, SSLCoreError
 
 
@@ -138,6 +138,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         f"trained {result.steps} steps ({result.epochs:.2f} epochs, {result.samples} samples) in "
         f"{result.seconds:.1f}s; final loss {result.final_loss:.4f}; checkpoint {result.checkpoint}"
         + (f"; {result.skipped_steps} non-finite steps skipped" if result.skipped_steps else "")
+        + (f"; {result.stopped_early}" if result.stopped_early else "")
     )
     return 0
 
@@ -255,7 +256,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             choices = typing.get_args(hint)
             kwargs |= {"choices": choices, "type": type(choices[0])}
         elif hint in (int, float, str):
-            unset = optional and field.metadata["group"] != "budget"  # --grad-clip none
+            unset = optional and name not in BUDGET_KEYS  # --grad-clip none, --patience none
             kwargs["type"] = _or_none(hint) if unset else hint
             kwargs["metavar"] = {int: "N", float: "X", str: name.upper()}[hint] + ("|none" if unset else "")
         else:

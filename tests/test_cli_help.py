@@ -124,7 +124,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         seen.update(kwargs)
         return SimpleNamespace(
             interrupted=None, steps=1, epochs=1.0, samples=1, seconds=0.1, final_loss=0.5,
-            checkpoint="c", skipped_steps=0, new_steps=1,
+            checkpoint="c", skipped_steps=0, new_steps=1, stopped_early=None,
         )  # fmt: skip
 
     monkeypatch.setattr(sslcore.runs, "pretrain", fake_pretrain)
@@ -300,8 +300,10 @@ def test_grid_budget_and_settings_are_checked_against_train_config(old: str, new
     from sslcore.compare import GridError, parse_grid
     from sslcore.compare.grid import BUDGET_KEYS, SETTINGS_KEYS, TRAIN_SETTINGS
 
-    # the budget amounts; ``clock`` (shown with them) says how seconds count
-    assert set(BUDGET_KEYS) == {n for n, f in FIELDS.items() if f.metadata["group"] == "budget"} - {"clock"}
+    # the budget amounts; ``clock`` and ``patience`` (shown with them) say how seconds count and
+    # when to stop within the budget
+    budget_group = {n for n, f in FIELDS.items() if f.metadata["group"] == "budget"}
+    assert set(BUDGET_KEYS) == budget_group - {"clock", "patience"}
     assert set(TRAIN_SETTINGS) <= set(FIELDS) and set(TRAIN_SETTINGS) <= set(SETTINGS_KEYS)
     parse_grid(GRID, "g.toml")
     with pytest.raises(GridError, match=message):

@@ -70,6 +70,15 @@ class TrainConfig:
     seconds: PositiveFloat | None = _field(
         None, "seconds of training, measured by `clock`", "budget", recipe=True
     )
+    patience: PositiveInt | None = _field(
+        None,
+        "early stopping: stop once the training loss has not fallen below its lowest value for N "
+        "consecutive steps, and end at the weights of that lowest-loss step (DGI's and MVGRL's "
+        "reference protocol, N = 20); epochs, steps or seconds stay the most it may train",
+        "budget",
+        recipe=True,
+        default_text="none: train the whole budget",
+    )
     clock: Clock = _field(
         "wall",
         "what `seconds` counts: wall-clock time, or the CPU time of the training process (all its "
@@ -236,9 +245,10 @@ def budget_steps(budget: Mapping[str, Any], steps_per_epoch: int) -> int | None:
 #: each field's resolved type hint (``Annotated`` ranges kept)
 HINTS: dict[str, Any] = typing.get_type_hints(TrainConfig, include_extras=True)
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
-#: the budget amounts (``clock`` says how ``seconds`` are counted; it is not an amount)
+#: the budget amounts (``clock`` says how ``seconds`` are counted and ``patience`` stops
+#: earlier within them; neither is an amount)
 BUDGET_KEYS: tuple[str, ...] = tuple(
-    n for n, f in FIELDS.items() if f.metadata.get("group") == "budget" and n != "clock"
+    n for n, f in FIELDS.items() if f.metadata.get("group") == "budget" and n not in ("clock", "patience")
 )
 
 

@@ -29,6 +29,7 @@ from sslcore.engine import distributed as ddp
 from sslcore.engine.batch import channels_last, move_to
 from sslcore.engine.checkpoint import CheckpointDir, load_checkpoint, rng_state, set_rng_state
 from sslcore.engine.config import TrainConfig, budget_clock, budget_steps
+from sslcore.engine.early_stopping import EarlyStopping
 from sslcore.engine.lars import LARS
 from sslcore.engine.observability import TensorBoardLog, check_tensorboard, peak_memory_mb
 from sslcore.engine.precision import Precision
@@ -48,8 +49,9 @@ class TrainResult:
     """What :meth:`Trainer.fit` returns. ``interrupted``: the stop signal's name (e.g.
     ``"SIGTERM"``) when training stopped on a signal, after writing a checkpoint.
     ``completed``: the budget was reached (a run that is not completed must not be
-    reported as finished). ``new_steps``: steps taken by this call (0 when a resumed run
-    had already completed its budget)."""
+    reported as finished; early stopping completes it too). ``new_steps``: steps taken by this
+    call (0 when a resumed run had already completed its budget). ``stopped_early``: why
+    early stopping (``patience``) ended the run, and at which step's weights."""
 
     steps: int
     epochs: float
@@ -63,6 +65,7 @@ class TrainResult:
     world_size: int = 1
     completed: bool = False
     new_steps: int = 0
+    stopped_early: str | None = None
 
 
 @dataclass
@@ -188,6 +191,7 @@ class Trainer:
         self._tensorboard: TensorBoardLog | None = None
         self._watch: FiniteWatch | None = None  # set per fit: one process, nan_policy "stop"
         self._channels_last = False
+        self._stopper: EarlyStopping | None = None  # set per fit when config.patience is
 
     @property
     def is_main(self) -> bool:
@@ -312,6 +316,7 @@ class Trainer:
         total_steps = budget_steps(cfg.to_dict(), steps_per_epoch)
         optimizers = self._optimizers()
         base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in optimizers.items()}
+        stopper = self._stopper = EarlyStopping(cfg.patience) if cfg.patience else None
 
         pos = _Position()
         if resume:
@@ -355,11 +360,12 @@ class Trainer:
                 fractions.append(now / cfg.seconds)
             return min(max(fractions), 1.0)
 
-        done = self._budget_reached(pos.step, elapsed_before, total_steps)
+        done = self._finished(pos.step, elapsed_before, total_steps)
         if done and resume and self.is_main:
             print(
-                f"{self.output_dir or 'the run'} already completed its budget at step {pos.step}: "
-                "nothing to train (give a larger budget to train further)",
+                f"{self.output_dir or 'the run'} already completed its budget at step {pos.step}"
+                f"{' (' + stopper.describe() + ')' if stopper and stopper.stopped else ''}: "
+                "nothing to train (give a larger budget or patience to train further)",
                 file=sys.stderr,
             )
         with StopSignals() as signals:
@@ -381,6 +387,8 @@ class Trainer:
                         window_skipped += 1
                     else:
                         pos.last_loss = loss_value
+                        if stopper is not None:  # reads the loss back every step
+                            stopper.update(float(loss_value), pos.step, self.task)
                         window.append(loss_value)
                         for k, v in out.metrics.items():  # a tensor metric is read at the log point
                             window_metrics.setdefault(k, []).append(
@@ -398,7 +406,9 @@ class Trainer:
                     pos.samples += count
                     window_samples += count
                     stopping = stop_votes > 0
-                    done = stopping or self._budget_reached(pos.step, agreed_elapsed, total_steps)
+                    done = stopping or self._finished(pos.step, agreed_elapsed, total_steps)
+                    if done and not stopping and stopper is not None:
+                        stopper.restore(self.task)  # the run ends at its lowest-loss weights
                     if pos.step % cfg.log_every == 0 or done:
                         if self._watch is not None:
                             self._watch.check(self.last_checkpoint)
@@ -444,8 +454,9 @@ class Trainer:
             interrupted=interrupted,
             skipped_steps=pos.skipped,
             world_size=self.world,
-            completed=self._budget_reached(pos.step, pos.elapsed, total_steps),
+            completed=self._finished(pos.step, pos.elapsed, total_steps),
             new_steps=pos.step - first_step,
+            stopped_early=stopper.describe() if stopper is not None and stopper.stopped else None,
         )
 
     def _forward(self, batch: Any, method: str) -> TaskOutput:
@@ -520,6 +531,11 @@ class Trainer:
             opt.step()
         return out, value, True
 
+    def _finished(self, step: int, elapsed: float, total_steps: int | None) -> bool:
+        """The budget is reached, or early stopping ended the run."""
+        stopped = self._stopper is not None and self._stopper.stopped
+        return stopped or self._budget_reached(step, elapsed, total_steps)
+
     def _budget_reached(self, step: int, elapsed: float, total_steps: int | None) -> bool:
         if total_steps is not None and step >= total_steps:
             return True
@@ -572,6 +588,8 @@ class Trainer:
                 "versions": {**software_versions(self.task), **self.run_info.get("versions", {})},
                 "run": self.run_info,
             }
+            if self._stopper is not None:
+                state["early_stopping"] = self._stopper.state_dict()
             path = self.checkpoints.save(pos.step, state)
         self.last_checkpoint = path
 
@@ -606,6 +624,8 @@ class Trainer:
         for key, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][key])
         self.precision.load_state_dict(state.get("scalers", {}))
+        if self._stopper is not None and "early_stopping" in state:
+            self._stopper.load_state_dict(state["early_stopping"])
         self._restore_rng(state, path)
         self.last_checkpoint = path
         moved = self.checkpoints.set_aside_after(state["step"]) if self.is_main else []
