@@ -215,6 +215,7 @@ def result(record: dict[str, Any], method: Method) -> dict[str, Any]:
         "training_seconds": seconds,
         "seconds_per_epoch": seconds / record["epochs"],
         "final_loss": record["final_loss"],
+        "stopped_early": record.get("stopped_early"),
         "pretrain_seconds": record["pretrain_seconds"],
         "probe_seconds": probe,
         "run_seconds": record["pretrain_seconds"] + probe,

@@ -254,6 +254,7 @@ def _run_one(
         "train_seconds": result.seconds,
         "pretrain_seconds": pretrain_seconds,
         "final_loss": result.final_loss,
+        "stopped_early": result.stopped_early,  # None: the whole budget trained
         "flops_per_step": flops,
         "train_flops": None if flops is None else flops * result.steps,
         "versions": config.get("versions", {}),
