@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-every", type=int, default=5)
     parser.add_argument("--kill-at", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--patience", type=int, default=None)
     args = parser.parse_args(argv)
     task_options: dict[str, Any] = {"kill_at": args.kill_at}
     if args.task == "contrast":
@@ -130,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         device="cpu",
         log_every=1,
         progress_bar=False,
+        patience=args.patience,
     )
     if int(os.environ.get("RANK", "0")) == 0:
-        fields = ("steps", "samples", "interrupted", "world_size", "final_loss")
+        fields = ("steps", "samples", "interrupted", "world_size", "final_loss", "stopped_early")
         record = {k: getattr(result, k) for k in fields}
         record["first_step"] = result.history[0]["step"] if result.history else None
         record["checkpoint"] = str(result.checkpoint)

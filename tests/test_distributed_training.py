@@ -92,6 +92,19 @@ def test_two_gloo_processes_reproduce_the_single_process_loss_curve(tmp_path: Pa
     assert state["data"]["global_batch"] == 8
 
 
+def test_two_gloo_processes_stop_early_where_one_process_does(tmp_path: Path) -> None:
+    """Early stopping reads the loss averaged over the ranks, so both stop at one step, at
+    the single-process run's step, and end at the same lowest-loss weights."""
+    args = ("--task", "contrast", "--steps", "60", "--batch-size", "8", "--patience", "3")
+    single_process(tmp_path / "one", *args)
+    one = log(tmp_path / "one")[-1]["step"]
+    result = run_torchrun(tmp_path / "two", *args)
+    assert result["steps"] == one < 60 and result["stopped_early"] is not None
+    wa, wb = final_weights(tmp_path / "one"), final_weights(tmp_path / "two")
+    for key in wa:
+        torch.testing.assert_close(wb[key], wa[key], rtol=1e-4, atol=1e-5)
+
+
 def test_elastic_restart_resumes_from_the_last_checkpoint(tmp_path: Path) -> None:
     """The last rank is killed (SIGKILL) after step 12 of the first attempt; checkpoints
     every 5 steps: torchrun restarts both workers and they continue from step 10."""
