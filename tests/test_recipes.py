@@ -351,6 +351,7 @@ def test_graph_recipes_are_what_the_graph_benchmark_ran() -> None:
         "mvgrl",
         "graphmae",
         "attribute_masking",
+        "context_prediction",
         "gae",
         "vgae",
         "arga",

@@ -285,7 +285,7 @@ def sslcore_register_tasks() -> list[TaskSpec]:
             "context prediction (Hu et al. 2020): K-hop neighbourhood vs its surrounding context graph, other centres' contexts as negatives",
             recipe=Recipe(
                 encoder="gin",  # the paper's; sum aggregation: a centre's K-hop embedding is its full-graph one
-                train={"epochs": 100, "lr": 0.001, **ADAM_CONSTANT},
+                train={"epochs": 300, "lr": 0.001, **ADAM_CONSTANT},
                 encoder_options={
                     "num_layers": 2,
                     "hidden_dim": 256,
@@ -297,7 +297,9 @@ def sslcore_register_tasks() -> list[TaskSpec]:
                 dataset="cora",
                 reference="Hu et al. 2020 (GIN, K = layers, r1 = K - 1, r2 = r1 + 3, one negative context, "
                 "Adam lr 0.001), on Cora with a 2-layer GIN x 256 (PReLU, so inner products can be "
-                f"negative) and 64 centres per step, 100 steps. Not yet measured: {CORA}",
+                "negative) and 64 centres per step, 300 steps (chosen on seed 0's validation nodes: "
+                "65.8 / 66.4 / 71.8 / 70.0 / 68.4 % after 100 / 200 / 300 / 400 / 500). Measured: "
+                f"{CORA}: 70.43 +- 1.76 %, 3 seeds (random init 56.57; 100 steps: 68.10 +- 2.89)",
             ),
         ),
         _task(
