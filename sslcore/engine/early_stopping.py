@@ -29,7 +29,6 @@ class EarlyStopping:
         self.best_loss = math.inf
         self.best_step = 0
         self.waited = 0
-        self.stopped = False
         self.best_state: dict[str, Tensor] | None = None
 
     def update(self, loss: float, step: int, module: nn.Module) -> bool:
@@ -39,8 +38,12 @@ class EarlyStopping:
             self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         else:
             self.waited += 1
-        self.stopped = self.waited >= self.patience
         return self.stopped
+
+    @property
+    def stopped(self) -> bool:
+        """``patience`` steps in a row without a new lowest loss."""
+        return self.waited >= self.patience
 
     def restore(self, module: nn.Module) -> None:
         """Load the lowest-loss step's weights into ``module`` (nothing before any step)."""
@@ -59,7 +62,6 @@ class EarlyStopping:
             "best_loss": self.best_loss,
             "best_step": self.best_step,
             "waited": self.waited,
-            "stopped": self.stopped,
             "best_model": self.best_state,
         }
 
@@ -67,4 +69,3 @@ class EarlyStopping:
         """Counters and best weights from :meth:`state_dict` (the patience stays this run's)."""
         self.best_loss, self.best_step = float(state["best_loss"]), int(state["best_step"])
         self.waited, self.best_state = int(state["waited"]), state["best_model"]
-        self.stopped = self.waited >= self.patience
