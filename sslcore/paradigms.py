@@ -144,6 +144,11 @@ class AdversarialTask(PretextTask):
     paradigm = Paradigm.ADVERSARIAL
     family = None
     negatives = "none"
+    #: the alternating schedule's players, in update order: each step minimises
+    #: ``<player>_loss(batch)`` with an optimiser of its own over ``<player>_parameters()``;
+    #: the step's loss is the sum of every player's but the discriminator's. A task may add
+    #: players, e.g. a reconstruction update with its own optimiser state.
+    players: tuple[str, ...] = ("discriminator", "generator")
 
     def __init__(self, encoder: nn.Module, discriminator: nn.Module, schedule: Schedule = "joint"):
         super().__init__(encoder)

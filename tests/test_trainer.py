@@ -498,6 +498,41 @@ def test_alternating_schedule_updates_discriminator_and_generator_separately() -
     assert "disc/loss" in result.history[-1] and math.isfinite(result.history[-1]["disc/loss"])
 
 
+def test_a_task_can_add_players_each_with_its_own_optimiser() -> None:
+    from tests.toy_tasks import ToyGAN
+
+    class ThreePlayers(ToyGAN):
+        """A reconstruction player ahead of the GAN's two: the decoder fits the real vectors
+        through the encoder, with an optimiser of its own over the same parameters."""
+
+        players = ("autoencoder", "discriminator", "generator")
+
+        def autoencoder_parameters(self):
+            return self.generator_parameters()
+
+        def autoencoder_loss(self, batch):
+            loss = (self.generate(batch["real"]) - batch["real"]).pow(2).mean()
+            return TaskOutput(loss, {"mse": loss.detach()})
+
+    torch.manual_seed(0)
+    task = ThreePlayers(VectorEncoder())
+    with optimizer_steps() as steps:
+        result = Trainer(task, config(steps=3)).fit(random_vectors(32))
+    optimizers = [s["optimizer"] for s in steps]
+    assert len(optimizers) == 9 and len({id(o) for o in optimizers}) == 3
+    assert optimizers[:3] * 3 == optimizers  # every step: autoencoder, discriminator, generator
+    owned = [{id(p) for g in o.param_groups for p in g["params"]} for o in optimizers[:3]]
+    generator = {id(p) for p in task.generator_parameters()}
+    assert owned == [generator, {id(p) for p in task.discriminator_parameters()}, generator]
+    # two optimisers over the same weights keep moments of their own: 3 steps each
+    weight = task.decoder.weight
+    assert [optimizers[i].state[weight]["step"].item() for i in (0, 2)] == [3, 3]
+    assert not torch.equal(optimizers[0].state[weight]["exp_avg"], optimizers[2].state[weight]["exp_avg"])
+    last = result.history[-1]
+    assert {"autoencoder/loss", "autoencoder/mse", "disc/loss"} <= set(last)
+    assert last["loss"] > last["autoencoder/loss"] > 0  # the generator's loss and the autoencoder's
+
+
 def test_joint_adversarial_schedule_uses_one_optimizer() -> None:
     task = make_gan(schedule="joint")
     with optimizer_steps() as steps:

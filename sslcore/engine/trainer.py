@@ -200,11 +200,11 @@ class Trainer:
     # -- set-up ------------------------------------------------------------------------
     def _parameters(self, key: str) -> Iterable[nn.Parameter]:
         """The parameters optimiser ``key`` updates: ``model``, or an alternating schedule's
-        ``generator`` / ``discriminator``."""
+        player (``generator``, ``discriminator``, ...: :attr:`AdversarialTask.players`)."""
         return self.task.parameters() if key == "model" else getattr(self.task, f"{key}_parameters")()
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        keys = ("generator", "discriminator") if self.alternating else ("model",)
+        keys = self.task.players if self.alternating else ("model",)
         return {key: make_optimizer(self._parameters(key), self.config, self.task) for key in keys}
 
     def _loader(
@@ -480,16 +480,21 @@ class Trainer:
         if not self.alternating:
             out, value, applied = self._update(batch, "model", optimizers, step)
             return out, value, not applied
-        d_out, d_value, applied = self._update(batch, "discriminator", optimizers, step)
-        if not applied:
-            return d_out, d_value, True
-        g_out, g_value, applied = self._update(batch, "generator", optimizers, step)
-        metrics = {
-            **g_out.metrics,
-            **{f"disc/{k}": v for k, v in d_out.metrics.items()},
-            "disc/loss": d_value,
-        }
-        return TaskOutput(g_out.loss, metrics), g_value, not applied
+        loss, value, metrics = None, 0.0, {}
+        for key in self.task.players:  # e.g. the discriminator, then the generator
+            out, key_value, applied = self._update(batch, key, optimizers, step)
+            if not applied:
+                return out, key_value, True
+            if key == "generator":
+                metrics.update(out.metrics)
+            else:  # the other players' metrics and losses under a prefix: disc/loss, ...
+                prefix = "disc" if key == "discriminator" else key
+                metrics.update({f"{prefix}/{k}": v for k, v in out.metrics.items()})
+                metrics[f"{prefix}/loss"] = key_value
+            if key != "discriminator":
+                loss = out.loss if loss is None else loss + out.loss
+                value = value + key_value
+        return TaskOutput(loss, metrics), value, False
 
     def _update(
         self, batch: Any, key: str, optimizers: dict[str, torch.optim.Optimizer], step: int

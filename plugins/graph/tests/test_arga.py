@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch_geometric.data import Data
 
 from sslcore import get_registry
@@ -146,3 +147,34 @@ def test_the_trainer_follows_the_reconstruction_schedule(small_graph: Data) -> N
 
     assert fit(3) == (True, False)  # three reconstruction steps: D untouched
     assert fit(4) == (True, True)  # the fourth is the adversarial step
+
+
+def test_separate_reconstruction_gives_the_reconstruction_updates_their_own_optimiser(
+    small_graph: Data,
+) -> None:
+    torch.manual_seed(0)
+    encoder = build_gcn({"num_features": 8}, output_dim=32)
+    task = AdversarialVariationalGraphAutoEncoder(
+        encoder, reconstruction_steps=2, separate_reconstruction=True
+    )
+    assert task.players == ("autoencoder", "discriminator", "generator")
+    stepped: list[torch.optim.Optimizer] = []
+    handle = register_optimizer_step_post_hook(lambda opt, *_: stepped.append(opt))
+    try:  # two reference epochs: 2 reconstruction steps, then the adversarial step
+        Trainer(task, TrainConfig(steps=6, lr=0.01, log_every=1), None).fit([small_graph], batch_size=1)
+    finally:
+        handle.remove()
+    autoencoder, discriminator, generator = stepped[:3]
+    weight = next(task.generator_parameters())
+    # every player's optimiser steps each trainer step, but moves (and counts) only on its phase
+    assert autoencoder.state[weight]["step"].item() == 4 and generator.state[weight]["step"].item() == 2
+    assert discriminator.state[next(task.discriminator_parameters())]["step"].item() == 2
+    # the generator's update follows the prior term alone: its moments differ from the autoencoder's
+    assert not torch.equal(autoencoder.state[weight]["exp_avg"], generator.state[weight]["exp_avg"])
+
+
+def test_separate_reconstruction_needs_reconstruction_steps() -> None:
+    with pytest.raises(ValueError, match="reconstruction_steps to at least 1"):
+        AdversarialGraphAutoEncoder(
+            build_gcn({"num_features": 8}, output_dim=32), separate_reconstruction=True
+        )

@@ -3,6 +3,7 @@ Regularized Graph Autoencoder for Graph Embedding", IJCAI): ARGA and ARVGA."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 import torch
@@ -45,8 +46,17 @@ class AdversarialGraphAutoEncoder(AutoEncoding, AdversarialTask):
     parameter (so its optimiser leaves :math:`D` alone) and :meth:`generator_loss` has no
     prior term. A reference epoch is thus :math:`k + 1` trainer steps.
 
+    ``separate_reconstruction`` (needs :math:`k \ge 1`) is the reference code's optimisers
+    as well: the reconstruction-only updates get an optimiser of their own (the trainer's
+    ``autoencoder`` player, :attr:`~sslcore.paradigms.AdversarialTask.players`) and the
+    generator update minimises the prior term alone, so Adam keeps separate moments for the
+    two kinds of encoder update. Each trainer step then runs the autoencoder, the
+    discriminator and the generator updates, two of them idle by the schedule (a zero loss
+    that reaches none of the player's parameters, so its optimiser leaves them alone).
+
     Options: ``reconstruction_steps``: reconstruction-only steps before each adversarial
-    step (0: every step is adversarial; the reference code: 5).
+    step (0: every step is adversarial; the reference code: 5); ``separate_reconstruction``:
+    the reference code's separate optimisers (default False).
     """
 
     domain = "graph"
@@ -63,7 +73,14 @@ class AdversarialGraphAutoEncoder(AutoEncoding, AdversarialTask):
         discriminator_hidden: tuple[Annotated[int, Ge(1)], ...] = (64, 32),
         reconstruction: Reconstruction = "sampled",
         reconstruction_steps: Annotated[int, Ge(0)] = 0,
+        separate_reconstruction: bool = False,
     ):
+        if separate_reconstruction and reconstruction_steps < 1:
+            raise ValueError(
+                "separate_reconstruction=True gives the reconstruction-only steps an optimiser of "
+                f"their own, but reconstruction_steps={reconstruction_steps} makes none: set "
+                "reconstruction_steps to at least 1 (the reference code: 5)"
+            )
         discriminator = MLP([latent_dim, *discriminator_hidden, 1], act="relu", norm=None)
         super().__init__(
             LatentGCN(encoder, latent_dim, self.variational), discriminator, schedule="alternating"
@@ -71,6 +88,9 @@ class AdversarialGraphAutoEncoder(AutoEncoding, AdversarialTask):
         self.decoder = InnerProductDecoder()
         self.reconstruction = check_reconstruction(reconstruction)
         self.reconstruction_steps = reconstruction_steps
+        self.separate_reconstruction = separate_reconstruction
+        if separate_reconstruction:
+            self.players = ("autoencoder", "discriminator", "generator")
         #: trainer steps taken: a Python int (reading a device tensor each step would wait for
         #: the GPU), saved in checkpoints as the module's extra state so a resumed run keeps its phase
         self.steps_taken = 0
@@ -84,13 +104,35 @@ class AdversarialGraphAutoEncoder(AutoEncoding, AdversarialTask):
 
     def discriminator_loss(self, batch: Data) -> TaskOutput:
         if not self.adversarial_step:  # a reconstruction-only step: D keeps its weights
-            return TaskOutput(next(self.generator_parameters()).sum() * 0.0)
+            return self._idle(self.generator_parameters())
         with torch.no_grad():
             z, _ = self.encode(batch)
         loss = self.prior_discriminator_loss(z)
         return TaskOutput(loss)
 
+    def _idle(self, parameters: Iterator[nn.Parameter]) -> TaskOutput:
+        """A zero loss built from one of ``parameters``: the optimiser of a player holding
+        none of them gets no gradient and leaves its parameters and moments alone."""
+        return TaskOutput(next(parameters).sum() * 0.0)
+
+    def autoencoder_parameters(self) -> Iterator[nn.Parameter]:
+        return self.generator_parameters()
+
+    def autoencoder_loss(self, batch: Data) -> TaskOutput:
+        """``separate_reconstruction``: the reconstruction [+ KL] update of a
+        reconstruction-only step; idle in the adversarial step."""
+        if self.adversarial_step:
+            return self._idle(self.discriminator_parameters())
+        z, kl = self.encode(batch)
+        recon = self.reconstruction_loss(z, batch.edge_index)
+        return TaskOutput(recon + kl, {"recon": recon.detach(), "kl": kl.detach()})
+
     def generator_loss(self, batch: Data) -> TaskOutput:
+        if self.separate_reconstruction:  # the prior term alone, in the adversarial step only
+            if not self.adversarial_step:
+                return self._idle(self.discriminator_parameters())
+            regulariser = self.prior_regulariser(self.encode(batch)[0])
+            return TaskOutput(regulariser, {"prior": regulariser.detach()})
         z, kl = self.encode(batch)
         recon = self.reconstruction_loss(z, batch.edge_index)
         regulariser = self.prior_regulariser(z) if self.adversarial_step else z.new_zeros(())
