@@ -60,14 +60,20 @@ def random_split(y: np.ndarray, shape: str, index: int) -> dict[str, np.ndarray]
     return {"train": train, "val": rest[:val_size], "test": rest[val_size : val_size + test_size]}
 
 
-def embed(run_dir: Path, data_root: Path) -> tuple[str, int, torch.Tensor, np.ndarray, dict]:
+def embed(run_dir: Path, data_root: Path) -> tuple[int, torch.Tensor, np.ndarray, dict]:
     """The frozen embeddings of a finished run on Cora, its labels and public split."""
     task, bundle, run = load_run(run_dir, data_root)
     evaluation = bundle.evaluation
     if evaluation is None or evaluation.splits is None or run["dataset"] != "graph:cora":
         raise SystemExit(f"{run_dir}: not a run on Cora with its public split (dataset {run['dataset']})")
     x, y = extract_embeddings(task, evaluation, torch.device("cpu"))
-    return run["task"], run["train"]["seed"], x, np.asarray(y), evaluation.splits
+    return run["train"]["seed"], x, np.asarray(y), evaluation.splits
+
+
+def spread(values: np.ndarray) -> dict[str, float]:
+    """Mean, sample standard deviation, minimum and maximum, rounded to 0.01."""
+    stats = (values.mean(), values.std(ddof=1), values.min(), values.max())
+    return {k: round(float(v), 2) for k, v in zip(("mean", "std", "min", "max"), stats)}
 
 
 def summarise(means: list[float], public: float, references: list[float]) -> dict:
@@ -75,10 +81,7 @@ def summarise(means: list[float], public: float, references: list[float]) -> dic
     values = np.asarray(means)
     return {
         "splits": len(means),
-        "mean": round(float(values.mean()), 2),
-        "std": round(float(values.std(ddof=1)), 2),
-        "min": round(float(values.min()), 2),
-        "max": round(float(values.max()), 2),
+        **spread(values),
         "percentiles": {str(p): round(float(np.percentile(values, p)), 2) for p in PERCENTILES},
         "public_split_percentile": round(float((values < public).mean() * 100), 1),
         "share_at_or_above": {str(r): round(float((values >= r).mean()), 3) for r in references},
@@ -108,13 +111,7 @@ def paired_differences(first: dict[str, list[float]], other: dict[str, list[floa
     on the same split (``"public"``: the one difference)."""
     out: dict = {"public": round(first["public"][0] - other["public"][0], 2)}
     for shape in SHAPES:
-        diffs = np.asarray(first[shape]) - np.asarray(other[shape])
-        out[shape] = {
-            "mean": round(float(diffs.mean()), 2),
-            "std": round(float(diffs.std(ddof=1)), 2),
-            "min": round(float(diffs.min()), 2),
-            "max": round(float(diffs.max()), 2),
-        }
+        out[shape] = spread(np.asarray(first[shape]) - np.asarray(other[shape]))
     return out
 
 
@@ -129,19 +126,19 @@ def main() -> None:
         if not run_dirs:
             raise SystemExit(f"--runs {label}: give at least one run folder after the label")
         runs = [embed(Path(d), args.data_root) for d in run_dirs]
-        public = [100 * linear_probe(x, y, splits, seed=seed).test_accuracy for _, seed, x, y, splits in runs]
+        public = [100 * linear_probe(x, y, splits, seed=seed).test_accuracy for seed, x, y, splits in runs]
         means[label] = {"public": [statistics.mean(public)]}
         record = {
             "runs": [str(d) for d in run_dirs],
-            "seeds": [r[1] for r in runs],
+            "seeds": [r[0] for r in runs],
             "public": {"per_run": [round(a, 2) for a in public], "mean": round(statistics.mean(public), 2)},
         }
-        y = runs[0][3]
+        y = runs[0][2]
         for shape in SHAPES:
             means[label][shape] = []
             for index in indices:
                 split = random_split(y, shape, index)
-                accs = [100 * linear_probe(x, y, split, seed=seed).test_accuracy for _, seed, x, _, _ in runs]
+                accs = [100 * linear_probe(x, y, split, seed=seed).test_accuracy for seed, x, _, _ in runs]
                 means[label][shape].append(statistics.mean(accs))
                 per_split.append(
                     {
