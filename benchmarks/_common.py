@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sslcore.compare.grid import Grid, GridRun
 from sslcore.compare.runner import GridInterrupted, run_grid
 from sslcore.data import cache_dir
-from sslcore.io import atomic_write_text
+from sslcore.io import atomic_write_json, atomic_write_text, read_json
 from sslcore.locks import FolderLockedError
 from sslcore.runs import versions
 
@@ -89,3 +91,28 @@ def run_benchmark_grid(
     if failed:
         raise SystemExit("runs failed (fix and rerun to retry them):\n  " + "\n  ".join(failed))
     return {i: found[i] for i in wanted}
+
+
+def record_seeded_runs(
+    output: Path, keys: list[tuple[str, int]], one_run: Callable[[str, int, Path], dict[str, float]]
+) -> dict[str, Any]:
+    """Run each ``(variant, seed)`` of ``keys`` not yet in ``output`` (``one_run(variant, seed,
+    folder)`` in a temporary folder, its metrics saved atomically after each run, so an
+    interrupted benchmark resumes), then add the means over seeds per variant (``means``) and
+    the provenance, write ``output`` and print both. Returns the record."""
+    record: dict[str, Any] = read_json(output) if output.exists() else {"runs": {}}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, seed in keys:
+            key = f"{name}/{seed}"
+            if key not in record["runs"]:
+                record["runs"][key] = one_run(name, seed, Path(folder))
+                print(key, {k: round(v, 2) for k, v in record["runs"][key].items()}, flush=True)
+                atomic_write_json(output, record)
+    means = {}
+    for name in sorted({k.rsplit("/", 1)[0] for k in record["runs"]}):
+        rows = [v for k, v in record["runs"].items() if k.rsplit("/", 1)[0] == name]
+        means[name] = {m: statistics.mean(r[m] for r in rows) for m in rows[0]} | {"seeds": len(rows)}
+        print(name, {m: round(v, 2) for m, v in means[name].items()})
+    record.update(means=means, **provenance(torch_threads=1))
+    atomic_write_json(output, record)
+    return record

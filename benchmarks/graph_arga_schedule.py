@@ -30,17 +30,13 @@ Writes ``benchmarks/results/graph_arga_schedule.json`` and prints the means.
 from __future__ import annotations
 
 import argparse
-import statistics
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
-from _common import provenance
+from _common import record_seeded_runs
 
 from sslcore.evaluation import extract_embeddings
 from sslcore.evaluation.link import link_prediction
-from sslcore.io import atomic_write_json, read_json
 from sslcore.runs import evaluate, load_run, pretrain
 
 HERE = Path(__file__).resolve().parent
@@ -131,22 +127,10 @@ def main() -> int:
     p.add_argument("--data-root", type=Path, default=DATA_ROOT)
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args()
-    record: dict[str, Any] = read_json(args.output) if args.output.exists() else {"runs": {}}
-    with tempfile.TemporaryDirectory() as folder:
-        for schedule in args.schedules:
-            for seed in args.seeds:
-                key = f"{args.task}/{schedule}/{seed}"
-                if key not in record["runs"]:
-                    record["runs"][key] = one_run(args.task, schedule, seed, args.data_root, Path(folder))
-                    print(key, {k: round(v, 2) for k, v in record["runs"][key].items()}, flush=True)
-                    atomic_write_json(args.output, record)
-    means = {}
-    for key in sorted({k.rsplit("/", 1)[0] for k in record["runs"]}):
-        rows = [v for k, v in record["runs"].items() if k.rsplit("/", 1)[0] == key]
-        means[key] = {m: statistics.mean(r[m] for r in rows) for m in METRICS} | {"seeds": len(rows)}
-        print(key, {m: round(v, 2) for m, v in means[key].items()})
-    record.update(means=means, **provenance(torch_threads=1))
-    atomic_write_json(args.output, record)
+    keys = [(f"{args.task}/{schedule}", seed) for schedule in args.schedules for seed in args.seeds]
+    record_seeded_runs(
+        args.output, keys, lambda name, seed, folder: one_run(*name.split("/"), seed, args.data_root, folder)
+    )
     return 0
 
 
