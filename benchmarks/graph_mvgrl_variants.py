@@ -14,10 +14,21 @@ test accuracy (reported) on the public split. The variants change the task in th
 - ``citeseer-diffusion``: the reference's diffusion rule for CiteSeer, applied to Cora: the
   diffusion thresholded to the graph's own average degree, then every column min-max scaled to
   [0, 1] (scikit-learn's ``MinMaxScaler`` on the dense matrix; the thresholded entries are 0, so
-  each column is divided by its largest entry).
+  each column is divided by its largest entry);
+- ``paper-schedule``: the paper's whole schedule, 4 samples of 2000 nodes per step
+  (``sample_size=2000``), Adam lr 0.001, stopped once the training loss has not reached a new low
+  for 20 epochs (``patience=20``, at most 3000 epochs): the control of the two below;
+- ``paper-schedule-block``: the same, but each sample's adjacency view is the block of the
+  *whole graph's* normalised adjacency ``D^-1/2 (A + I) D^-1/2`` (the reference slices its
+  normalised dense matrix, so a node keeps its whole-graph degree), not the induced subgraph
+  renormalised by the GCN; the adjacency encoder reads those weights as they are, at evaluation
+  too (the whole graph's normalisation, so ``embed`` is unchanged);
+- ``paper-schedule-window``: the reference's sampling exactly: the block above over a
+  contiguous window of node indices ``[i, i + 2000)`` (``i`` uniform), not a random node set.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/graph_mvgrl_variants.py
-        [--variants recipe xavier-discriminator citeseer-diffusion] [--seeds 0 1 2 3]
+        [--variants recipe xavier-discriminator citeseer-diffusion paper-schedule
+                    paper-schedule-block paper-schedule-window] [--seeds 0 1 2 3]
         [--data-root DIR] [--output FILE]
 
 Writes ``benchmarks/results/graph_mvgrl_variants.json`` and prints the means. A rerun skips the
@@ -28,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,8 +47,10 @@ from typing import Any
 
 import torch
 from _common import finished, record_seeded_runs
-from torch import nn
+from torch import Tensor, nn
 from torch_geometric.data import Data
+from torch_geometric.nn import GCNConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import scatter
 
 from sslcore.runs import evaluate, pretrain
@@ -45,7 +59,16 @@ from sslcore_graph.tasks.mvgrl import MVGRL
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "graph_mvgrl_variants.json"
 DATA_ROOT = HERE.parent.parent / "shared" / "data"
-VARIANTS = ("recipe", "xavier-discriminator", "citeseer-diffusion")
+VARIANTS = (
+    "recipe",
+    "xavier-discriminator",
+    "citeseer-diffusion",
+    "paper-schedule",
+    "paper-schedule-block",
+    "paper-schedule-window",
+)
+#: the paper's schedule (train options): Adam lr 0.001, early stopping with patience 20
+PAPER_SCHEDULE: dict[str, Any] = {"lr": 0.001, "patience": 20, "epochs": 3000}
 
 
 def xavier_discriminator(task: MVGRL) -> None:
@@ -66,30 +89,83 @@ def column_max_scaled(view: Data) -> Data:
     return view
 
 
+def normalised(graph: Data) -> Data:
+    """``graph`` with the GCN's normalised adjacency ``D^-1/2 (A + I) D^-1/2`` as its weighted
+    edges (self-loops included), for an encoder whose ``GCNConv`` layers do not normalise."""
+    view = copy.copy(graph)
+    weight = getattr(graph, "edge_weight", None)
+    view.edge_index, view.edge_weight = gcn_norm(graph.edge_index, weight, graph.num_nodes)
+    return view
+
+
+def block_views(task: MVGRL, graph: Data, window: bool) -> list[tuple[Data, Data]]:
+    """The reference's samples: ``num_samples`` blocks of ``sample_size`` nodes of the whole
+    graph's normalised adjacency and of its diffusion, over a random node set or (``window``) a
+    contiguous index window."""
+    adjacency, diffused = normalised(graph), task.diffusion_view(graph)
+    n, size = int(graph.num_nodes), task.sample_size
+    device = graph.edge_index.device
+    pairs = []
+    for _ in range(task.num_samples):
+        if window:
+            start = int(torch.randint(0, n - size + 1, ()))
+            nodes = torch.arange(start, start + size, device=device)
+        else:
+            nodes = torch.randperm(n, device=device)[:size]
+        pairs.append((adjacency.subgraph(nodes), diffused.subgraph(nodes)))
+    return pairs
+
+
 @contextlib.contextmanager
-def variant(name: str) -> Iterator[dict[str, Any]]:
-    """Patch :class:`MVGRL` for ``name`` while the block runs; yields the task options."""
-    init, view = MVGRL.__init__, MVGRL.diffusion_view
+def variant(name: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Patch :class:`MVGRL` for ``name`` while the block runs; yields the task options and
+    the train options."""
+    init, view, views, embed = MVGRL.__init__, MVGRL.diffusion_view, MVGRL.views, MVGRL.embed
 
     def init_xavier(self: MVGRL, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
         xavier_discriminator(self)
 
-    patches: dict[str, tuple[Callable[..., Any], Callable[..., Any], dict[str, Any]]] = {
-        "recipe": (init, view, {}),
-        "xavier-discriminator": (init_xavier, view, {}),
-        "citeseer-diffusion": (init, lambda self, g: column_max_scaled(view(self, g)), {"avg_degree": None}),
+    def init_prenormalised(self: MVGRL, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        for m in self.encoder.modules():
+            if isinstance(m, GCNConv):
+                m.normalize = False  # it reads normalised() weights
+
+    def embed_prenormalised(self: MVGRL, inputs: Data) -> Tensor:
+        return self.encoder(normalised(inputs)) + self.diffusion_encoder(self.diffusion_view(inputs))
+
+    sampled = {"sample_size": 2000}
+    block = (
+        init_prenormalised,
+        view,
+        lambda self, g: block_views(self, g, window=False),
+        embed_prenormalised,
+    )
+    window = (*block[:2], lambda self, g: block_views(self, g, window=True), embed_prenormalised)
+    patches: dict[str, tuple[tuple[Callable[..., Any], ...], dict[str, Any], dict[str, Any]]] = {
+        "recipe": ((init, view, views, embed), {}, {}),
+        "xavier-discriminator": ((init_xavier, view, views, embed), {}, {}),
+        "citeseer-diffusion": (
+            (init, lambda self, g: column_max_scaled(view(self, g)), views, embed),
+            {"avg_degree": None},
+            {},
+        ),
+        "paper-schedule": ((init, view, views, embed), sampled, PAPER_SCHEDULE),
+        "paper-schedule-block": (block, sampled, PAPER_SCHEDULE),
+        "paper-schedule-window": (window, sampled, PAPER_SCHEDULE),
     }
-    MVGRL.__init__, MVGRL.diffusion_view, options = patches[name]
+    methods, options, train = patches[name]
+    MVGRL.__init__, MVGRL.diffusion_view, MVGRL.views, MVGRL.embed = methods
     try:
-        yield options
+        yield options, train
     finally:
-        MVGRL.__init__, MVGRL.diffusion_view = init, view
+        MVGRL.__init__, MVGRL.diffusion_view, MVGRL.views, MVGRL.embed = init, view, views, embed
 
 
 def one_run(name: str, seed: int, data_root: Path, folder: Path) -> dict[str, float]:
     run = folder / f"mvgrl-{name}-s{seed}"
-    with variant(name) as options:
+    with variant(name) as (options, train):
         result = pretrain(
             "mvgrl",
             "cora",
@@ -99,6 +175,7 @@ def one_run(name: str, seed: int, data_root: Path, folder: Path) -> dict[str, fl
             seed=seed,
             threads=1,
             progress_bar=False,
+            **train,
         )
         finished(result, run)
         metrics = evaluate(run, protocol="linear", data_root=data_root)
