@@ -1,4 +1,4 @@
-"""MVGRL on Cora: the recipe against variants of the reference code that are not task options.
+"""MVGRL on Cora: the recipe against variants of the reference code and of the paper's text.
 
 Each run is ``sslcore.runs.pretrain("mvgrl", "cora", ...)`` with the task's recipe (GCN 1 x 512,
 PPR alpha 0.2 cut to an average degree of 64 and read as it is, Adam lr 0.002, 100 epochs), then
@@ -11,6 +11,8 @@ test accuracy (reported) on the public split. The variants change the task in th
 - ``xavier-discriminator``: the reference's discriminator initialisation, Xavier-uniform over
   ``nn.Bilinear(d, d, 1)``'s weight ``[1, d, d]`` (bound ``sqrt(6 / (d^2 + d))``, about ten times
   smaller than ``nn.Linear``'s default);
+- ``dot-discriminator``: the paper's discriminator (its method section), a dot product
+  ``D(h, s) = h . s`` in place of the node-level reference code's bilinear ``h^T W s``;
 - ``citeseer-diffusion``: the reference's diffusion rule for CiteSeer, applied to Cora: the
   diffusion thresholded to the graph's own average degree, then every column min-max scaled to
   [0, 1] (scikit-learn's ``MinMaxScaler`` on the dense matrix; the thresholded entries are 0, so
@@ -24,11 +26,21 @@ test accuracy (reported) on the public split. The variants change the task in th
   renormalised by the GCN; the adjacency encoder reads those weights as they are, at evaluation
   too (the whole graph's normalisation, so ``embed`` is unchanged);
 - ``paper-schedule-window``: the reference's sampling exactly: the block above over a
-  contiguous window of node indices ``[i, i + 2000)`` (``i`` uniform), not a random node set.
+  contiguous window of node indices ``[i, i + 2000)`` (``i`` uniform), not a random node set;
+- ``paper-heads``: the paper's text (its method section), which the node-level reference code
+  leaves out: shared projection heads, the node embeddings of both views through one MLP
+  ``f_psi`` and both summaries through another, ``f_phi`` (each the reference's graph-level
+  ``MLP``: three Linear-PReLU layers plus a linear shortcut, ``d -> d``), and the discriminator
+  a dot product ``D(h, s) = h . s`` in place of the bilinear form (as the graph-level code);
+  ``embed`` is the sum of both views' *projected* node embeddings (the paper's
+  ``H = H^a + H^b``, the graph-level code's ``embed``);
+- ``paper-heads-encoder``: the same training; ``embed`` is the sum of the encoders' outputs,
+  before the head (the usual reading of a projection head).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/graph_mvgrl_variants.py
-        [--variants recipe xavier-discriminator citeseer-diffusion paper-schedule
-                    paper-schedule-block paper-schedule-window] [--seeds 0 1 2 3]
+        [--variants recipe xavier-discriminator dot-discriminator citeseer-diffusion
+                    paper-schedule paper-schedule-block paper-schedule-window
+                    paper-heads paper-heads-encoder] [--seeds 0 1 2 3]
         [--data-root DIR] [--output FILE]
 
 Writes ``benchmarks/results/graph_mvgrl_variants.json`` and prints the means. A rerun skips the
@@ -44,6 +56,7 @@ import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import torch
 from _common import finished, record_seeded_runs
@@ -53,7 +66,9 @@ from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import scatter
 
+from sslcore.contrast import bce_mi
 from sslcore.runs import evaluate, pretrain
+from sslcore_graph.corruption import shuffle_node_features
 from sslcore_graph.tasks.mvgrl import MVGRL
 
 HERE = Path(__file__).resolve().parent
@@ -62,10 +77,13 @@ DATA_ROOT = HERE.parent.parent / "shared" / "data"
 VARIANTS = (
     "recipe",
     "xavier-discriminator",
+    "dot-discriminator",
     "citeseer-diffusion",
     "paper-schedule",
     "paper-schedule-block",
     "paper-schedule-window",
+    "paper-heads",
+    "paper-heads-encoder",
 )
 #: the paper's schedule (train options): Adam lr 0.001, early stopping with patience 20
 PAPER_SCHEDULE: dict[str, Any] = {"lr": 0.001, "patience": 20, "epochs": 3000}
@@ -116,11 +134,42 @@ def block_views(task: MVGRL, graph: Data, window: bool) -> list[tuple[Data, Data
     return pairs
 
 
+class ProjectionHead(nn.Module):
+    """The reference's graph-level ``MLP``: ``ffn(x) + shortcut(x)``, ``ffn`` three
+    Linear-PReLU layers, ``[n, d] -> [n, d]``."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        layers = [m for _ in range(3) for m in (nn.Linear(dim, dim), nn.PReLU())]
+        self.ffn, self.shortcut = nn.Sequential(*layers), nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.ffn(x) + self.shortcut(x)
+
+
+def contrast_with_heads(task: MVGRL, adjacency: Data, diffused: Data) -> tuple[Tensor, Tensor]:
+    """:meth:`MVGRL.contrast` with the paper's projection heads and dot-product discriminator:
+    nodes through ``task.node_head``, the summaries ``sigma(mean h)`` of the encoders' outputs
+    through ``task.summary_head``, scores ``h . s``."""
+    corrupted = shuffle_node_features(adjacency)
+    corrupted_diffused = copy.copy(diffused)
+    corrupted_diffused.x = corrupted.x
+    raw_a, raw_b = task.encoder(adjacency), task.diffusion_encoder(diffused)
+    h_a, h_b = task.node_head(raw_a), task.node_head(raw_b)
+    c_a = task.node_head(task.encoder(corrupted))
+    c_b = task.node_head(task.diffusion_encoder(corrupted_diffused))
+    s_a, s_b = (task.summary_head(task.summary(h)[None])[0] for h in (raw_a, raw_b))
+    pos = torch.cat([h_b @ s_a, h_a @ s_b])
+    neg = torch.cat([c_b @ s_a, c_a @ s_b])
+    accuracy = torch.cat([(pos > 0).float(), (neg < 0).float()]).mean()
+    return bce_mi(pos, neg), accuracy
+
+
 @contextlib.contextmanager
 def variant(name: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """Patch :class:`MVGRL` for ``name`` while the block runs; yields the task options and
     the train options."""
-    init, view, views, embed = MVGRL.__init__, MVGRL.diffusion_view, MVGRL.views, MVGRL.embed
+    init, view = MVGRL.__init__, MVGRL.diffusion_view
 
     def init_xavier(self: MVGRL, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
@@ -132,35 +181,46 @@ def variant(name: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
             if isinstance(m, GCNConv):
                 m.normalize = False  # it reads normalised() weights
 
+    def init_heads(self: MVGRL, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        dim = self.head.weight.shape[0]
+        self.node_head, self.summary_head = ProjectionHead(dim), ProjectionHead(dim)
+
+    def embed_projected(self: MVGRL, inputs: Data) -> Tensor:
+        diffused = self.diffusion_encoder(self.diffusion_view(inputs))
+        return self.node_head(self.encoder(inputs)) + self.node_head(diffused)
+
     def embed_prenormalised(self: MVGRL, inputs: Data) -> Tensor:
         return self.encoder(normalised(inputs)) + self.diffusion_encoder(self.diffusion_view(inputs))
 
     sampled = {"sample_size": 2000}
-    block = (
-        init_prenormalised,
-        view,
-        lambda self, g: block_views(self, g, window=False),
-        embed_prenormalised,
-    )
-    window = (*block[:2], lambda self, g: block_views(self, g, window=True), embed_prenormalised)
-    patches: dict[str, tuple[tuple[Callable[..., Any], ...], dict[str, Any], dict[str, Any]]] = {
-        "recipe": ((init, view, views, embed), {}, {}),
-        "xavier-discriminator": ((init_xavier, view, views, embed), {}, {}),
+    block = {
+        "__init__": init_prenormalised,
+        "views": lambda self, g: block_views(self, g, window=False),
+        "embed": embed_prenormalised,
+    }
+    window = block | {"views": lambda self, g: block_views(self, g, window=True)}
+    heads = {"__init__": init_heads, "contrast": contrast_with_heads}
+    patches: dict[str, tuple[dict[str, Callable[..., Any]], dict[str, Any], dict[str, Any]]] = {
+        "recipe": ({}, {}, {}),
+        "xavier-discriminator": ({"__init__": init_xavier}, {}, {}),
+        "dot-discriminator": ({"discriminate": lambda self, h, s: h @ s}, {}, {}),
         "citeseer-diffusion": (
-            (init, lambda self, g: column_max_scaled(view(self, g)), views, embed),
+            {"diffusion_view": lambda self, g: column_max_scaled(view(self, g))},
             {"avg_degree": None},
             {},
         ),
-        "paper-schedule": ((init, view, views, embed), sampled, PAPER_SCHEDULE),
+        "paper-schedule": ({}, sampled, PAPER_SCHEDULE),
         "paper-schedule-block": (block, sampled, PAPER_SCHEDULE),
         "paper-schedule-window": (window, sampled, PAPER_SCHEDULE),
+        "paper-heads": (heads | {"embed": embed_projected}, {}, {}),
+        "paper-heads-encoder": (heads, {}, {}),
     }
-    methods, options, train = patches[name]
-    MVGRL.__init__, MVGRL.diffusion_view, MVGRL.views, MVGRL.embed = methods
-    try:
+    overrides, options, train = patches[name]
+    with contextlib.ExitStack() as stack:
+        for attribute, value in overrides.items():
+            stack.enter_context(mock.patch.object(MVGRL, attribute, value))
         yield options, train
-    finally:
-        MVGRL.__init__, MVGRL.diffusion_view, MVGRL.views, MVGRL.embed = init, view, views, embed
 
 
 def one_run(name: str, seed: int, data_root: Path, folder: Path) -> dict[str, float]:
